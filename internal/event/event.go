@@ -1,0 +1,29 @@
+// Package event defines the change event that Wagtail Live emits (version 1 of the
+// contract in design.md §1): how it is decoded from JSON with the order of its renders
+// kept, validated, encoded again, and how its channel maps to a NATS subject token.
+package event
+
+import "time"
+
+// Version is the only event version this worker understands.
+const Version = 1
+
+// Render is one post's new HTML, as Wagtail Live's process_updates applies it.
+type Render struct {
+	ID      string
+	Show    bool
+	Content string
+}
+
+// Event is one decoded, validated change event of one channel.
+type Event struct {
+	Channel string
+	// Renders are in the order the CMS wrote them: the browser inserts new posts at
+	// the top, so the order carries meaning.
+	Renders  []Render
+	Removals []string
+	// Revision is the page's change clock in microseconds; zero when absent.
+	Revision int64
+	// EmittedAt is when the CMS emitted the event; zero when absent.
+	EmittedAt time.Time
+}

@@ -1,0 +1,135 @@
+package event
+
+import (
+	"strconv"
+	"unicode/utf8"
+)
+
+const hex = "0123456789abcdef"
+
+// AppendString appends s as a JSON string. Unlike encoding/json it does not escape
+// '<', '>' and '&': post HTML is full of them and escaping grows a post by up to six
+// times, which breaks the providers' size limits (design.md §7). U+2028 and U+2029 are
+// escaped so the output stays valid JavaScript, and invalid UTF-8 becomes U+FFFD.
+func AppendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '"', '\\':
+				dst = append(dst, '\\', b)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// AppendRenders appends the renders as a JSON object whose keys keep the slice order.
+func AppendRenders(dst []byte, renders []Render) []byte {
+	dst = append(dst, '{')
+	for i, r := range renders {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendRender(dst, r)
+	}
+	return append(dst, '}')
+}
+
+// AppendRender appends one `"id":{"show":…,"content":…}` member.
+func AppendRender(dst []byte, r Render) []byte {
+	dst = AppendString(dst, r.ID)
+	dst = append(dst, `:{"show":`...)
+	dst = strconv.AppendBool(dst, r.Show)
+	dst = append(dst, `,"content":`...)
+	dst = AppendString(dst, r.Content)
+	return append(dst, '}')
+}
+
+// AppendRemovals appends the removals as a JSON array, "[]" when there are none.
+func AppendRemovals(dst []byte, ids []string) []byte {
+	dst = append(dst, '[')
+	for i, id := range ids {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendString(dst, id)
+	}
+	return append(dst, ']')
+}
+
+// RenderSize is the number of bytes AppendRender writes for r, counted without
+// writing them.
+func RenderSize(r Render) int {
+	n := StringSize(r.ID) + StringSize(r.Content) + len(`:{"show":,"content":}`) + len("false")
+	if r.Show {
+		n--
+	}
+	return n
+}
+
+// StringSize is the number of bytes AppendString writes for s.
+func StringSize(s string) int {
+	n := 2
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			switch {
+			case b == '"' || b == '\\' || b == '\n' || b == '\r' || b == '\t':
+				n += 2
+			case b < 0x20:
+				n += 6
+			default:
+				n++
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			n += 6
+		case r == '\u2028' || r == '\u2029':
+			n += 6
+		default:
+			n += size
+		}
+		i += size
+	}
+	return n
+}

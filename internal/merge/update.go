@@ -1,0 +1,223 @@
+// Package merge folds a channel's change events into one update, following the rule of
+// design.md §2, and encodes that update for the browser, split to a provider's size.
+package merge
+
+import (
+	"time"
+
+	"github.com/liverelay/liverelay/internal/event"
+)
+
+// Update is the merged effect of a run of one channel's events, in stream order:
+//
+//   - a render of post p replaces an earlier render of p (keeping p's position) and
+//     cancels an earlier removal of p;
+//   - a removal of p drops a pending render of p; a later render of p then appears
+//     anew, at the end, as the browser would insert it;
+//   - with revisions present, an operation older than the one already merged for the
+//     same post is ignored.
+//
+// The zero value is not ready: use New. An Update is owned by one goroutine.
+type Update struct {
+	Channel string
+
+	entries  []entry       // renders in first-appearance order; dropped ones are holes
+	live     map[string]int // post id → index in entries, for renders not dropped
+	removals []string
+	removed  map[string]int // post id → index in removals, -1 once cancelled
+	revision map[string]int64
+
+	size       int // encoded size of the live renders and removals, without framing
+	nRenders   int
+	nRemovals  int
+	events     int
+	oldestEmit time.Time
+	maxRev     int64
+}
+
+type entry struct {
+	render  event.Render
+	size    int
+	dropped bool
+}
+
+// New returns an empty update of channel.
+func New(channel string) *Update {
+	return &Update{
+		Channel:  channel,
+		live:     map[string]int{},
+		removed:  map[string]int{},
+		revision: map[string]int64{},
+	}
+}
+
+// Add merges ev, which must be of u's channel and come after every event merged so far.
+// It returns how many of the event's operations were ignored as older than what the
+// update already holds.
+func (u *Update) Add(ev event.Event) (stale int) {
+	u.events++
+	if !ev.EmittedAt.IsZero() && (u.oldestEmit.IsZero() || ev.EmittedAt.Before(u.oldestEmit)) {
+		u.oldestEmit = ev.EmittedAt
+	}
+	if ev.Revision > u.maxRev {
+		u.maxRev = ev.Revision
+	}
+	for _, r := range ev.Renders {
+		if !u.fresh(r.ID, ev.Revision) {
+			stale++
+			continue
+		}
+		u.render(r)
+	}
+	for _, id := range ev.Removals {
+		if !u.fresh(id, ev.Revision) {
+			stale++
+			continue
+		}
+		u.remove(id)
+	}
+	return stale
+}
+
+// fresh records rev for post id and reports whether an operation of that revision may
+// be applied.
+func (u *Update) fresh(id string, rev int64) bool {
+	if rev == 0 {
+		return true
+	}
+	if rev < u.revision[id] {
+		return false
+	}
+	u.revision[id] = rev
+	return true
+}
+
+func (u *Update) render(r event.Render) {
+	size := event.RenderSize(r)
+	if i, ok := u.removed[r.ID]; ok && i >= 0 {
+		u.size -= event.StringSize(r.ID) + 1
+		u.removed[r.ID] = -1
+		u.removals[i] = ""
+		u.nRemovals--
+	}
+	if i, ok := u.live[r.ID]; ok {
+		u.size += size - u.entries[i].size
+		u.entries[i] = entry{render: r, size: size}
+		return
+	}
+	u.live[r.ID] = len(u.entries)
+	u.entries = append(u.entries, entry{render: r, size: size})
+	u.size += size + 1
+	u.nRenders++
+}
+
+func (u *Update) remove(id string) {
+	if i, ok := u.live[id]; ok {
+		u.size -= u.entries[i].size + 1
+		u.entries[i] = entry{dropped: true}
+		delete(u.live, id)
+		u.nRenders--
+	}
+	if i, ok := u.removed[id]; ok && i >= 0 {
+		return
+	}
+	u.removed[id] = len(u.removals)
+	u.removals = append(u.removals, id)
+	u.size += event.StringSize(id) + 1
+	u.nRemovals++
+}
+
+// Merge folds v, whose events all come after u's, into u.
+func (u *Update) Merge(v *Update) {
+	ev := event.Event{Channel: u.Channel}
+	for _, r := range v.Renders() {
+		ev.Renders = []event.Render{r}
+		ev.Revision = v.revision[r.ID]
+		u.Add(ev)
+	}
+	ev.Renders = nil
+	for _, id := range v.Removals() {
+		ev.Removals = []string{id}
+		ev.Revision = v.revision[id]
+		u.Add(ev)
+	}
+	// Add counted one event per operation; count v's events instead.
+	u.events += v.events - v.nRenders - v.nRemovals
+	if !v.oldestEmit.IsZero() && (u.oldestEmit.IsZero() || v.oldestEmit.Before(u.oldestEmit)) {
+		u.oldestEmit = v.oldestEmit
+	}
+}
+
+// Renders returns the merged renders in the order the browser must apply them.
+func (u *Update) Renders() []event.Render {
+	out := make([]event.Render, 0, u.nRenders)
+	for _, e := range u.entries {
+		if !e.dropped {
+			out = append(out, e.render)
+		}
+	}
+	return out
+}
+
+// Removals returns the merged removals, in the order they were first seen.
+func (u *Update) Removals() []string {
+	out := make([]string, 0, u.nRemovals)
+	for _, id := range u.removals {
+		if id != "" {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// Revision is the revision merged for post id, zero when none was given.
+func (u *Update) Revision(id string) int64 { return u.revision[id] }
+
+// MaxRevision is the highest revision of any merged event.
+func (u *Update) MaxRevision() int64 { return u.maxRev }
+
+// Events is the number of events merged.
+func (u *Update) Events() int { return u.events }
+
+// Empty reports whether the update would change nothing in a browser.
+func (u *Update) Empty() bool { return u.nRenders == 0 && u.nRemovals == 0 }
+
+// Size is the length of AppendJSON's output.
+func (u *Update) Size() int {
+	n := len(`{"renders":{},"removals":[]}`) + u.size
+	if u.nRenders > 0 {
+		n--
+	}
+	if u.nRemovals > 0 {
+		n--
+	}
+	return n
+}
+
+// OldestEmit is the earliest emitted_at of the merged events, zero when none had one.
+func (u *Update) OldestEmit() time.Time { return u.oldestEmit }
+
+// AppendJSON appends the update as the browser reads it:
+// {"renders":{...},"removals":[...]}, renders in order, removals always present.
+func (u *Update) AppendJSON(dst []byte) []byte {
+	return appendData(dst, u.Renders(), u.Removals())
+}
+
+// Event returns the update as one version 1 event, for dead-lettering and replay.
+func (u *Update) Event() event.Event {
+	return event.Event{
+		Channel:   u.Channel,
+		Renders:   u.Renders(),
+		Removals:  u.Removals(),
+		Revision:  u.maxRev,
+		EmittedAt: u.oldestEmit,
+	}
+}
+
+func appendData(dst []byte, renders []event.Render, removals []string) []byte {
+	dst = append(dst, `{"renders":`...)
+	dst = event.AppendRenders(dst, renders)
+	dst = append(dst, `,"removals":`...)
+	dst = event.AppendRemovals(dst, removals)
+	return append(dst, '}')
+}

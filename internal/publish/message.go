@@ -1,0 +1,53 @@
+// Package publish sends merged updates to a hosted WebSocket provider (Pusher Channels,
+// and the stdout provider for running without an account), within the provider's
+// limits, and reports failures with what retrying needs to know.
+package publish
+
+import (
+	"fmt"
+	"time"
+)
+
+// EventName is the provider event that Wagtail Live's browser code listens to.
+const EventName = "live-page-update"
+
+// Message is one provider message: the update data of one channel.
+type Message struct {
+	Channel string
+	// Data is {"renders":{...},"removals":[...]}, already within Limits.MaxData.
+	Data []byte
+	// ID identifies the message for providers that drop repeats (Ably). It is derived
+	// from the source stream sequences, so a retry carries the same ID.
+	ID string
+}
+
+// Limits are what one provider accepts.
+type Limits struct {
+	MaxData  int // bytes of Data in one message
+	MaxBatch int // messages in one request
+}
+
+// Error is a failed provider request, with what a retry policy needs to classify it.
+type Error struct {
+	Provider   string
+	Status     int           // HTTP status; 0 when no response came back
+	Code       int           // the provider's own error code, when it gives one
+	RetryAfter time.Duration // the provider's Retry-After, when it gave one
+	// Rejected is set when the message was refused before any request (invalid
+	// channel, too large): retrying cannot help.
+	Rejected bool
+	Err      error
+}
+
+func (e *Error) Error() string {
+	switch {
+	case e.Rejected:
+		return fmt.Sprintf("%s rejects the message: %v", e.Provider, e.Err)
+	case e.Status != 0:
+		return fmt.Sprintf("%s answered HTTP %d: %v", e.Provider, e.Status, e.Err)
+	default:
+		return fmt.Sprintf("%s request failed: %v", e.Provider, e.Err)
+	}
+}
+
+func (e *Error) Unwrap() error { return e.Err }

@@ -91,8 +91,7 @@ func decodeVersion(raw json.RawMessage) error {
 	if isNull(raw) {
 		return invalid(ReasonVersion, `"v" is missing; this worker reads version %d`, Version)
 	}
-	var v json.Number
-	if err := json.Unmarshal(raw, &v); err != nil || v.String() != "1" {
+	if string(raw) != "1" {
 		return invalid(ReasonVersion, `"v" is %s; this worker reads version %d`, truncate(string(raw)), Version)
 	}
 	return nil
@@ -192,6 +191,9 @@ func decodeRemovals(raw json.RawMessage) ([]string, error) {
 func decodeRevision(raw json.RawMessage) (int64, error) {
 	if isNull(raw) {
 		return 0, nil
+	}
+	if raw[0] == '"' {
+		return 0, invalid(ReasonRevision, `"revision" must be a whole number of microseconds, got %s`, truncate(string(raw)))
 	}
 	var n json.Number
 	if err := json.Unmarshal(raw, &n); err != nil {

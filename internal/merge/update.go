@@ -21,7 +21,7 @@ import (
 type Update struct {
 	Channel string
 
-	entries  []entry       // renders in first-appearance order; dropped ones are holes
+	entries  []entry        // renders in first-appearance order; dropped ones are holes
 	live     map[string]int // post id → index in entries, for renders not dropped
 	removals []string
 	removed  map[string]int // post id → index in removals, -1 once cancelled

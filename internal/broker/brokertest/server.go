@@ -1,0 +1,90 @@
+// Package brokertest runs a real nats-server with JetStream in-process for tests, and
+// restarts it on the same store to simulate a crash or an upgrade.
+package brokertest
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Server is an in-process JetStream server owned by one test.
+type Server struct {
+	t    testing.TB
+	opts server.Options
+	srv  *server.Server
+}
+
+// Start starts a server on a free loopback port with its store in a temporary folder;
+// it is shut down when the test ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{t: t, opts: server.Options{
+		Host:      "127.0.0.1",
+		Port:      server.RANDOM_PORT,
+		JetStream: true,
+		StoreDir:  t.TempDir(),
+		NoSigs:    true,
+		NoLog:     true,
+	}}
+	s.start()
+	// Keep the port, so that clients reconnect to the same address after Restart.
+	s.opts.Port = s.srv.Addr().(*net.TCPAddr).Port
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+func (s *Server) start() {
+	s.t.Helper()
+	opts := s.opts
+	srv, err := server.NewServer(&opts)
+	if err != nil {
+		s.t.Fatalf("nats-server: %v", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		s.t.Fatal("nats-server did not become ready within 10s")
+	}
+	s.srv = srv
+}
+
+// URL is the client URL; it stays the same across restarts.
+func (s *Server) URL() string { return s.srv.ClientURL() }
+
+// StoreDir is the JetStream store folder.
+func (s *Server) StoreDir() string { return s.opts.StoreDir }
+
+// Shutdown stops the server. Calling it twice is harmless.
+func (s *Server) Shutdown() {
+	if s.srv != nil {
+		s.srv.Shutdown()
+		s.srv.WaitForShutdown()
+	}
+}
+
+// Restart stops the server and starts it again on the same port and store.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Shutdown()
+	s.start()
+}
+
+// Connect returns a client connection and its JetStream context, closed when the test
+// ends. The connection reconnects forever, across Restart.
+func (s *Server) Connect() (*nats.Conn, jetstream.JetStream) {
+	s.t.Helper()
+	nc, err := nats.Connect(s.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		s.t.Fatalf("connect: %v", err)
+	}
+	s.t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		s.t.Fatalf("jetstream: %v", err)
+	}
+	return nc, js
+}

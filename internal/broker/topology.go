@@ -1,0 +1,159 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// PriorityGroup is the priority group every worker pulls with; the server pins each
+// partition's consumer to one worker of the group.
+const PriorityGroup = "relay"
+
+// Topology names liverelay's streams, subjects and consumers.
+//
+// The CMS publishes a channel's events to "<Prefix>.<token>". The stream stores them as
+// "<Prefix>.<partition>.<token>", where the partition is FNV-1a of the token mod
+// Partitions (the server's {{partition}} transform), so a channel always lands in one
+// partition and one durable consumer per partition reads it in order.
+type Topology struct {
+	Stream          string
+	Prefix          string
+	DLQStream       string
+	DLQPrefix       string
+	Partitions      int
+	Replicas        int
+	DuplicateWindow time.Duration
+	MaxAge          time.Duration // how long LIVE_EVENTS keeps events, acked or not
+}
+
+// ConsumerConfig is what each partition consumer is created with.
+type ConsumerConfig struct {
+	AckWait       time.Duration
+	MaxDeliver    int
+	MaxAckPending int // for all partitions together
+	PinnedTTL     time.Duration
+}
+
+// transform returns the stream's subject transform destination.
+func (t Topology) transform() string {
+	return fmt.Sprintf("%s.{{partition(%d,1)}}.{{wildcard(1)}}", t.Prefix, t.Partitions)
+}
+
+// PartitionFilter is the stored subject filter of partition p.
+func (t Topology) PartitionFilter(p int) string {
+	return t.Prefix + "." + strconv.Itoa(p) + ".*"
+}
+
+// ConsumerName is the durable consumer of partition p.
+func (t Topology) ConsumerName(p int) string {
+	return t.Stream + "_P" + strconv.Itoa(p)
+}
+
+// SplitSubject returns the partition and channel token of a stored subject.
+func (t Topology) SplitSubject(subject string) (partition int, token string, err error) {
+	rest, ok := strings.CutPrefix(subject, t.Prefix+".")
+	if !ok {
+		return 0, "", fmt.Errorf("subject %q is not under %s", subject, t.Prefix)
+	}
+	ptext, token, ok := strings.Cut(rest, ".")
+	if !ok || token == "" || strings.Contains(token, ".") {
+		return 0, "", fmt.Errorf("subject %q is not %s.<partition>.<token>", subject, t.Prefix)
+	}
+	p, err := strconv.Atoi(ptext)
+	if err != nil || p < 0 || p >= t.Partitions {
+		return 0, "", fmt.Errorf("subject %q: partition %q is not 0..%d", subject, ptext, t.Partitions-1)
+	}
+	return p, token, nil
+}
+
+// EventSubject is where a CMS publishes an event of the channel with this token.
+func (t Topology) EventSubject(token string) string { return t.Prefix + "." + token }
+
+// DLQSubject is where dead letters of the channel with this token go.
+func (t Topology) DLQSubject(token string) string { return t.DLQPrefix + "." + token }
+
+// Ensure creates the streams or brings them in line with t. It refuses to change the
+// number of partitions of an existing stream: channels would move between partitions
+// while their events are in flight, and per-channel order would be lost.
+func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
+	events := jetstream.StreamConfig{
+		Name:        t.Stream,
+		Description: "liverelay: live-page change events from the CMS",
+		Subjects:    []string{t.Prefix + ".*"},
+		SubjectTransform: &jetstream.SubjectTransformConfig{
+			Source:      t.Prefix + ".*",
+			Destination: t.transform(),
+		},
+		Storage:    jetstream.FileStorage,
+		Retention:  jetstream.LimitsPolicy,
+		Replicas:   t.Replicas,
+		Duplicates: t.DuplicateWindow,
+		MaxAge:     t.MaxAge,
+		Discard:    jetstream.DiscardOld,
+	}
+	info, err := js.Stream(ctx, t.Stream)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+	case err != nil:
+		return fmt.Errorf("look up stream %s: %w", t.Stream, err)
+	default:
+		cur := info.CachedInfo().Config
+		if cur.SubjectTransform == nil || cur.SubjectTransform.Destination != events.SubjectTransform.Destination {
+			have := "none"
+			if cur.SubjectTransform != nil {
+				have = cur.SubjectTransform.Destination
+			}
+			return fmt.Errorf("stream %s partitions its subjects as %q, but LIVE_PARTITIONS=%d and LIVE_SUBJECT_PREFIX=%s want %q: "+
+				"the number of partitions is fixed once the stream exists; set LIVE_PARTITIONS to the stream's value, or drain and delete the stream to change it",
+				t.Stream, have, t.Partitions, t.Prefix, events.SubjectTransform.Destination)
+		}
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, events); err != nil {
+		return fmt.Errorf("create or update stream %s: %w", t.Stream, err)
+	}
+	dlq := jetstream.StreamConfig{
+		Name:        t.DLQStream,
+		Description: "liverelay: events that could not be delivered, with the reason in headers",
+		Subjects:    []string{t.DLQPrefix + ".>"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Replicas:    t.Replicas,
+		Duplicates:  t.DuplicateWindow,
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, dlq); err != nil {
+		return fmt.Errorf("create or update stream %s: %w", t.DLQStream, err)
+	}
+	return nil
+}
+
+// EnsureConsumers creates or updates the durable consumer of every partition.
+func (t Topology) EnsureConsumers(ctx context.Context, js jetstream.JetStream, cc ConsumerConfig) ([]jetstream.Consumer, error) {
+	perPartition := (cc.MaxAckPending + t.Partitions - 1) / t.Partitions
+	out := make([]jetstream.Consumer, 0, t.Partitions)
+	for p := 0; p < t.Partitions; p++ {
+		c, err := js.CreateOrUpdateConsumer(ctx, t.Stream, jetstream.ConsumerConfig{
+			Durable:        t.ConsumerName(p),
+			Description:    fmt.Sprintf("liverelay: partition %d of %d", p, t.Partitions),
+			FilterSubject:  t.PartitionFilter(p),
+			DeliverPolicy:  jetstream.DeliverAllPolicy,
+			AckPolicy:      jetstream.AckExplicitPolicy,
+			AckWait:        cc.AckWait,
+			MaxDeliver:     cc.MaxDeliver,
+			MaxAckPending:  perPartition,
+			PriorityPolicy: jetstream.PriorityPolicyPinned,
+			PriorityGroups: []string{PriorityGroup},
+			PinnedTTL:      cc.PinnedTTL,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("create or update consumer %s: %w", t.ConsumerName(p), err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}

@@ -1,0 +1,320 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// FieldError is one problem with one setting. Validate and LoadEnv return
+// them joined; find them with errors.As.
+type FieldError struct {
+	Env    string // the environment variable, e.g. LIVE_PARTITIONS
+	Value  string // the value as it would be written in the environment; secrets redacted
+	Reason string // what is wrong and what is allowed
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("%s=%q: %s", e.Env, e.Value, e.Reason)
+}
+
+// Validate checks every setting and returns all problems joined, each a
+// *FieldError naming the variable and the allowed values.
+func (c Config) Validate() error {
+	v := newChecker(&c)
+
+	c.validateNATS(v)
+
+	if c.Embedded() && c.DataDir == "" {
+		v.fail("LIVE_DATA_DIR", "required with the embedded server (LIVE_NATS_URL empty)")
+	}
+	v.hostPort("LIVE_EMBEDDED_LISTEN", c.EmbeddedListen)
+	if !strings.EqualFold(c.EmbeddedSync, SyncAlways) {
+		if d, err := time.ParseDuration(c.EmbeddedSync); err != nil || d <= 0 {
+			v.fail("LIVE_EMBEDDED_SYNC", `want "always" or a positive interval such as 2m`)
+		}
+	}
+
+	subjectsOK := v.subject("LIVE_SUBJECT_PREFIX", c.SubjectPrefix)
+	dlqOK := v.subject("LIVE_DLQ_PREFIX", c.DLQPrefix)
+	if subjectsOK && dlqOK && overlaps(c.SubjectPrefix, c.DLQPrefix) {
+		v.fail("LIVE_DLQ_PREFIX", "must not overlap LIVE_SUBJECT_PREFIX=%q: both streams would claim the same subjects", c.SubjectPrefix)
+	}
+	v.streamName("LIVE_STREAM", c.Stream)
+	v.streamName("LIVE_DLQ_STREAM", c.DLQStream)
+	if c.Stream != "" && c.Stream == c.DLQStream {
+		v.fail("LIVE_DLQ_STREAM", "must differ from LIVE_STREAM")
+	}
+	if v.intRange("LIVE_STREAM_REPLICAS", c.Replicas, 1, 5) && c.Replicas > 1 && c.Embedded() {
+		v.fail("LIVE_STREAM_REPLICAS", "want 1 with the embedded server (LIVE_NATS_URL empty): it is a single node")
+	}
+	v.intRange("LIVE_PARTITIONS", c.Partitions, 1, 1024)
+	v.atLeast("LIVE_DUPLICATE_WINDOW", c.DuplicateWindow, time.Second)
+
+	c.validateProvider(v)
+	v.durRange("LIVE_PROVIDER_TIMEOUT", c.ProviderTimeout, 100*time.Millisecond, 2*time.Minute)
+
+	v.durRange("LIVE_BATCH_WINDOW", c.BatchWindow, 0, 10*time.Second)
+	v.intRange("LIVE_BATCH_MAX_EVENTS", c.BatchMaxEvents, 1, 100000)
+	if c.BatchMaxBytes < 1024 {
+		v.fail("LIVE_BATCH_MAX_BYTES", "want at least 1024 bytes")
+	}
+	v.intRange("LIVE_PUBLISH_CONCURRENCY", c.PublishConcurrency, 1, 1024)
+	v.intRange("LIVE_MAX_ACK_PENDING", c.MaxAckPending, 1, 1000000)
+	v.atLeast("LIVE_ACK_WAIT", c.AckWait, time.Second)
+	if c.MaxDeliver < 1 && c.MaxDeliver != -1 {
+		v.fail("LIVE_MAX_DELIVER", "want at least 1, or -1 for unlimited")
+	}
+	v.atLeast("LIVE_SHUTDOWN_TIMEOUT", c.ShutdownTimeout, time.Second)
+
+	if c.HTTPAddr != "" {
+		v.hostPort("LIVE_HTTP_ADDR", c.HTTPAddr)
+	}
+	v.oneOf("LIVE_LOG_LEVEL", c.LogLevel, `want "debug", "info", "warn" or "error"`, "debug", "info", "warn", "error")
+	v.oneOf("LIVE_LOG_FORMAT", c.LogFormat, `want "json", "console", or empty to pick by terminal`, FormatAuto, FormatJSON, FormatConsole)
+
+	c.validateRetry(v)
+	return v.err()
+}
+
+// validateNATS checks the connection and authentication settings.
+func (c Config) validateNATS(v *checker) {
+	if c.NATSURL != "" {
+		v.natsURLs(c.NATSURL)
+	}
+
+	connection := []string{"LIVE_NATS_CREDS", "LIVE_NATS_NKEY", "LIVE_NATS_TOKEN", "LIVE_NATS_USER",
+		"LIVE_NATS_PASSWORD", "LIVE_NATS_TLS_CA", "LIVE_NATS_TLS_CERT", "LIVE_NATS_TLS_KEY"}
+	if c.Embedded() {
+		// Credentials without a server to present them to are a deployment
+		// mistake: the worker would quietly run its own empty server.
+		for _, env := range connection {
+			if v.value(env) != "" {
+				v.fail(env, "needs LIVE_NATS_URL: the embedded server takes no credentials")
+			}
+		}
+		return
+	}
+
+	auth := []string{"LIVE_NATS_CREDS", "LIVE_NATS_NKEY", "LIVE_NATS_TOKEN", "LIVE_NATS_USER"}
+	var first string
+	for _, env := range auth {
+		switch {
+		case v.value(env) == "":
+		case first == "":
+			first = env
+		default:
+			v.fail(env, "conflicts with %s: set only one of %s", first, strings.Join(auth, ", "))
+		}
+	}
+	if c.NATSPassword != "" && c.NATSUser == "" {
+		v.fail("LIVE_NATS_PASSWORD", "needs LIVE_NATS_USER")
+	}
+	switch {
+	case c.NATSTLSCert != "" && c.NATSTLSKey == "":
+		v.fail("LIVE_NATS_TLS_KEY", "required with LIVE_NATS_TLS_CERT")
+	case c.NATSTLSKey != "" && c.NATSTLSCert == "":
+		v.fail("LIVE_NATS_TLS_CERT", "required with LIVE_NATS_TLS_KEY")
+	}
+	for _, env := range []string{"LIVE_NATS_CREDS", "LIVE_NATS_NKEY", "LIVE_NATS_TLS_CA", "LIVE_NATS_TLS_CERT", "LIVE_NATS_TLS_KEY"} {
+		v.file(env)
+	}
+}
+
+// natsURLs requires comma-separated server addresses; nats.go adds the
+// nats:// scheme to those without one.
+func (v *checker) natsURLs(list string) {
+	for _, u := range strings.Split(list, ",") {
+		u = strings.TrimSpace(u)
+		if u == "" {
+			v.fail("LIVE_NATS_URL", "want comma-separated URLs such as nats://nats-1:4222,nats://nats-2:4222")
+			return
+		}
+		if strings.Contains(u, "://") {
+			if p, err := url.Parse(u); err != nil || p.Host == "" {
+				v.fail("LIVE_NATS_URL", "%q is not a URL such as nats://nats:4222", hideUserinfo(u))
+				return
+			}
+		}
+	}
+}
+
+// validateProvider checks LIVE_PROVIDER and the chosen provider's settings.
+func (c Config) validateProvider(v *checker) {
+	quoted := make([]string, len(providers))
+	for i, p := range providers {
+		quoted[i] = strconv.Quote(p)
+	}
+	if !v.oneOf("LIVE_PROVIDER", c.Provider, "want one of "+strings.Join(quoted, ", "), providers...) {
+		return
+	}
+	if c.Provider != ProviderPusher {
+		return
+	}
+	for _, env := range []string{"PUSHER_APP_ID", "PUSHER_APP_KEY", "PUSHER_APP_SECRET"} {
+		if v.value(env) == "" {
+			v.fail(env, "required when LIVE_PROVIDER=pusher")
+		}
+	}
+	if c.Pusher.Cluster == "" && c.Pusher.Host == "" {
+		v.fail("PUSHER_APP_CLUSTER", "required when LIVE_PROVIDER=pusher, unless PUSHER_HOST is set")
+	}
+	if h := c.Pusher.Host; h != "" {
+		if strings.ContainsAny(h, "/ ") {
+			v.fail("PUSHER_HOST", "want host or host:port such as pusher.internal:8080, without scheme or path (see PUSHER_SECURE)")
+		} else if strings.Contains(h, ":") && !strings.HasSuffix(h, "]") {
+			v.hostPort("PUSHER_HOST", h)
+		}
+	}
+}
+
+// validateRetry checks the backoff bounds.
+func (c Config) validateRetry(v *checker) {
+	r := c.Retry
+	if r.Initial <= 0 {
+		v.fail("LIVE_RETRY_INITIAL", "want a positive duration such as 100ms")
+	}
+	if r.Max < r.Initial || r.Max <= 0 {
+		v.fail("LIVE_RETRY_MAX", "want at least LIVE_RETRY_INITIAL=%s", formatDuration(r.Initial))
+	}
+	if r.MaxAttempts < 0 {
+		v.fail("LIVE_RETRY_MAX_ATTEMPTS", "want 0 (unlimited within LIVE_RETRY_MAX_ELAPSED) or more")
+	}
+	if r.MaxElapsed <= 0 {
+		v.fail("LIVE_RETRY_MAX_ELAPSED", "want a positive duration such as 5m")
+	}
+}
+
+// checker collects problems, rendering each setting's value from the
+// settings table so secrets stay redacted.
+type checker struct {
+	c     *Config
+	specs map[string]spec
+	errs  []error
+}
+
+func newChecker(c *Config) *checker {
+	specs := make(map[string]spec)
+	for _, s := range settings() {
+		specs[s.env] = s
+	}
+	return &checker{c: c, specs: specs}
+}
+
+// value is the setting as written in the environment, secrets redacted.
+func (v *checker) value(env string) string {
+	s, ok := v.specs[env]
+	if !ok {
+		panic("config: unknown setting " + env)
+	}
+	return s.display(v.c)
+}
+
+func (v *checker) fail(env, reason string, args ...any) {
+	v.errs = append(v.errs, &FieldError{Env: env, Value: v.value(env), Reason: fmt.Sprintf(reason, args...)})
+}
+
+func (v *checker) err() error { return errors.Join(v.errs...) }
+
+func (v *checker) intRange(env string, n, lo, hi int) bool {
+	if n < lo || n > hi {
+		v.fail(env, "want a whole number from %d to %d", lo, hi)
+		return false
+	}
+	return true
+}
+
+func (v *checker) atLeast(env string, d, lo time.Duration) {
+	if d < lo {
+		v.fail(env, "want at least %s", formatDuration(lo))
+	}
+}
+
+func (v *checker) durRange(env string, d, lo, hi time.Duration) {
+	if d < lo || d > hi {
+		v.fail(env, "want a duration from %s to %s", formatDuration(lo), formatDuration(hi))
+	}
+}
+
+func (v *checker) oneOf(env, s, reason string, allowed ...string) bool {
+	if !slices.Contains(allowed, s) {
+		v.fail(env, "%s", reason)
+		return false
+	}
+	return true
+}
+
+// hostPort accepts host:port with a numeric port; the host may be empty
+// (all interfaces).
+func (v *checker) hostPort(env, addr string) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		v.fail(env, "want host:port such as 127.0.0.1:4222 or :9090")
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		v.fail(env, "want a port from 0 to 65535")
+	}
+}
+
+// file requires the path in env, when set, to be an existing regular file.
+func (v *checker) file(env string) {
+	path := v.value(env)
+	if path == "" {
+		return
+	}
+	info, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		v.fail(env, "want an existing file: not found")
+	case err != nil:
+		v.fail(env, "want a readable file: %v", err)
+	case info.IsDir():
+		v.fail(env, "want a file, not a directory")
+	}
+}
+
+// subject requires a literal NATS subject: dot-separated non-empty tokens,
+// no wildcards, no whitespace.
+func (v *checker) subject(env, subject string) bool {
+	const want = "want a subject such as live.events: dot-separated tokens, no wildcards (* >), no spaces, no empty tokens"
+	if subject == "" {
+		v.fail(env, want)
+		return false
+	}
+	for _, tok := range strings.Split(subject, ".") {
+		if tok == "" || strings.ContainsAny(tok, "*> \t\r\n") {
+			v.fail(env, want)
+			return false
+		}
+	}
+	return true
+}
+
+// streamName requires a JetStream stream name of letters, digits, _ and -.
+func (v *checker) streamName(env, name string) {
+	ok := name != ""
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			ok = false
+			break
+		}
+	}
+	if !ok {
+		v.fail(env, "want letters, digits, _ and - only, such as LIVE_EVENTS")
+	}
+}
+
+// overlaps reports whether one subject prefix equals or contains the other,
+// token-wise: live.events and live.events.dlq overlap, live.events and
+// live.eventsx do not.
+func overlaps(a, b string) bool {
+	return a == b || strings.HasPrefix(a, b+".") || strings.HasPrefix(b, a+".")
+}

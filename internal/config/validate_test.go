@@ -1,0 +1,199 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestValidate(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "creds")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing")
+	remote := func(c *Config) { c.NATSURL = "nats://nats:4222" }
+	pusher := func(c *Config) {
+		c.Provider = "pusher"
+		c.Pusher = Pusher{AppID: "1", Key: "k", Secret: "s", Cluster: "eu", Secure: true}
+	}
+
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   []string // Env of every problem, in report order; nil means valid
+	}{
+		// NATS connection and authentication.
+		{"remote url", func(c *Config) { remote(c) }, nil},
+		{"url list", func(c *Config) { c.NATSURL = "nats://a:4222, nats://b:4222,c:4222" }, nil},
+		{"url list with a hole", func(c *Config) { c.NATSURL = "nats://a:4222,,nats://b:4222" }, []string{"LIVE_NATS_URL"}},
+		{"url without host", func(c *Config) { c.NATSURL = "nats://" }, []string{"LIVE_NATS_URL"}},
+		{"creds", func(c *Config) { remote(c); c.NATSCreds = file }, nil},
+		{"creds with tls", func(c *Config) {
+			remote(c)
+			c.NATSCreds, c.NATSTLSCA, c.NATSTLSCert, c.NATSTLSKey = file, file, file, file
+		}, nil},
+		{"nkey", func(c *Config) { remote(c); c.NATSNKey = file }, nil},
+		{"token", func(c *Config) { remote(c); c.NATSToken = "t" }, nil},
+		{"user and password", func(c *Config) { remote(c); c.NATSUser, c.NATSPassword = "u", "p" }, nil},
+		{"creds and token", func(c *Config) { remote(c); c.NATSCreds, c.NATSToken = file, "t" }, []string{"LIVE_NATS_TOKEN"}},
+		{"nkey and user", func(c *Config) { remote(c); c.NATSNKey, c.NATSUser = file, "u" }, []string{"LIVE_NATS_USER"}},
+		{"all four", func(c *Config) { remote(c); c.NATSCreds, c.NATSNKey, c.NATSToken, c.NATSUser = file, file, "t", "u" },
+			[]string{"LIVE_NATS_NKEY", "LIVE_NATS_TOKEN", "LIVE_NATS_USER"}},
+		{"password without user", func(c *Config) { remote(c); c.NATSPassword = "p" }, []string{"LIVE_NATS_PASSWORD"}},
+		{"cert without key", func(c *Config) { remote(c); c.NATSTLSCert = file }, []string{"LIVE_NATS_TLS_KEY"}},
+		{"key without cert", func(c *Config) { remote(c); c.NATSTLSKey = file }, []string{"LIVE_NATS_TLS_CERT"}},
+		{"missing files", func(c *Config) {
+			remote(c)
+			c.NATSCreds, c.NATSTLSCA, c.NATSTLSCert, c.NATSTLSKey = missing, missing, missing, missing
+		}, []string{"LIVE_NATS_CREDS", "LIVE_NATS_TLS_CA", "LIVE_NATS_TLS_CERT", "LIVE_NATS_TLS_KEY"}},
+		{"missing nkey", func(c *Config) { remote(c); c.NATSNKey = missing }, []string{"LIVE_NATS_NKEY"}},
+		{"directory as file", func(c *Config) { remote(c); c.NATSTLSCA = dir }, []string{"LIVE_NATS_TLS_CA"}},
+		{"credentials for the embedded server", func(c *Config) { c.NATSToken, c.NATSTLSCA = "t", file },
+			[]string{"LIVE_NATS_TOKEN", "LIVE_NATS_TLS_CA"}},
+
+		// Embedded server.
+		{"no data dir", func(c *Config) { c.DataDir = "" }, []string{"LIVE_DATA_DIR"}},
+		{"no data dir with remote nats", func(c *Config) { remote(c); c.DataDir = "" }, nil},
+		{"listen any port", func(c *Config) { c.EmbeddedListen = ":0" }, nil},
+		{"listen ipv6", func(c *Config) { c.EmbeddedListen = "[::1]:4222" }, nil},
+		{"listen without port", func(c *Config) { c.EmbeddedListen = "127.0.0.1" }, []string{"LIVE_EMBEDDED_LISTEN"}},
+		{"listen port too big", func(c *Config) { c.EmbeddedListen = "127.0.0.1:65536" }, []string{"LIVE_EMBEDDED_LISTEN"}},
+		{"listen named port", func(c *Config) { c.EmbeddedListen = "127.0.0.1:nats" }, []string{"LIVE_EMBEDDED_LISTEN"}},
+		{"sync interval", func(c *Config) { c.EmbeddedSync = "2m" }, nil},
+		{"sync always any case", func(c *Config) { c.EmbeddedSync = "Always" }, nil},
+		{"sync word", func(c *Config) { c.EmbeddedSync = "sometimes" }, []string{"LIVE_EMBEDDED_SYNC"}},
+		{"sync zero", func(c *Config) { c.EmbeddedSync = "0s" }, []string{"LIVE_EMBEDDED_SYNC"}},
+
+		// Subjects and streams.
+		{"subject with wildcard", func(c *Config) { c.SubjectPrefix = "live.*" }, []string{"LIVE_SUBJECT_PREFIX"}},
+		{"subject with tail wildcard", func(c *Config) { c.SubjectPrefix = "live.>" }, []string{"LIVE_SUBJECT_PREFIX"}},
+		{"subject with empty token", func(c *Config) { c.SubjectPrefix = "live..events" }, []string{"LIVE_SUBJECT_PREFIX"}},
+		{"subject with trailing dot", func(c *Config) { c.DLQPrefix = "live.dlq." }, []string{"LIVE_DLQ_PREFIX"}},
+		{"subject with space", func(c *Config) { c.DLQPrefix = "live dlq" }, []string{"LIVE_DLQ_PREFIX"}},
+		{"empty subject", func(c *Config) { c.SubjectPrefix = "" }, []string{"LIVE_SUBJECT_PREFIX"}},
+		{"dlq inside events", func(c *Config) { c.DLQPrefix = "live.events.dlq" }, []string{"LIVE_DLQ_PREFIX"}},
+		{"same prefixes", func(c *Config) { c.DLQPrefix = c.SubjectPrefix }, []string{"LIVE_DLQ_PREFIX"}},
+		{"prefixes sharing letters", func(c *Config) { c.SubjectPrefix, c.DLQPrefix = "live.events", "live.eventsdlq" }, nil},
+		{"stream name", func(c *Config) { c.Stream = "live-events_2" }, nil},
+		{"stream name with dot", func(c *Config) { c.Stream = "LIVE.EVENTS" }, []string{"LIVE_STREAM"}},
+		{"empty dlq stream", func(c *Config) { c.DLQStream = "" }, []string{"LIVE_DLQ_STREAM"}},
+		{"same streams", func(c *Config) { c.DLQStream = c.Stream }, []string{"LIVE_DLQ_STREAM"}},
+		{"replicas 3 on a cluster", func(c *Config) { remote(c); c.Replicas = 3 }, nil},
+		{"replicas 3 embedded", func(c *Config) { c.Replicas = 3 }, []string{"LIVE_STREAM_REPLICAS"}},
+		{"replicas 0", func(c *Config) { remote(c); c.Replicas = 0 }, []string{"LIVE_STREAM_REPLICAS"}},
+		{"replicas 6", func(c *Config) { remote(c); c.Replicas = 6 }, []string{"LIVE_STREAM_REPLICAS"}},
+		{"partitions bounds", func(c *Config) { c.Partitions = 1024 }, nil},
+		{"partitions 0", func(c *Config) { c.Partitions = 0 }, []string{"LIVE_PARTITIONS"}},
+		{"partitions 1025", func(c *Config) { c.Partitions = 1025 }, []string{"LIVE_PARTITIONS"}},
+		{"duplicate window short", func(c *Config) { c.DuplicateWindow = 999 * time.Millisecond }, []string{"LIVE_DUPLICATE_WINDOW"}},
+
+		// Provider.
+		{"pusher", pusher, nil},
+		{"pusher with host only", func(c *Config) { pusher(c); c.Pusher.Cluster, c.Pusher.Host = "", "soketi:6001" }, nil},
+		{"pusher host without port", func(c *Config) { pusher(c); c.Pusher.Host = "api.pusher.internal" }, nil},
+		{"pusher host with scheme", func(c *Config) { pusher(c); c.Pusher.Host = "http://soketi:6001" }, []string{"PUSHER_HOST"}},
+		{"pusher host bad port", func(c *Config) { pusher(c); c.Pusher.Host = "soketi:99999" }, []string{"PUSHER_HOST"}},
+		{"pusher without credentials", func(c *Config) { c.Provider = "pusher" },
+			[]string{"PUSHER_APP_ID", "PUSHER_APP_KEY", "PUSHER_APP_SECRET", "PUSHER_APP_CLUSTER"}},
+		{"pusher settings ignored for stdout", func(c *Config) { c.Pusher.Host = "http://x" }, nil},
+		{"unknown provider", func(c *Config) { c.Provider = "ably" }, []string{"LIVE_PROVIDER"}},
+		{"provider timeout bounds", func(c *Config) { c.ProviderTimeout = 2 * time.Minute }, nil},
+		{"provider timeout short", func(c *Config) { c.ProviderTimeout = 99 * time.Millisecond }, []string{"LIVE_PROVIDER_TIMEOUT"}},
+		{"provider timeout long", func(c *Config) { c.ProviderTimeout = 2*time.Minute + 1 }, []string{"LIVE_PROVIDER_TIMEOUT"}},
+
+		// Batching and flow control.
+		{"batch window 0", func(c *Config) { c.BatchWindow = 0 }, nil},
+		{"batch window negative", func(c *Config) { c.BatchWindow = -time.Millisecond }, []string{"LIVE_BATCH_WINDOW"}},
+		{"batch window long", func(c *Config) { c.BatchWindow = 11 * time.Second }, []string{"LIVE_BATCH_WINDOW"}},
+		{"batch max events 0", func(c *Config) { c.BatchMaxEvents = 0 }, []string{"LIVE_BATCH_MAX_EVENTS"}},
+		{"batch max events big", func(c *Config) { c.BatchMaxEvents = 100001 }, []string{"LIVE_BATCH_MAX_EVENTS"}},
+		{"batch max bytes 1024", func(c *Config) { c.BatchMaxBytes = 1024 }, nil},
+		{"batch max bytes small", func(c *Config) { c.BatchMaxBytes = 1023 }, []string{"LIVE_BATCH_MAX_BYTES"}},
+		{"concurrency 0", func(c *Config) { c.PublishConcurrency = 0 }, []string{"LIVE_PUBLISH_CONCURRENCY"}},
+		{"concurrency big", func(c *Config) { c.PublishConcurrency = 1025 }, []string{"LIVE_PUBLISH_CONCURRENCY"}},
+		{"max ack pending 0", func(c *Config) { c.MaxAckPending = 0 }, []string{"LIVE_MAX_ACK_PENDING"}},
+		{"max ack pending big", func(c *Config) { c.MaxAckPending = 1000001 }, []string{"LIVE_MAX_ACK_PENDING"}},
+		{"ack wait short", func(c *Config) { c.AckWait = time.Second - 1 }, []string{"LIVE_ACK_WAIT"}},
+		{"max deliver unlimited", func(c *Config) { c.MaxDeliver = -1 }, nil},
+		{"max deliver 0", func(c *Config) { c.MaxDeliver = 0 }, []string{"LIVE_MAX_DELIVER"}},
+		{"max deliver -2", func(c *Config) { c.MaxDeliver = -2 }, []string{"LIVE_MAX_DELIVER"}},
+		{"shutdown timeout short", func(c *Config) { c.ShutdownTimeout = 0 }, []string{"LIVE_SHUTDOWN_TIMEOUT"}},
+
+		// Operations.
+		{"http disabled", func(c *Config) { c.HTTPAddr = "" }, nil},
+		{"http bad", func(c *Config) { c.HTTPAddr = "9090" }, []string{"LIVE_HTTP_ADDR"}},
+		{"log level", func(c *Config) { c.LogLevel = "debug" }, nil},
+		{"log level unknown", func(c *Config) { c.LogLevel = "trace" }, []string{"LIVE_LOG_LEVEL"}},
+		{"log format", func(c *Config) { c.LogFormat = "console" }, nil},
+		{"log format unknown", func(c *Config) { c.LogFormat = "text" }, []string{"LIVE_LOG_FORMAT"}},
+
+		// Retry.
+		{"retry unlimited attempts", func(c *Config) { c.Retry.MaxAttempts = 0 }, nil},
+		{"retry negative attempts", func(c *Config) { c.Retry.MaxAttempts = -1 }, []string{"LIVE_RETRY_MAX_ATTEMPTS"}},
+		{"retry initial 0", func(c *Config) { c.Retry.Initial = 0 }, []string{"LIVE_RETRY_INITIAL"}},
+		{"retry max below initial", func(c *Config) { c.Retry.Initial, c.Retry.Max = time.Second, time.Millisecond }, []string{"LIVE_RETRY_MAX"}},
+		{"retry max equals initial", func(c *Config) { c.Retry.Initial, c.Retry.Max = time.Second, time.Second }, nil},
+		{"retry max elapsed 0", func(c *Config) { c.Retry.MaxElapsed = 0 }, []string{"LIVE_RETRY_MAX_ELAPSED"}},
+
+		// Everything is reported at once.
+		{"several", func(c *Config) { c.Partitions, c.LogLevel, c.Retry.MaxElapsed = 0, "loud", 0 },
+			[]string{"LIVE_PARTITIONS", "LIVE_LOG_LEVEL", "LIVE_RETRY_MAX_ELAPSED"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			tt.mutate(&c)
+			err := c.Validate()
+			var got []string
+			for _, fe := range fieldErrors(err) {
+				got = append(got, fe.Env)
+				if !strings.HasPrefix(fe.Error(), fe.Env+"=") || !strings.Contains(fe.Reason, " ") {
+					t.Errorf("problem %q does not read ENV=value: reason", fe.Error())
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("Validate() problems in %v, want %v; error:\n%v", got, tt.want, err)
+			}
+			if err != nil && len(got) == 0 {
+				t.Errorf("Validate() = %v, not made of *FieldError", err)
+			}
+		})
+	}
+}
+
+func TestValidateMessages(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{"range", func(c *Config) { c.Partitions = 0 }, `LIVE_PARTITIONS="0": want a whole number from 1 to 1024`},
+		{"duration range", func(c *Config) { c.BatchWindow = time.Minute }, `LIVE_BATCH_WINDOW="1m": want a duration from 0s to 10s`},
+		{"enum", func(c *Config) { c.Provider = "ably" }, `LIVE_PROVIDER="ably": want one of "stdout", "pusher"`},
+		{"required", func(c *Config) { c.Provider = "pusher"; c.Pusher = Pusher{AppID: "1", Key: "k", Cluster: "eu"} },
+			`PUSHER_APP_SECRET="": required when LIVE_PROVIDER=pusher`},
+		{"secret value hidden", func(c *Config) {
+			c.NATSURL, c.NATSCreds, c.NATSToken = "nats://n:4222", os.Args[0], "s3cr3t"
+		}, `LIVE_NATS_TOKEN="***": conflicts with LIVE_NATS_CREDS: set only one of LIVE_NATS_CREDS, LIVE_NATS_NKEY, LIVE_NATS_TOKEN, LIVE_NATS_USER`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			tt.mutate(&c)
+			err := c.Validate()
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("Validate() = %v\nwant %s", err, tt.want)
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				t.Errorf("errors.As(%v, *FieldError) = false", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,129 @@
+// Package health serves the operator endpoints: liveness on /healthz,
+// readiness on /readyz and Prometheus metrics on /metrics.
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// ShutdownTimeout bounds how long Serve waits for in-flight requests once
+// its context is cancelled.
+const ShutdownTimeout = 5 * time.Second
+
+// Server is the health and metrics HTTP server. Listen binds it, so a busy
+// port fails at start-up; Serve then runs it until its context ends.
+type Server struct {
+	ln    net.Listener
+	srv   *http.Server
+	ready atomic.Bool
+	log   *zap.Logger
+}
+
+// Listen binds addr (":0" picks a free port, see Addr) and returns a server,
+// not ready, that exposes the metrics gathered by reg. The caller must call
+// Serve or Close.
+func Listen(addr string, reg prometheus.Gatherer, log *zap.Logger) (*Server, error) {
+	if reg == nil {
+		return nil, errors.New("health: nil prometheus gatherer")
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for health and metrics on %q: %w", addr, err)
+	}
+	log = log.With(zap.String("addr", ln.Addr().String()))
+	errLog, err := zap.NewStdLogAt(log, zapcore.WarnLevel)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("health: error logger: %w", err)
+	}
+
+	s := &Server{ln: ln, log: log}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		reply(w, http.StatusOK, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if s.ready.Load() {
+			reply(w, http.StatusOK, "ready")
+			return
+		}
+		reply(w, http.StatusServiceUnavailable, "not ready")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:      errLog,
+		ErrorHandling: promhttp.ContinueOnError, // serve what could be gathered
+		Timeout:       10 * time.Second,
+	}))
+	s.srv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		ErrorLog:          errLog,
+	}
+	return s, nil
+}
+
+// Addr is the address the server listens on, with the port chosen when
+// Listen was given port 0.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// SetReady sets what /readyz reports. It is safe for concurrent use.
+func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
+
+// Serve answers requests until ctx is cancelled, then shuts down gracefully
+// within ShutdownTimeout and returns nil. It returns an error if serving
+// fails or the shutdown deadline passes. Serve closes the listener.
+func (s *Server) Serve(ctx context.Context) error {
+	s.log.Info("health and metrics server listening")
+	served := make(chan error, 1)
+	go func() { served <- s.srv.Serve(s.ln) }()
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve health and metrics on %s: %w", s.Addr(), err)
+	case <-ctx.Done():
+	}
+
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
+	defer cancel()
+	shutdownErr := s.srv.Shutdown(shutdownCtx)
+	if shutdownErr != nil {
+		shutdownErr = errors.Join(shutdownErr, s.srv.Close())
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve health and metrics on %s: %w", s.Addr(), err)
+	}
+	if shutdownErr != nil {
+		return fmt.Errorf("shut down health and metrics server on %s: %w", s.Addr(), shutdownErr)
+	}
+	return nil
+}
+
+// Close releases the listener of a server whose Serve will not be called,
+// for example when start-up fails after Listen.
+func (s *Server) Close() error {
+	return s.ln.Close()
+}
+
+func reply(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
+}

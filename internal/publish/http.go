@@ -1,0 +1,100 @@
+package publish
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Connection pool sizes for provider clients. http.DefaultTransport keeps 2 idle
+// connections per host: with tens of publishes in flight, every other request opens a
+// new TCP+TLS connection, which halves the throughput (design.md §7).
+const (
+	maxIdleConnsPerHost = 64
+	maxIdleConns        = 256
+	idleConnTimeout     = 90 * time.Second
+
+	// dialTimeout and tlsHandshakeTimeout bound connection set-up on their own, so a
+	// black-holed address fails fast even when the request timeout is generous.
+	dialTimeout         = 5 * time.Second
+	tlsHandshakeTimeout = 5 * time.Second
+	keepAlive           = 30 * time.Second
+)
+
+// DefaultTimeout bounds one provider request when the configuration gives none.
+const DefaultTimeout = 5 * time.Second
+
+// NewHTTPClient returns an HTTP client for one provider, with its own connection pool
+// sized for concurrent publishes. timeout bounds a whole request, reading the answer
+// included; zero or less means DefaultTimeout.
+func NewHTTPClient(timeout time.Duration) *http.Client {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	return &http.Client{
+		Transport: newTransport(timeout),
+		Timeout:   timeout,
+	}
+}
+
+// newTransport returns a connection pool tuned for many concurrent requests to one
+// host. Connection set-up never takes longer than the request timeout.
+func newTransport(timeout time.Duration) *http.Transport {
+	dialer := &net.Dialer{
+		Timeout:   min(dialTimeout, timeout),
+		KeepAlive: keepAlive,
+	}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          maxIdleConns,
+		MaxIdleConnsPerHost:   maxIdleConnsPerHost,
+		IdleConnTimeout:       idleConnTimeout,
+		TLSHandshakeTimeout:   min(tlsHandshakeTimeout, timeout),
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date
+// (RFC 9110 §10.2.3). It returns 0 when the header is absent, malformed or in the past.
+func parseRetryAfter(value string, now time.Time) time.Duration {
+	if value == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		if secs > maxRetryAfterSeconds {
+			secs = maxRetryAfterSeconds
+		}
+		return time.Duration(secs) * time.Second
+	}
+	if at, err := http.ParseTime(value); err == nil {
+		if d := at.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// maxRetryAfterSeconds caps a Retry-After so that a silly value cannot overflow a
+// time.Duration; a retry policy applies its own, smaller cap.
+const maxRetryAfterSeconds = 24 * 60 * 60
+
+// redactURL strips the query from the URL of a failed request before it reaches an
+// error message: provider clients sign requests in the query (Pusher's auth_key and
+// auth_signature), and logs have no use for them. The error chain is kept, so
+// errors.Is(err, context.DeadlineExceeded) and net.Error still work.
+func redactURL(err error) error {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		uerr.URL, _, _ = strings.Cut(uerr.URL, "?")
+	}
+	return err
+}

@@ -1,0 +1,288 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/pusher/pusher-http-go/v5"
+	"go.uber.org/zap"
+)
+
+// Pusher Channels limits (design.md §3.6). The library checks channel names against
+// 200 characters, but the HTTP API refuses more than 164.
+const (
+	pusherMaxData       = 10240 // bytes of an event's data string, as sent
+	pusherMaxBatch      = 10    // events in one batch_events call
+	pusherMaxChannelLen = 164
+
+	pusherEncryptedPrefix = "private-encrypted-"
+)
+
+var pusherChannelRe = regexp.MustCompile(`^[-a-zA-Z0-9_=@,.;]+$`)
+
+// pusherClusterRe matches cluster names such as "eu", "mt1" or "ap-southeast".
+var pusherClusterRe = regexp.MustCompile(`^[a-z0-9-]+$`)
+
+// PusherConfig configures the Pusher Channels provider. The settings are named as
+// Wagtail Live names them.
+type PusherConfig struct {
+	AppID   string // PUSHER_APP_ID
+	Key     string // PUSHER_APP_KEY
+	Secret  string // PUSHER_APP_SECRET; never logged
+	Cluster string // PUSHER_APP_CLUSTER, for example "eu"
+	// Host is host or host:port of the HTTP API (PUSHER_HOST). It overrides Cluster:
+	// a self-hosted Pusher-compatible server, or a fake in tests.
+	Host string
+	// Secure sends requests over HTTPS. Leave it on for Pusher's own hosts.
+	Secure bool
+	// Timeout bounds one HTTP request; zero means DefaultTimeout.
+	Timeout time.Duration
+}
+
+// Validate reports every setting at fault, by its environment name.
+func (c PusherConfig) Validate() error {
+	var errs []error
+	if c.AppID == "" {
+		errs = append(errs, errors.New("PUSHER_APP_ID is required"))
+	}
+	if c.Key == "" {
+		errs = append(errs, errors.New("PUSHER_APP_KEY is required"))
+	}
+	if c.Secret == "" {
+		errs = append(errs, errors.New("PUSHER_APP_SECRET is required"))
+	}
+	switch {
+	case c.Cluster == "" && c.Host == "":
+		errs = append(errs, errors.New("PUSHER_APP_CLUSTER or PUSHER_HOST is required"))
+	case c.Host != "":
+		if err := checkHostPort(c.Host); err != nil {
+			errs = append(errs, fmt.Errorf("PUSHER_HOST: %w", err))
+		}
+	case !pusherClusterRe.MatchString(c.Cluster):
+		errs = append(errs, fmt.Errorf("PUSHER_APP_CLUSTER %q: want letters, digits and '-', like \"eu\"", c.Cluster))
+	}
+	if c.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("pusher timeout %v is negative", c.Timeout))
+	}
+	return errors.Join(errs...)
+}
+
+// checkHostPort accepts "host" or "host:port", without scheme, path or credentials.
+func checkHostPort(hostport string) error {
+	u, err := url.Parse("http://" + hostport)
+	if err != nil || u.Host != hostport || u.Hostname() == "" {
+		return fmt.Errorf("%q is not host or host:port (no scheme, no path)", hostport)
+	}
+	return nil
+}
+
+// Pusher publishes to Pusher Channels through batch_events calls of the official
+// client library, pusher-http-go.
+type Pusher struct {
+	// client is a template, copied for each Publish call with its own HTTPClient.
+	// Its HTTPClient is set too: the library creates one lazily, with a data race.
+	client    pusher.Client
+	transport http.RoundTripper // the shared, tuned connection pool
+	timeout   time.Duration
+	log       *zap.Logger
+}
+
+// NewPusher checks cfg and returns a Pusher with its own connection pool.
+func NewPusher(cfg PusherConfig, log *zap.Logger) (*Pusher, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("pusher configuration: %w", err)
+	}
+	timeout := cfg.Timeout
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+	httpClient := NewHTTPClient(timeout)
+	log = log.With(zap.String("provider", "pusher"))
+	if !cfg.Secure && cfg.Host == "" {
+		log.Warn("publishing to Pusher over plain HTTP; set Secure for production")
+	}
+	log.Info("pusher provider ready",
+		zap.String("app_id", cfg.AppID),
+		zap.String("cluster", cfg.Cluster),
+		zap.String("host", cfg.Host),
+		zap.Bool("secure", cfg.Secure),
+		zap.Duration("timeout", timeout))
+	return &Pusher{
+		client: pusher.Client{
+			AppID:      cfg.AppID,
+			Key:        cfg.Key,
+			Secret:     cfg.Secret,
+			Cluster:    cfg.Cluster,
+			Host:       cfg.Host,
+			Secure:     cfg.Secure,
+			HTTPClient: httpClient,
+		},
+		transport: httpClient.Transport,
+		timeout:   timeout,
+		log:       log,
+	}, nil
+}
+
+// Name is the provider name used in errors, logs and DLQ headers.
+func (p *Pusher) Name() string { return "pusher" }
+
+// Limits are Pusher's: 10 KB of data per event, 10 events per batch_events call.
+func (p *Pusher) Limits() Limits {
+	return Limits{MaxData: pusherMaxData, MaxBatch: pusherMaxBatch}
+}
+
+// CheckChannel reports whether Pusher accepts ch as a channel name.
+func (p *Pusher) CheckChannel(ch string) error {
+	if err := checkPusherChannel(ch); err != nil {
+		return p.reject(err)
+	}
+	return nil
+}
+
+func checkPusherChannel(ch string) error {
+	switch {
+	case len(ch) > pusherMaxChannelLen:
+		return fmt.Errorf("channel name of %d bytes is longer than %d", len(ch), pusherMaxChannelLen)
+	case !pusherChannelRe.MatchString(ch):
+		return fmt.Errorf("channel name %q does not match %s", ch, pusherChannelRe)
+	case strings.HasPrefix(ch, pusherEncryptedPrefix):
+		// The library would refuse it (no encryption master key is configured) with
+		// an error that looks like a network failure, retried in vain.
+		return fmt.Errorf("channel name %q: end-to-end encrypted channels (%s*) are not supported", ch, pusherEncryptedPrefix)
+	}
+	return nil
+}
+
+func (p *Pusher) reject(err error) *Error {
+	return &Error{Provider: p.Name(), Rejected: true, Err: err}
+}
+
+// check refuses a message Pusher would refuse, before any request.
+func (p *Pusher) check(i int, m Message) error {
+	if err := checkPusherChannel(m.Channel); err != nil {
+		return p.reject(fmt.Errorf("message %d: %w", i+1, err))
+	}
+	if len(m.Data) > pusherMaxData {
+		return p.reject(fmt.Errorf("message %d for channel %q: data of %d bytes is over %d",
+			i+1, m.Channel, len(m.Data), pusherMaxData))
+	}
+	return nil
+}
+
+// Publish sends msgs in order, in batch_events calls of at most 10 events, one call
+// after the other, and stops at the first failure: the messages of the calls before it
+// were accepted, the rest were not sent. Invalid messages are refused before any
+// request. A failure is an *Error carrying the HTTP status (0 when no answer came
+// back) and the Retry-After the server gave.
+func (p *Pusher) Publish(ctx context.Context, msgs []Message) error {
+	for i, m := range msgs {
+		if err := p.check(i, m); err != nil {
+			return err
+		}
+	}
+	var rec response
+	client := p.client
+	client.HTTPClient = &http.Client{
+		Transport: p.callTransport(ctx, &rec),
+		Timeout:   p.timeout,
+	}
+	batch := make([]pusher.Event, 0, min(len(msgs), pusherMaxBatch))
+	for start := 0; start < len(msgs); start += pusherMaxBatch {
+		chunk := msgs[start:min(start+pusherMaxBatch, len(msgs))]
+		if err := ctx.Err(); err != nil {
+			return &Error{Provider: p.Name(), Err: p.describe(start, len(msgs), chunk, context.Cause(ctx))}
+		}
+		batch = batch[:0]
+		for _, m := range chunk {
+			// A string is sent as it is; anything else would be marshalled again.
+			batch = append(batch, pusher.Event{Channel: m.Channel, Name: EventName, Data: string(m.Data)})
+		}
+		rec = response{}
+		_, err := client.TriggerBatch(batch)
+		if err == nil {
+			continue
+		}
+		if rec.status >= 200 && rec.status < 300 {
+			// Pusher took the events; only its answer could not be read.
+			p.log.Warn("pusher accepted a batch but its answer was unreadable",
+				zap.Int("status", rec.status), zap.Int("events", len(chunk)), zap.Error(redactURL(err)))
+			continue
+		}
+		return &Error{
+			Provider:   p.Name(),
+			Status:     rec.status,
+			RetryAfter: parseRetryAfter(rec.retryAfter, time.Now()),
+			Err:        p.describe(start, len(msgs), chunk, redactURL(err)),
+		}
+	}
+	return nil
+}
+
+// describe wraps err with which messages of a Publish call it concerns.
+func (p *Pusher) describe(start, total int, chunk []Message, err error) error {
+	return fmt.Errorf("batch_events of messages %d to %d of %d (first channel %q): %w",
+		start+1, start+len(chunk), total, chunk[0].Channel, err)
+}
+
+// response is what the library does not tell: the status and Retry-After of the last
+// answer to a Publish call. Requests of one call are sequential, so it needs no lock.
+type response struct {
+	status     int
+	retryAfter string
+}
+
+// roundTripFunc is an http.RoundTripper made of a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// callTransport sends the requests of one Publish call through the shared pool,
+// records their answers in rec, and aborts them when ctx ends: TriggerBatch takes no
+// context, so the context travels with the transport.
+func (p *Pusher) callTransport(ctx context.Context, rec *response) http.RoundTripper {
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		req, release := withContext(ctx, req)
+		resp, err := p.transport.RoundTrip(req)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		rec.status = resp.StatusCode
+		rec.retryAfter = resp.Header.Get("Retry-After")
+		resp.Body = &releaseBody{ReadCloser: resp.Body, release: release}
+		return resp, nil
+	})
+}
+
+// withContext returns req bound to both its own context (which carries the
+// http.Client timeout) and ctx. release frees the binding once the answer is read.
+func withContext(ctx context.Context, req *http.Request) (*http.Request, func()) {
+	if ctx.Done() == nil {
+		return req, func() {}
+	}
+	rctx, cancel := context.WithCancelCause(req.Context())
+	stop := context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
+	return req.WithContext(rctx), func() {
+		stop()
+		cancel(nil)
+	}
+}
+
+// releaseBody releases the request context when the library closes the answer.
+type releaseBody struct {
+	io.ReadCloser
+	release func()
+}
+
+func (b *releaseBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.release()
+	return err
+}

@@ -1,0 +1,430 @@
+// Package pushertest is a fake Pusher Channels HTTP API for tests. It checks requests
+// the way Pusher does (auth_key, auth_timestamp, body_md5, HMAC auth_signature),
+// enforces Pusher's limits, records the events it accepts, and can be told to fail.
+package pushertest
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Pusher's limits, as its HTTP API enforces them.
+const (
+	MaxData        = 10240 // bytes of one event's data string
+	MaxBatch       = 10    // events in one batch_events call
+	MaxChannels    = 100   // channels of one events call
+	MaxChannelLen  = 164
+	MaxEventName   = 200
+	TimestampGrace = 600 * time.Second
+	maxBody        = 1 << 20
+)
+
+var channelRe = regexp.MustCompile(`^[-a-zA-Z0-9_=@,.;]+$`)
+
+// Event is one event the fake accepted.
+type Event struct {
+	Channel  string
+	Name     string
+	Data     string
+	Received time.Time
+}
+
+// Fault is a scripted answer to one request.
+type Fault struct {
+	Status     int           // non-zero: answer this status and record nothing
+	RetryAfter string        // Retry-After header sent with Status, when non-empty
+	Delay      time.Duration // extra latency for this request
+}
+
+// Script decides the fate of request n (counting from 1), given the events it carries
+// (nil when its body is not a valid trigger). The zero Fault lets the request through.
+// It is called from the server's goroutines.
+type Script func(n int64, events []Event) Fault
+
+// Server is a fake Pusher HTTP API. All its methods are safe for concurrent use.
+type Server struct {
+	srv                *httptest.Server
+	appID, key, secret string
+	done               chan struct{} // closed at cleanup: cuts delays short
+
+	requests atomic.Int64
+	rejected atomic.Int64
+	delay    atomic.Int64 // time.Duration added to every request
+
+	mu      sync.Mutex
+	events  []Event       // append-only, so a prefix can be shared without copying
+	changed chan struct{} // closed, then replaced, when events are added
+	failN   int
+	fail    Fault
+	script  Script
+}
+
+// New starts a fake for one app; it is closed when t ends.
+func New(t testing.TB, appID, key, secret string) *Server {
+	t.Helper()
+	s := &Server{
+		appID:   appID,
+		key:     key,
+		secret:  secret,
+		done:    make(chan struct{}),
+		changed: make(chan struct{}),
+	}
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	t.Cleanup(func() {
+		close(s.done)
+		s.srv.Close()
+	})
+	return s
+}
+
+// Host is host:port of the fake, for PusherConfig.Host (with Secure false).
+func (s *Server) Host() string { return strings.TrimPrefix(s.srv.URL, "http://") }
+
+// URL is the fake's base URL, http://host:port.
+func (s *Server) URL() string { return s.srv.URL }
+
+// Requests counts every request received, accepted or not.
+func (s *Server) Requests() int64 { return s.requests.Load() }
+
+// Rejected counts the requests answered with an error status, scripted ones included.
+func (s *Server) Rejected() int64 { return s.rejected.Load() }
+
+// Events returns a copy of the accepted events, in the order they were accepted.
+func (s *Server) Events() []Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.events)
+}
+
+// SetDelay adds d of latency to every request from now on.
+func (s *Server) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
+
+// FailNext makes the next n requests answer status, with a Retry-After header when
+// retryAfter is not empty, without recording their events.
+func (s *Server) FailNext(n int, status int, retryAfter string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failN = n
+	s.fail = Fault{Status: status, RetryAfter: retryAfter}
+}
+
+// SetScript decides the fate of every request from now on (nil removes the script).
+// FailNext, while it lasts, takes precedence.
+func (s *Server) SetScript(script Script) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.script = script
+}
+
+// Wait blocks until cond holds for the accepted events, or ctx ends. cond must not
+// modify the slice, which is shared.
+func (s *Server) Wait(ctx context.Context, cond func([]Event) bool) error {
+	for {
+		s.mu.Lock()
+		events := s.events[:len(s.events):len(s.events)]
+		changed := s.changed
+		s.mu.Unlock()
+		if cond(events) {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("pushertest: condition not met with %d events: %w", len(events), context.Cause(ctx))
+		}
+	}
+}
+
+// WaitEvents waits up to timeout for at least n accepted events and returns them all;
+// it fails t when they do not come. Call it from the test's goroutine.
+func (s *Server) WaitEvents(t testing.TB, n int, timeout time.Duration) []Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := s.Wait(ctx, func(evs []Event) bool { return len(evs) >= n }); err != nil {
+		t.Fatalf("waiting for %d pusher events: %v", n, err)
+	}
+	return s.Events()
+}
+
+// fault returns the scripted answer to request n, if any.
+func (s *Server) fault(n int64, events []Event) Fault {
+	s.mu.Lock()
+	if s.failN > 0 {
+		s.failN--
+		f := s.fail
+		s.mu.Unlock()
+		return f
+	}
+	script := s.script
+	s.mu.Unlock()
+	if script == nil {
+		return Fault{}
+	}
+	return script(n, events)
+}
+
+func (s *Server) record(events []Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, events...)
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// sleep waits d, or less when the client goes away or the fake closes.
+func (s *Server) sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+	case <-s.done:
+	}
+	return false
+}
+
+// httpError is an answer other than 200.
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func failf(status int, format string, args ...any) *httpError {
+	return &httpError{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	n := s.requests.Add(1)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		s.reject(w, failf(http.StatusRequestEntityTooLarge, "Request body too large or unreadable: %v", err), "")
+		return
+	}
+	events, single, perr := parse(r.URL.Path, s.appID, body)
+	f := s.fault(n, events)
+	if !s.sleep(r.Context(), time.Duration(s.delay.Load())+f.Delay) {
+		return // the client gave up, or the fake is closing
+	}
+	if f.Status != 0 {
+		s.reject(w, failf(f.Status, "%s", http.StatusText(f.Status)), f.RetryAfter)
+		return
+	}
+	if err := s.authenticate(r, body); err != nil {
+		s.reject(w, err, "")
+		return
+	}
+	if perr != nil {
+		s.reject(w, perr, "")
+		return
+	}
+	if err := check(events); err != nil {
+		s.reject(w, err, "")
+		return
+	}
+	now := time.Now()
+	for i := range events {
+		events[i].Received = now
+	}
+	s.record(events)
+	w.Header().Set("Content-Type", "application/json")
+	if single {
+		io.WriteString(w, "{}")
+		return
+	}
+	io.WriteString(w, `{"batch":[`+strings.TrimSuffix(strings.Repeat("{},", len(events)), ",")+`]}`)
+}
+
+func (s *Server) reject(w http.ResponseWriter, err *httpError, retryAfter string) {
+	s.rejected.Add(1)
+	if retryAfter != "" {
+		w.Header().Set("Retry-After", retryAfter)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(err.status)
+	io.WriteString(w, err.msg+"\n")
+}
+
+// authenticate checks the request signature as Pusher does.
+func (s *Server) authenticate(r *http.Request, body []byte) *httpError {
+	if r.Method != http.MethodPost {
+		return failf(http.StatusMethodNotAllowed, "Method %s not allowed", r.Method)
+	}
+	q, err := parseQuery(r.URL.RawQuery)
+	if err != nil {
+		return failf(http.StatusBadRequest, "Invalid query string: %v", err)
+	}
+	if q["auth_key"] != s.key {
+		return failf(http.StatusUnauthorized, "Unknown auth_key")
+	}
+	if q["auth_version"] != "1.0" {
+		return failf(http.StatusUnauthorized, "Invalid auth_version %q", q["auth_version"])
+	}
+	ts, err := strconv.ParseInt(q["auth_timestamp"], 10, 64)
+	if err != nil {
+		return failf(http.StatusUnauthorized, "Invalid auth_timestamp %q", q["auth_timestamp"])
+	}
+	now := time.Now()
+	if skew := now.Sub(time.Unix(ts, 0)).Abs(); skew > TimestampGrace {
+		return failf(http.StatusUnauthorized, "Timestamp expired: Given timestamp (%s) not within %.0fs of server time (%s)",
+			time.Unix(ts, 0).UTC().Format(time.RFC3339), TimestampGrace.Seconds(), now.UTC().Format(time.RFC3339))
+	}
+	if len(body) > 0 || q["body_md5"] != "" {
+		sum := md5.Sum(body)
+		if q["body_md5"] != hex.EncodeToString(sum[:]) {
+			return failf(http.StatusUnauthorized, "Invalid body_md5")
+		}
+	}
+	toSign := StringToSign(r.Method, r.URL.Path, q)
+	want := Sign(s.secret, toSign)
+	if !hmac.Equal([]byte(q["auth_signature"]), []byte(want)) {
+		return failf(http.StatusUnauthorized, "Invalid signature: you should have sent HmacSHA256Hex(%q, your_secret_key), but you sent %q",
+			toSign, q["auth_signature"])
+	}
+	return nil
+}
+
+// parseQuery decodes a query with one value per key, keys lower-cased as Pusher
+// signs them. Values are signed unescaped.
+func parseQuery(raw string) (map[string]string, error) {
+	q := map[string]string{}
+	for part := range strings.SplitSeq(raw, "&") {
+		if part == "" {
+			continue
+		}
+		rk, rv, _ := strings.Cut(part, "=")
+		k, err := url.QueryUnescape(rk)
+		if err != nil {
+			return nil, err
+		}
+		v, err := url.QueryUnescape(rv)
+		if err != nil {
+			return nil, err
+		}
+		k = strings.ToLower(k)
+		if _, dup := q[k]; dup {
+			return nil, fmt.Errorf("parameter %q given twice", k)
+		}
+		q[k] = v
+	}
+	return q, nil
+}
+
+// StringToSign is what Pusher signs: method, path and the query parameters except
+// auth_signature, sorted by key, as key=value joined by '&', values not escaped.
+func StringToSign(method, path string, query map[string]string) string {
+	keys := make([]string, 0, len(query))
+	for k := range query {
+		if k != "auth_signature" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	pairs := make([]string, len(keys))
+	for i, k := range keys {
+		pairs[i] = k + "=" + query[k]
+	}
+	return method + "\n" + path + "\n" + strings.Join(pairs, "&")
+}
+
+// Sign is hex HMAC-SHA256 of toSign with secret, as auth_signature carries it.
+func Sign(secret, toSign string) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(toSign))
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// parse decodes a trigger: batch_events gives one event per entry, events one per
+// channel (single is true).
+func parse(path, appID string, body []byte) (events []Event, single bool, err *httpError) {
+	prefix := "/apps/" + appID + "/"
+	if !strings.HasPrefix(path, prefix) {
+		return nil, false, failf(http.StatusNotFound, "Unknown app or path %s", path)
+	}
+	switch strings.TrimPrefix(path, prefix) {
+	case "batch_events":
+		var req struct {
+			Batch []struct {
+				Channel string `json:"channel"`
+				Name    string `json:"name"`
+				Data    string `json:"data"`
+			} `json:"batch"`
+		}
+		if err := json.Unmarshal(body, &req); err != nil {
+			return nil, false, failf(http.StatusBadRequest, "Invalid JSON: %v", err)
+		}
+		for _, e := range req.Batch {
+			events = append(events, Event{Channel: e.Channel, Name: e.Name, Data: e.Data})
+		}
+		if len(events) > MaxBatch {
+			return events, false, failf(http.StatusBadRequest, "Batch too large (%d > %d events)", len(events), MaxBatch)
+		}
+		return events, false, nil
+	case "events":
+		var req struct {
+			Name     string   `json:"name"`
+			Channels []string `json:"channels"`
+			Channel  string   `json:"channel"`
+			Data     string   `json:"data"`
+		}
+		if err := json.Unmarshal(body, &req); err != nil {
+			return nil, true, failf(http.StatusBadRequest, "Invalid JSON: %v", err)
+		}
+		channels := req.Channels
+		if req.Channel != "" {
+			channels = append(channels, req.Channel)
+		}
+		for _, ch := range channels {
+			events = append(events, Event{Channel: ch, Name: req.Name, Data: req.Data})
+		}
+		switch {
+		case len(channels) == 0:
+			return events, true, failf(http.StatusBadRequest, "Missing channels")
+		case len(channels) > MaxChannels:
+			return events, true, failf(http.StatusBadRequest, "Too many channels (%d > %d)", len(channels), MaxChannels)
+		}
+		return events, true, nil
+	}
+	return nil, false, failf(http.StatusNotFound, "Unknown path %s", path)
+}
+
+// check enforces Pusher's limits on every event of a request, before any is kept.
+func check(events []Event) *httpError {
+	for i, e := range events {
+		switch {
+		case e.Name == "" || len(e.Name) > MaxEventName:
+			return failf(http.StatusBadRequest, "Event %d: event name must be 1 to %d characters", i, MaxEventName)
+		case len(e.Channel) > MaxChannelLen:
+			return failf(http.StatusBadRequest, "Event %d: channel name too long (%d > %d)", i, len(e.Channel), MaxChannelLen)
+		case !channelRe.MatchString(e.Channel):
+			return failf(http.StatusBadRequest, "Event %d: invalid channel name %q", i, e.Channel)
+		case len(e.Data) > MaxData:
+			return failf(http.StatusRequestEntityTooLarge, "Event %d: data content of this event exceeds the allowed maximum (%d bytes)", i, MaxData)
+		}
+	}
+	return nil
+}

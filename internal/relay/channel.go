@@ -1,0 +1,52 @@
+package relay
+
+import (
+	"time"
+
+	"github.com/liverelay/liverelay/internal/merge"
+)
+
+// channel is the loop's state of one channel: the update merging now, and the job
+// being published or waiting to retry. Newer events merge into pending while a job is
+// out, so they can never be published before it.
+type channel struct {
+	name  string
+	token string
+
+	pending        *merge.Update
+	pendingSources []Input
+	pendingSince   time.Time // when pending's first event arrived
+	due            time.Time // when pending is to be flushed
+
+	job      *job
+	inCall   bool      // the job is with a publisher
+	retryAt  time.Time // the job waits to be retried until then
+	gen      uint64    // invalidates scheduled wake-ups
+	keptFrom time.Time // when the held messages were last marked in progress
+}
+
+func (c *channel) idle() bool { return c.pending == nil && c.job == nil }
+
+func (c *channel) add(in Input, now time.Time) {
+	if c.pending == nil {
+		c.pending = merge.New(c.name)
+		c.pendingSince = now
+	}
+	c.pending.Add(in.Event)
+	c.pendingSources = append(c.pendingSources, in)
+}
+
+// takePending moves the pending update into a new job, or into the waiting job when
+// there is one (newer events after older ones, as the merge rule wants).
+func (c *channel) takePending() {
+	if c.pending == nil {
+		return
+	}
+	if c.job == nil {
+		c.job = &job{ch: c, update: c.pending, sources: c.pendingSources}
+	} else {
+		c.job.update.Merge(c.pending)
+		c.job.sources = append(c.job.sources, c.pendingSources...)
+	}
+	c.pending, c.pendingSources = nil, nil
+}

@@ -1,0 +1,113 @@
+package relay
+
+import (
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"time"
+
+	"github.com/liverelay/liverelay/internal/dlq"
+	"github.com/liverelay/liverelay/internal/event"
+	"github.com/liverelay/liverelay/internal/merge"
+	"github.com/liverelay/liverelay/internal/publish"
+)
+
+// job is one channel's merged update on its way out: published, or dead-lettered, and
+// then its sources acked. A channel has at most one job at a time.
+type job struct {
+	ch      *channel
+	update  *merge.Update
+	sources []Input
+
+	// Built by prepare: the messages to publish and the letters to write first.
+	msgs    []publish.Message
+	letters []dlq.Letter
+	// deadReason is set when the whole update goes to the dead-letter stream.
+	deadReason, deadDetail string
+
+	attempts  int // publish attempts that failed
+	firstFail time.Time
+	lastFail  time.Time
+	lastErr   error
+	solo      bool // publish this job in a call of its own
+
+	// Set by the publisher.
+	pubErr  error // the provider call failed
+	deadErr error // a dead-letter write failed: nothing was published or acked
+}
+
+// call is the unit of work of one publisher: the jobs of several channels whose
+// messages share provider requests.
+type call struct {
+	jobs []*job
+}
+
+func (j *job) seqs() []uint64 {
+	out := make([]uint64, len(j.sources))
+	for i, s := range j.sources {
+		out[i] = s.Seq
+	}
+	return out
+}
+
+// prepare encodes the update for the provider: split to its message size, with posts
+// that cannot fit set aside as dead letters, or the whole update dead-lettered when the
+// provider refuses the channel or the update failed for good.
+func (j *job) prepare(p Provider, provider string) {
+	j.msgs, j.letters = nil, nil
+	u := j.update
+	if j.deadReason != "" {
+		ev := u.Event()
+		j.letters = []dlq.Letter{j.letter(event.Append(nil, ev), j.deadReason, j.deadDetail, provider)}
+		return
+	}
+	if err := p.CheckChannel(u.Channel); err != nil {
+		j.deadReason, j.deadDetail = dlq.ReasonChannelRejected, err.Error()
+		j.prepare(p, provider)
+		return
+	}
+	if u.Empty() {
+		return
+	}
+	max := p.Limits().MaxData
+	parts, tooBig := u.Split(max)
+	for _, r := range tooBig {
+		ev := event.Event{Channel: u.Channel, Renders: []event.Render{r}, Revision: u.Revision(r.ID), EmittedAt: u.OldestEmit()}
+		detail := fmt.Sprintf("post %s is %d bytes encoded; %s takes at most %d bytes per message", r.ID, event.RenderSize(r), provider, max)
+		j.letters = append(j.letters, j.letter(event.Append(nil, ev), dlq.ReasonPostTooLarge, detail, provider))
+	}
+	base := messageBase(j.sources)
+	for i, data := range parts {
+		j.msgs = append(j.msgs, publish.Message{Channel: u.Channel, Data: data, ID: base + ":" + strconv.Itoa(i)})
+	}
+}
+
+func (j *job) letter(body []byte, reason, detail, provider string) dlq.Letter {
+	return dlq.Letter{
+		Token:         j.ch.token,
+		Channel:       j.update.Channel,
+		Body:          body,
+		Reason:        reason,
+		Detail:        detail,
+		Provider:      provider,
+		Attempts:      j.attempts,
+		FirstFailure:  j.firstFail,
+		LastFailure:   j.lastFail,
+		SourceSeqs:    j.seqs(),
+		SourceSubject: j.sources[0].Subject,
+	}
+}
+
+// messageBase derives the message id base from the source sequences, so that the
+// same sources give the same ids on a retry, by this worker or another.
+func messageBase(sources []Input) string {
+	h := fnv.New64a()
+	var b [8]byte
+	for _, s := range sources {
+		for i := range b {
+			b[i] = byte(s.Seq >> (8 * i))
+		}
+		h.Write(b[:])
+	}
+	return strconv.FormatUint(sources[0].Seq, 10) + "-" + strconv.FormatUint(h.Sum64(), 36)
+}

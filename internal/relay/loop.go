@@ -1,0 +1,314 @@
+package relay
+
+import (
+	"context"
+	"time"
+
+	"github.com/liverelay/liverelay/internal/dlq"
+	"github.com/liverelay/liverelay/internal/retry"
+	"go.uber.org/zap"
+)
+
+// loop owns every channel's state; only its goroutine touches it.
+type loop struct {
+	r        *Relay
+	channels map[string]*channel
+	sched    schedule
+	ready    []*job // jobs to hand to publishers, oldest first
+	out      int    // calls with publishers
+	next     *call  // the call offered to publishers now
+}
+
+func newLoop(r *Relay) *loop {
+	return &loop{r: r, channels: map[string]*channel{}}
+}
+
+func (l *loop) run(ctx context.Context, cancelPublish context.CancelFunc) error {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	keepAlive := time.NewTicker(l.r.cfg.KeepAlive)
+	defer keepAlive.Stop()
+
+	in := l.r.in
+	stopping := ctx.Done()
+	var deadline <-chan time.Time // shutdown deadline
+	draining := false
+	for {
+		now := l.r.now()
+		for {
+			c, ok := l.sched.due(now)
+			if !ok {
+				break
+			}
+			l.wake(c, now, draining)
+		}
+		if draining && l.out == 0 && len(l.ready) == 0 && l.next == nil && l.holding() == 0 {
+			return nil
+		}
+		if at, ok := l.sched.next(); ok {
+			resetTimer(timer, at.Sub(now))
+		}
+		var calls chan *call
+		if l.next == nil {
+			l.next = l.nextCall()
+		}
+		if l.next != nil {
+			calls = l.r.calls
+		}
+		l.r.metrics.channels.Set(float64(len(l.channels)))
+
+		select {
+		case msg := <-in:
+			l.receive(msg, now)
+		case calls <- l.next:
+			l.out++
+			l.next = nil
+		case c := <-l.r.results:
+			l.out--
+			l.finish(c, l.r.now(), draining)
+		case <-timer.C:
+		case <-keepAlive.C:
+			l.keepAlive(now)
+		case <-stopping:
+			// Phase one: take no more events, flush everything held now.
+			stopping, in, draining = nil, nil, true
+			close(l.r.stopped)
+			l.r.log.Info("relay stopping: flushing held updates", zap.Int("channels", len(l.channels)), zap.Duration("timeout", l.r.cfg.ShutdownTimeout))
+			deadline = time.After(l.r.cfg.ShutdownTimeout)
+			for _, c := range l.channels {
+				if c.job == nil && c.pending != nil {
+					l.sched.at(c, now)
+				}
+			}
+		case <-deadline:
+			// Phase two: give up on what is left; it stays unacked and JetStream
+			// delivers it again.
+			l.r.log.Warn("shutdown timeout reached: leaving the rest unacked for redelivery", zap.Int("messages", l.holding()))
+			cancelPublish()
+			deadline = nil
+			if l.next != nil {
+				l.ready = append(l.next.jobs, l.ready...)
+			}
+			for _, j := range l.ready {
+				j.ch.inCall = false
+			}
+			l.ready, l.next = nil, nil
+			l.dropAll()
+		}
+	}
+}
+
+func resetTimer(t *time.Timer, d time.Duration) {
+	if d < 0 {
+		d = 0
+	}
+	t.Reset(d)
+}
+
+// receive merges one event into its channel's pending update.
+func (l *loop) receive(in Input, now time.Time) {
+	l.r.metrics.events.Inc()
+	c := l.channels[in.Event.Channel]
+	if c == nil {
+		c = &channel{name: in.Event.Channel, token: in.Token, keptFrom: now}
+		l.channels[c.name] = c
+	}
+	first := c.pending == nil
+	c.add(in, now)
+	if first {
+		c.due = now.Add(l.r.cfg.Window)
+	}
+	full := c.pending.Events() >= l.r.cfg.MaxEvents || c.pending.Size() >= l.r.cfg.MaxBytes
+	if full {
+		c.due = now
+	}
+	// A channel with a job out waits for it; its pending update goes next.
+	if c.job == nil && (first || full) {
+		l.sched.at(c, c.due)
+	}
+}
+
+// wake handles a channel whose flush or retry time has come.
+func (l *loop) wake(c *channel, now time.Time, draining bool) {
+	switch {
+	case c.job != nil && c.inCall:
+		// A stale wake-up: the job is out; finish reschedules.
+	case c.job != nil:
+		// The retry wait is over: newer events join the job, then it goes again.
+		c.takePending()
+		l.dispatch(c.job)
+	case c.pending != nil:
+		c.takePending()
+		l.dispatch(c.job)
+	}
+}
+
+// dispatch prepares a job and queues it for the publishers.
+func (l *loop) dispatch(j *job) {
+	j.prepare(l.r.provider, l.r.provider.Name())
+	j.ch.inCall = true
+	l.ready = append(l.ready, j)
+}
+
+// nextCall groups ready jobs into one provider call of at most MaxBatch messages.
+// Jobs that must go alone (dead letters only, or after a failed shared call) go alone.
+func (l *loop) nextCall() *call {
+	if len(l.ready) == 0 {
+		return nil
+	}
+	max := l.r.provider.Limits().MaxBatch
+	first := l.ready[0]
+	c := &call{jobs: []*job{first}}
+	n := len(first.msgs)
+	i := 1
+	if !first.solo && n < max {
+		for ; i < len(l.ready); i++ {
+			j := l.ready[i]
+			if j.solo || n+len(j.msgs) > max {
+				break
+			}
+			c.jobs = append(c.jobs, j)
+			n += len(j.msgs)
+		}
+	}
+	l.ready = l.ready[i:]
+	if len(l.ready) == 0 {
+		l.ready = nil // let the backing array go
+	}
+	return c
+}
+
+// finish takes a call back from a publisher.
+func (l *loop) finish(c *call, now time.Time, draining bool) {
+	shared := len(c.jobs) > 1
+	for _, j := range c.jobs {
+		ch := j.ch
+		ch.inCall = false
+		switch {
+		case j.deadErr != nil:
+			// The dead-letter stream could not store it: keep everything, try again.
+			l.r.log.Error("dead-letter write failed; will retry", zap.String("channel", ch.name), zap.Error(j.deadErr))
+			j.deadErr = nil
+			l.retryLater(j, now, draining, l.r.cfg.Retry.Max)
+		case j.pubErr != nil:
+			l.failed(j, shared, now, draining)
+		default:
+			// Published (or dead-lettered) and acked.
+			ch.job = nil
+			l.next1(ch, now, draining)
+		}
+	}
+}
+
+// failed decides what a failed publish leads to: a retry, a solo try, or the DLQ.
+func (l *loop) failed(j *job, shared bool, now time.Time, draining bool) {
+	err := j.pubErr
+	j.pubErr = nil
+	if j.firstFail.IsZero() {
+		j.firstFail = now
+	}
+	j.lastFail, j.lastErr = now, err
+	d := l.r.cfg.Retry.Next(err, j.attempts+1, j.firstFail, now)
+	if !d.Retry && shared {
+		// One bad message can fail a whole shared request: try each job alone before
+		// blaming it.
+		j.solo = true
+		l.dispatch(j)
+		return
+	}
+	j.attempts++
+	l.r.metrics.publishErrors.WithLabelValues(errorClass(d)).Inc()
+	switch {
+	case d.Retry:
+		l.r.log.Warn("publish failed; will retry", zap.String("channel", j.ch.name), zap.Int("attempt", j.attempts), zap.Duration("wait", d.Wait), zap.Error(err))
+		l.retryLater(j, now, draining, d.Wait)
+	default:
+		reason := dlq.ReasonPermanent
+		if d.Why == "exhausted" {
+			reason = dlq.ReasonExhausted
+		}
+		l.r.log.Error("publish failed for good; dead-lettering the update", zap.String("channel", j.ch.name), zap.String("reason", reason), zap.Int("attempts", j.attempts), zap.Error(err))
+		j.deadReason, j.deadDetail = reason, err.Error()
+		j.solo = true
+		l.dispatch(j)
+	}
+}
+
+func errorClass(d retry.Decision) string {
+	if d.Retry {
+		return "retryable"
+	}
+	return d.Why
+}
+
+// retryLater parks a job until its wait is over; while shutting down, it is left
+// unacked instead.
+func (l *loop) retryLater(j *job, now time.Time, draining bool, wait time.Duration) {
+	ch := j.ch
+	if draining {
+		l.abandon(ch)
+		return
+	}
+	ch.retryAt = now.Add(wait)
+	l.sched.at(ch, ch.retryAt)
+}
+
+// next1 schedules what comes after a channel's job: its pending update, or nothing.
+func (l *loop) next1(ch *channel, now time.Time, draining bool) {
+	switch {
+	case ch.pending == nil:
+		delete(l.channels, ch.name)
+	case draining || !ch.due.After(now):
+		l.sched.at(ch, now)
+	default:
+		l.sched.at(ch, ch.due)
+	}
+}
+
+// abandon forgets a channel's messages without acking them: JetStream delivers them
+// again (to this worker after a restart, or to another).
+func (l *loop) abandon(ch *channel) {
+	ch.job, ch.pending, ch.pendingSources = nil, nil, nil
+	ch.gen++
+	delete(l.channels, ch.name)
+}
+
+// dropAll abandons every channel that has nothing with a publisher.
+func (l *loop) dropAll() {
+	for _, ch := range l.channels {
+		if !ch.inCall {
+			l.abandon(ch)
+		}
+	}
+}
+
+// holding counts the source messages the loop holds unacked.
+func (l *loop) holding() int {
+	n := 0
+	for _, ch := range l.channels {
+		n += len(ch.pendingSources)
+		if ch.job != nil {
+			n += len(ch.job.sources)
+		}
+	}
+	return n
+}
+
+// keepAlive tells JetStream that held messages are still being worked on, so that a
+// long retry does not make them redeliver (design.md §3.4: no redelivery storm).
+func (l *loop) keepAlive(now time.Time) {
+	for _, ch := range l.channels {
+		if now.Sub(ch.keptFrom) < l.r.cfg.KeepAlive {
+			continue
+		}
+		ch.keptFrom = now
+		for _, s := range ch.pendingSources {
+			_ = s.Msg.InProgress()
+		}
+		if ch.job != nil {
+			for _, s := range ch.job.sources {
+				_ = s.Msg.InProgress()
+			}
+		}
+	}
+}

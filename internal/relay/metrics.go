@@ -1,0 +1,41 @@
+package relay
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the relay's Prometheus metrics.
+type Metrics struct {
+	events         prometheus.Counter
+	updates        prometheus.Counter
+	messages       prometheus.Counter
+	acked          prometheus.Counter
+	ackErrors      prometheus.Counter
+	publishErrors  *prometheus.CounterVec
+	deadLetters    *prometheus.CounterVec
+	channels       prometheus.Gauge
+	latency        prometheus.Histogram
+	requestSeconds prometheus.Histogram
+}
+
+// NewMetrics registers the relay's metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		events:   prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_events_total", Help: "Valid events taken by the relay."}),
+		updates:  prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_updates_published_total", Help: "Merged channel updates accepted by the provider."}),
+		messages: prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_provider_messages_total", Help: "Provider messages accepted (an update split in three counts three)."}),
+		acked:    prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_source_acks_total", Help: "Source messages acked after delivery or dead-lettering."}),
+		ackErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_ack_errors_total",
+			Help: "Acks that could not be sent; those messages will be delivered again."}),
+		publishErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liverelay_publish_errors_total",
+			Help: "Failed provider publishes, by outcome: retryable, permanent, exhausted."}, []string{"outcome"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liverelay_dead_letters_total",
+			Help: "Letters written to the dead-letter stream, by reason."}, []string{"reason"}),
+		channels: prometheus.NewGauge(prometheus.GaugeOpts{Name: "liverelay_active_channels", Help: "Channels with events merging or an update in flight."}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "liverelay_delivery_latency_seconds",
+			Help:    "From the oldest merged event's emitted_at to the provider's acceptance.",
+			Buckets: []float64{.005, .01, .025, .05, .075, .1, .15, .25, .5, 1, 2.5, 5, 10, 30}}),
+		requestSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "liverelay_provider_request_seconds",
+			Help: "Duration of provider publish calls.", Buckets: prometheus.DefBuckets}),
+	}
+	reg.MustRegister(m.events, m.updates, m.messages, m.acked, m.ackErrors, m.publishErrors, m.deadLetters, m.channels, m.latency, m.requestSeconds)
+	return m
+}

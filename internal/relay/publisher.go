@@ -1,0 +1,87 @@
+package relay
+
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/liverelay/liverelay/internal/publish"
+)
+
+// publisher runs calls until the loop closes the calls channel: dead letters first,
+// then one provider request for all the call's messages, then the acks.
+func (r *Relay) publisher(ctx context.Context) {
+	for c := range r.calls {
+		r.runCall(ctx, c)
+		r.results <- c
+	}
+}
+
+func (r *Relay) runCall(ctx context.Context, c *call) {
+	var msgs []publish.Message
+	var sending []*job
+	for _, j := range c.jobs {
+		if !r.writeLetters(ctx, j) {
+			continue
+		}
+		if j.deadReason != "" {
+			r.ack(j)
+			continue
+		}
+		if len(j.msgs) == 0 {
+			r.ack(j) // nothing to send: every operation was stale or the update empty
+			continue
+		}
+		msgs = append(msgs, j.msgs...)
+		sending = append(sending, j)
+	}
+	if len(msgs) == 0 {
+		return
+	}
+	start := time.Now()
+	err := r.provider.Publish(ctx, msgs)
+	r.metrics.requestSeconds.Observe(time.Since(start).Seconds())
+	if err != nil {
+		for _, j := range sending {
+			j.pubErr = err
+		}
+		return
+	}
+	now := time.Now()
+	r.metrics.messages.Add(float64(len(msgs)))
+	for _, j := range sending {
+		r.metrics.updates.Inc()
+		if t := j.update.OldestEmit(); !t.IsZero() {
+			r.metrics.latency.Observe(now.Sub(t).Seconds())
+		}
+		r.ack(j)
+	}
+}
+
+// writeLetters stores the job's dead letters; on failure the job is marked so that the
+// loop keeps its messages and tries again. Written letters are not written twice.
+func (r *Relay) writeLetters(ctx context.Context, j *job) bool {
+	for len(j.letters) > 0 {
+		l := j.letters[0]
+		if err := r.dead.Write(ctx, l); err != nil {
+			j.deadErr = err
+			return false
+		}
+		r.metrics.deadLetters.WithLabelValues(l.Reason).Inc()
+		r.log.Warn("dead-lettered", zap.String("channel", l.Channel), zap.String("reason", l.Reason), zap.String("detail", l.Detail), zap.Uint64s("source_seqs", l.SourceSeqs))
+		j.letters = j.letters[1:]
+	}
+	return true
+}
+
+// ack acknowledges every source message of a job. An ack that fails (the connection is
+// down) leaves the message to be delivered again: a harmless duplicate.
+func (r *Relay) ack(j *job) {
+	for _, s := range j.sources {
+		if err := s.Msg.Ack(); err != nil {
+			r.metrics.ackErrors.Inc()
+		}
+	}
+	r.metrics.acked.Add(float64(len(j.sources)))
+}

@@ -1,0 +1,148 @@
+// Package relay is the heart of the worker: it merges each channel's events over a short
+// window, publishes one update per channel at a time (so a channel's updates never
+// overtake each other), retries failures while newer events keep merging in, dead-letters
+// what cannot be delivered, and acks source messages only once their content is safe.
+//
+// One goroutine (the loop) owns all per-channel state; a bounded pool of publishers does
+// the I/O and reports back. See design.md §2–4.
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/liverelay/liverelay/internal/dlq"
+	"github.com/liverelay/liverelay/internal/event"
+	"github.com/liverelay/liverelay/internal/publish"
+	"github.com/liverelay/liverelay/internal/retry"
+	"go.uber.org/zap"
+)
+
+// Provider sends messages to a WebSocket provider.
+type Provider interface {
+	Name() string
+	Limits() publish.Limits
+	// CheckChannel returns an error when the provider would never accept the channel.
+	CheckChannel(channel string) error
+	// Publish sends msgs in order; on error none can be assumed delivered.
+	Publish(ctx context.Context, msgs []publish.Message) error
+}
+
+// DeadLetters stores what cannot be delivered; nil means it is stored durably.
+type DeadLetters interface {
+	Write(ctx context.Context, l dlq.Letter) error
+}
+
+// Source is the stream message an event came from.
+type Source interface {
+	Ack() error
+	InProgress() error
+}
+
+// Input is one valid event handed to the relay, with the message it came from.
+type Input struct {
+	Event   event.Event
+	Token   string // the channel's subject token
+	Subject string // the stored subject
+	Seq     uint64 // the stream sequence
+	Msg     Source
+}
+
+// Config tunes the relay.
+type Config struct {
+	Window          time.Duration // how long a channel's first event waits for others to merge
+	MaxEvents       int           // flush a channel's update early at this many events…
+	MaxBytes        int           // …or this many encoded bytes
+	Concurrency     int           // provider calls in flight
+	Retry           retry.Policy
+	KeepAlive       time.Duration // how often held messages are told to JetStream to be in progress
+	ShutdownTimeout time.Duration // how long shutdown may spend flushing
+}
+
+// Relay merges, publishes, retries and acks. Build it with New, feed it with Submit and
+// run it with Run.
+type Relay struct {
+	cfg      Config
+	provider Provider
+	dead     DeadLetters
+	log      *zap.Logger
+	metrics  *Metrics
+	now      func() time.Time
+
+	in      chan Input
+	calls   chan *call
+	results chan *call
+	stopped chan struct{}
+}
+
+// New returns a relay; metrics may come from NewMetrics on any registry.
+func New(cfg Config, p Provider, dead DeadLetters, m *Metrics, log *zap.Logger) (*Relay, error) {
+	switch {
+	case cfg.Window < 0:
+		return nil, errors.New("relay: window must be ≥ 0")
+	case cfg.MaxEvents < 1 || cfg.MaxBytes < 1 || cfg.Concurrency < 1:
+		return nil, errors.New("relay: MaxEvents, MaxBytes and Concurrency must be ≥ 1")
+	case cfg.KeepAlive <= 0 || cfg.ShutdownTimeout <= 0:
+		return nil, errors.New("relay: KeepAlive and ShutdownTimeout must be > 0")
+	case cfg.Retry.Initial <= 0 || cfg.Retry.Max < cfg.Retry.Initial:
+		return nil, errors.New("relay: retry Initial must be > 0 and Max ≥ Initial")
+	}
+	return &Relay{
+		cfg:      cfg,
+		provider: p,
+		dead:     dead,
+		log:      log,
+		metrics:  m,
+		now:      time.Now,
+		in:       make(chan Input, 256),
+		calls:    make(chan *call),
+		results:  make(chan *call, cfg.Concurrency),
+		stopped:  make(chan struct{}),
+	}, nil
+}
+
+// ErrStopped is returned by Submit once the relay no longer takes events.
+var ErrStopped = errors.New("relay stopped taking events")
+
+// Submit hands one event to the relay, waiting while the relay is busy. The event's
+// message is acked by the relay once its content is delivered or dead-lettered; an
+// error means the relay did not take it, and the caller leaves it unacked.
+func (r *Relay) Submit(ctx context.Context, in Input) error {
+	select {
+	case r.in <- in:
+		return nil
+	case <-r.stopped:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Run runs the relay until ctx is cancelled, then stops taking events, publishes what
+// it holds (within ShutdownTimeout) and returns. Messages it could not finish stay
+// unacked, for JetStream to deliver again.
+func (r *Relay) Run(ctx context.Context) error {
+	// Publishing must outlive ctx for the flush at shutdown; the loop cancels it when
+	// the shutdown deadline passes.
+	pubCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	done := make(chan struct{})
+	for i := 0; i < r.cfg.Concurrency; i++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			r.publisher(pubCtx)
+		}()
+	}
+	l := newLoop(r)
+	err := l.run(ctx, cancel)
+	close(r.calls)
+	for i := 0; i < r.cfg.Concurrency; i++ {
+		<-done
+	}
+	if err != nil {
+		return fmt.Errorf("relay: %w", err)
+	}
+	return nil
+}

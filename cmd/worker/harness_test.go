@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/liverelay/liverelay/internal/broker/brokertest"
+	"github.com/liverelay/liverelay/internal/browser"
+	"github.com/liverelay/liverelay/internal/config"
+	"github.com/liverelay/liverelay/internal/event"
+	"github.com/liverelay/liverelay/internal/merge"
+	"github.com/liverelay/liverelay/internal/publish/pushertest"
+)
+
+// harness is one end-to-end set-up: a real nats-server in-process, a fake Pusher that
+// checks signatures and limits, and workers run in-process against both.
+type harness struct {
+	t      *testing.T
+	nats   *brokertest.Server
+	pusher *pushertest.Server
+	js     jetstream.JetStream
+	cfg    config.Config
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	srv := brokertest.Start(t)
+	_, js := srv.Connect()
+	cfg := config.Default()
+	cfg.NATSURL = srv.URL()
+	cfg.HTTPAddr = ""
+	cfg.Provider = config.ProviderPusher
+	cfg.Pusher = config.Pusher{AppID: "4242", Key: "app-key", Secret: "app-secret", Host: "", Secure: false}
+	cfg.BatchWindow = 20 * time.Millisecond
+	cfg.Partitions = 4
+	cfg.AckWait = 5 * time.Second
+	cfg.ShutdownTimeout = 10 * time.Second
+	cfg.Retry.Initial = 20 * time.Millisecond
+	cfg.Retry.Max = 200 * time.Millisecond
+	fake := pushertest.New(t, cfg.Pusher.AppID, cfg.Pusher.Key, cfg.Pusher.Secret)
+	cfg.Pusher.Host = fake.Host()
+	return &harness{t: t, nats: srv, pusher: fake, js: js, cfg: cfg}
+}
+
+// startWorker runs a worker in-process; the returned stop cancels it (as SIGTERM does)
+// and waits for it to return, failing the test if it returned an error.
+func (h *harness) startWorker() (stop func()) {
+	h.t.Helper()
+	if err := h.cfg.Validate(); err != nil {
+		h.t.Fatalf("config: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, h.cfg, io.Discard, zaptest.NewLogger(h.t).Named("worker")) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				h.t.Errorf("worker returned %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			h.t.Fatal("worker did not stop within 30s")
+		}
+	}
+	h.t.Cleanup(stop)
+	return stop
+}
+
+// publish sends an event as the CMS does, with Nats-Msg-Id <channel>:<revision>.
+func (h *harness) publish(ev event.Event) {
+	h.t.Helper()
+	h.publishRaw(event.Token(ev.Channel), event.Append(nil, ev), ev.Channel+":"+strconv.FormatInt(ev.Revision, 10))
+}
+
+func (h *harness) publishRaw(token string, body []byte, msgID string) {
+	h.t.Helper()
+	msg := &nats.Msg{Subject: h.cfg.SubjectPrefix + "." + token, Data: body, Header: nats.Header{}}
+	if msgID != "" {
+		msg.Header.Set(nats.MsgIdHdr, msgID)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := h.js.PublishMsg(ctx, msg); err != nil {
+		h.t.Fatalf("publish: %v", err)
+	}
+}
+
+// waitDelivered waits until every partition consumer has nothing pending or unacked.
+func (h *harness) waitDelivered(timeout time.Duration) {
+	h.t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		left, err := h.undelivered()
+		if err == nil && left == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("after %v, %d messages are still pending or unacked (last error %v)", timeout, left, err)
+		}
+		<-tick.C
+	}
+}
+
+func (h *harness) undelivered() (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	total := 0
+	for p := 0; p < h.cfg.Partitions; p++ {
+		c, err := h.js.Consumer(ctx, h.cfg.Stream, fmt.Sprintf("%s_P%d", h.cfg.Stream, p))
+		if err != nil {
+			return -1, err
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			return -1, err
+		}
+		total += int(info.NumPending) + info.NumAckPending
+	}
+	return total, nil
+}
+
+// deadLetters returns every message of the dead-letter stream.
+func (h *harness) deadLetters() []jetstream.RawStreamMsg {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := h.js.Stream(ctx, h.cfg.DLQStream)
+	if err != nil {
+		h.t.Fatalf("dlq stream: %v", err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var out []jetstream.RawStreamMsg
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			continue
+		}
+		out = append(out, *m)
+	}
+	return out
+}
+
+// pages replays what the fake Pusher received through the browser model.
+func (h *harness) pages() map[string]*browser.Page {
+	h.t.Helper()
+	pages := map[string]*browser.Page{}
+	for _, e := range h.pusher.Events() {
+		if e.Name != "live-page-update" {
+			h.t.Fatalf("event name %q", e.Name)
+		}
+		p := pages[e.Channel]
+		if p == nil {
+			p = &browser.Page{}
+			pages[e.Channel] = p
+		}
+		if err := p.Apply([]byte(e.Data)); err != nil {
+			h.t.Fatalf("channel %s: %v in %s", e.Channel, err, e.Data)
+		}
+	}
+	return pages
+}
+
+// cms is what the CMS's pages look like after its events, applied one by one.
+type cms map[string]*browser.Page
+
+func (c cms) apply(t *testing.T, ev event.Event) {
+	t.Helper()
+	p := c[ev.Channel]
+	if p == nil {
+		p = &browser.Page{}
+		c[ev.Channel] = p
+	}
+	u := merge.New(ev.Channel)
+	u.Add(ev)
+	if err := p.Apply(u.AppendJSON(nil)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (c cms) check(t *testing.T, got map[string]*browser.Page) {
+	t.Helper()
+	for ch, want := range c {
+		g := got[ch]
+		if g == nil {
+			g = &browser.Page{}
+		}
+		if !g.Equal(want) {
+			t.Errorf("channel %s: readers see %d posts, the CMS has %d; first difference: %s", ch, len(g.Posts), len(want.Posts), firstDiff(g, want))
+		}
+	}
+}
+
+func firstDiff(got, want *browser.Page) string {
+	for i := 0; i < max(len(got.Posts), len(want.Posts)); i++ {
+		switch {
+		case i >= len(got.Posts):
+			return fmt.Sprintf("position %d missing %s", i, want.Posts[i].ID)
+		case i >= len(want.Posts):
+			return fmt.Sprintf("position %d has extra %s", i, got.Posts[i].ID)
+		case got.Posts[i] != want.Posts[i]:
+			return fmt.Sprintf("position %d: got %s (%d bytes), want %s (%d bytes)", i, got.Posts[i].ID, len(got.Posts[i].Content), want.Posts[i].ID, len(want.Posts[i].Content))
+		}
+	}
+	return "none"
+}

@@ -51,3 +51,34 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// PartialError is returned by a provider whose one request publishes to several
+// channels and reports each channel's result (Ably's batch publish): Errs[i] is the
+// error of msgs[i], nil when that message was accepted.
+type PartialError struct {
+	Errs []error
+}
+
+func (e *PartialError) Error() string {
+	failed, first := 0, error(nil)
+	for _, err := range e.Errs {
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			failed++
+		}
+	}
+	return fmt.Sprintf("%d of %d messages failed; first: %v", failed, len(e.Errs), first)
+}
+
+// Unwrap returns the failed messages' errors, so errors.As finds a *Error among them.
+func (e *PartialError) Unwrap() []error {
+	var out []error
+	for _, err := range e.Errs {
+		if err != nil {
+			out = append(out, err)
+		}
+	}
+	return out
+}

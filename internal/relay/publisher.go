@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"go.uber.org/zap"
@@ -42,21 +43,42 @@ func (r *Relay) runCall(ctx context.Context, c *call) {
 	start := time.Now()
 	err := r.provider.Publish(ctx, msgs)
 	r.metrics.requestSeconds.Observe(time.Since(start).Seconds())
-	if err != nil {
+	var partial *publish.PartialError
+	if err != nil && (!errors.As(err, &partial) || len(partial.Errs) != len(msgs)) {
 		for _, j := range sending {
 			j.pubErr = err
 		}
 		return
 	}
 	now := time.Now()
-	r.metrics.messages.Add(float64(len(msgs)))
+	off := 0
 	for _, j := range sending {
+		n := len(j.msgs)
+		if partial != nil {
+			// Per-message results: a job succeeded when all its messages did.
+			if jerr := firstErr(partial.Errs[off : off+n]); jerr != nil {
+				j.pubErr = jerr
+				off += n
+				continue
+			}
+		}
+		off += n
+		r.metrics.messages.Add(float64(n))
 		r.metrics.updates.Inc()
 		if t := j.update.OldestEmit(); !t.IsZero() {
 			r.metrics.latency.Observe(now.Sub(t).Seconds())
 		}
 		r.ack(j)
 	}
+}
+
+func firstErr(errs []error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // writeLetters stores the job's dead letters; on failure the job is marked so that the

@@ -21,6 +21,7 @@ import (
 	"github.com/liverelay/liverelay/internal/config"
 	"github.com/liverelay/liverelay/internal/consumer"
 	"github.com/liverelay/liverelay/internal/dlq"
+	"github.com/liverelay/liverelay/internal/fence"
 	"github.com/liverelay/liverelay/internal/health"
 	"github.com/liverelay/liverelay/internal/publish"
 	"github.com/liverelay/liverelay/internal/relay"
@@ -132,6 +133,11 @@ func run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 		return err
 	}
 
+	revisions, err := fence.Open(setupCtx, js, fence.Config{Bucket: cfg.FenceBucket, Replicas: cfg.Replicas, TTL: cfg.FenceTTL})
+	if err != nil {
+		return err
+	}
+
 	provider, err := newProvider(cfg, stdout, log)
 	if err != nil {
 		return err
@@ -151,6 +157,7 @@ func run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 	if err != nil {
 		return err
 	}
+	rel.SetFence(revisions)
 
 	var hs *health.Server
 	if cfg.HTTPAddr != "" {

@@ -77,6 +77,8 @@ type Config struct {
 	Replicas        int
 	Partitions      int
 	DuplicateWindow time.Duration
+	FenceBucket     string        // key-value bucket of published revisions
+	FenceTTL        time.Duration // how long a post's published revision is remembered
 
 	Provider        string
 	Pusher          Pusher
@@ -131,6 +133,8 @@ func Default() Config {
 		Replicas:           1,
 		Partitions:         8,
 		DuplicateWindow:    2 * time.Minute,
+		FenceBucket:        "LIVE_REVISIONS",
+		FenceTTL:           30 * 24 * time.Hour,
 		Provider:           ProviderStdout,
 		Pusher:             Pusher{Secure: true},
 		ProviderTimeout:    5 * time.Second,
@@ -391,6 +395,8 @@ func settings() []spec {
 		{env: "LIVE_STREAM_REPLICAS", help: "replicas of the streams (1 to 5; 3 in production clusters)", field: func(c *Config) any { return &c.Replicas }},
 		{env: "LIVE_PARTITIONS", help: "channel partitions, each consumed in order by one worker", field: func(c *Config) any { return &c.Partitions }},
 		{env: "LIVE_DUPLICATE_WINDOW", help: "JetStream de-duplication window of the event stream", field: func(c *Config) any { return &c.DuplicateWindow }},
+		{env: "LIVE_FENCE_BUCKET", help: "JetStream key-value bucket of the newest published revision per post (the no-rollback fence)", field: func(c *Config) any { return &c.FenceBucket }},
+		{env: "LIVE_FENCE_TTL", help: "how long a post's published revision is remembered; replays of older letters are not fenced", field: func(c *Config) any { return &c.FenceTTL }},
 		{env: "LIVE_PROVIDER", help: "where updates are published: " + strings.Join(providers, ", "), field: func(c *Config) any { return &c.Provider }},
 		{env: "PUSHER_APP_ID", help: "Pusher app id", field: func(c *Config) any { return &c.Pusher.AppID }},
 		{env: "PUSHER_APP_KEY", help: "Pusher app key", field: func(c *Config) any { return &c.Pusher.Key }},

@@ -57,6 +57,8 @@ func (c Config) Validate() error {
 	}
 	v.intRange("LIVE_PARTITIONS", c.Partitions, 1, 1024)
 	v.atLeast("LIVE_DUPLICATE_WINDOW", c.DuplicateWindow, time.Second)
+	v.streamName("LIVE_FENCE_BUCKET", c.FenceBucket)
+	v.atLeast("LIVE_FENCE_TTL", c.FenceTTL, time.Minute)
 
 	c.validateProvider(v)
 	v.durRange("LIVE_PROVIDER_TIMEOUT", c.ProviderTimeout, 100*time.Millisecond, 2*time.Minute)

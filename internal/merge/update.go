@@ -221,3 +221,36 @@ func appendData(dst []byte, renders []event.Render, removals []string) []byte {
 	dst = event.AppendRemovals(dst, removals)
 	return append(dst, '}')
 }
+
+// Posts returns the ids of every post the update renders or removes, renders first.
+func (u *Update) Posts() []string {
+	out := make([]string, 0, u.nRenders+u.nRemovals)
+	for _, e := range u.entries {
+		if !e.dropped {
+			out = append(out, e.render.ID)
+		}
+	}
+	for _, id := range u.removals {
+		if id != "" {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// Drop forgets the render or removal of post id, as if it had never been merged; a
+// later render or removal of id is merged as usual.
+func (u *Update) Drop(id string) {
+	if i, ok := u.live[id]; ok {
+		u.size -= u.entries[i].size + 1
+		u.entries[i] = entry{dropped: true}
+		delete(u.live, id)
+		u.nRenders--
+	}
+	if i, ok := u.removed[id]; ok && i >= 0 {
+		u.size -= event.StringSize(id) + 1
+		u.removals[i] = ""
+		u.removed[id] = -1
+		u.nRemovals--
+	}
+}

@@ -222,3 +222,22 @@ func TestSplit(t *testing.T) {
 		t.Fatalf("an update that fits must be one message: %q", one)
 	}
 }
+
+func TestDropAndPosts(t *testing.T) {
+	u := New("c")
+	u.Add(ev([]event.Render{r("a", "1"), r("b", "2")}, "x", "y"))
+	if got := strings.Join(u.Posts(), ","); got != "a,b,x,y" {
+		t.Fatalf("Posts() = %s", got)
+	}
+	u.Drop("a")
+	u.Drop("y")
+	u.Drop("never")
+	want := `{"renders":{"b":{"show":true,"content":"2"}},"removals":["x"]}`
+	if got := string(u.AppendJSON(nil)); got != want || u.Size() != len(want) {
+		t.Fatalf("after Drop: %s (Size %d), want %s", got, u.Size(), want)
+	}
+	u.Add(ev([]event.Render{r("y", "back")}))
+	if got := strings.Join(u.Posts(), ","); got != "b,y,x" {
+		t.Fatalf("Posts() after re-render = %s", got)
+	}
+}

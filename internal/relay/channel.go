@@ -27,13 +27,15 @@ type channel struct {
 
 func (c *channel) idle() bool { return c.pending == nil && c.job == nil }
 
-func (c *channel) add(in Input, now time.Time) {
+// add merges in and returns how many of its operations were older than ones merged
+// before.
+func (c *channel) add(in Input, now time.Time) (stale int) {
 	if c.pending == nil {
 		c.pending = merge.New(c.name)
 		c.pendingSince = now
 	}
-	c.pending.Add(in.Event)
 	c.pendingSources = append(c.pendingSources, in)
+	return c.pending.Add(in.Event)
 }
 
 // takePending moves the pending update into a new job, or into the waiting job when

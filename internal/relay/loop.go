@@ -114,7 +114,9 @@ func (l *loop) receive(in Input, now time.Time) {
 		l.channels[c.name] = c
 	}
 	first := c.pending == nil
-	c.add(in, now)
+	if stale := c.add(in, now); stale > 0 {
+		l.r.metrics.stale.Add(float64(stale))
+	}
 	if first {
 		c.due = now.Add(l.r.cfg.Window)
 	}

@@ -14,6 +14,8 @@ type Metrics struct {
 	channels       prometheus.Gauge
 	latency        prometheus.Histogram
 	requestSeconds prometheus.Histogram
+	stale          prometheus.Counter
+	fenceErrors    prometheus.Counter
 }
 
 // NewMetrics registers the relay's metrics on reg.
@@ -36,6 +38,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		requestSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "liverelay_provider_request_seconds",
 			Help: "Duration of provider publish calls.", Buckets: prometheus.DefBuckets}),
 	}
+	m.stale = prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_stale_operations_total",
+		Help: "Renders and removals dropped because readers already had a newer revision of the post."})
+	m.fenceErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_fence_record_errors_total",
+		Help: "Published revisions that could not be recorded in the revision bucket."})
+	reg.MustRegister(m.stale, m.fenceErrors)
 	reg.MustRegister(m.events, m.updates, m.messages, m.acked, m.ackErrors, m.publishErrors, m.deadLetters, m.channels, m.latency, m.requestSeconds)
 	return m
 }

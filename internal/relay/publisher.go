@@ -30,6 +30,9 @@ func (r *Relay) runCall(ctx context.Context, c *call) {
 			r.ack(j)
 			continue
 		}
+		if !r.checkFence(ctx, j) {
+			continue
+		}
 		if len(j.msgs) == 0 {
 			r.ack(j) // nothing to send: every operation was stale or the update empty
 			continue
@@ -65,10 +68,44 @@ func (r *Relay) runCall(ctx context.Context, c *call) {
 		off += n
 		r.metrics.messages.Add(float64(n))
 		r.metrics.updates.Inc()
+		r.recordFence(ctx, j)
 		if t := j.update.OldestEmit(); !t.IsZero() {
 			r.metrics.latency.Observe(now.Sub(t).Seconds())
 		}
 		r.ack(j)
+	}
+}
+
+// checkFence drops the job's operations that are older than what readers already
+// have, and re-encodes it when it did. A fence that cannot be read fails the job as a
+// retryable error: publishing unchecked could roll a page back.
+func (r *Relay) checkFence(ctx context.Context, j *job) bool {
+	if r.fence == nil || j.update.MaxRevision() == 0 {
+		return true
+	}
+	dropped, seen, err := r.fence.Check(ctx, j.update)
+	if err != nil {
+		j.pubErr = &publish.Error{Provider: "revision fence", Err: err}
+		return false
+	}
+	j.seen = seen
+	if dropped > 0 {
+		r.metrics.stale.Add(float64(dropped))
+		r.log.Info("dropped operations older than what readers have", zap.String("channel", j.update.Channel), zap.Int("dropped", dropped))
+		j.prepare(r.provider, r.provider.Name())
+	}
+	return true
+}
+
+// recordFence stores the revisions just published. A failure is logged, not retried:
+// the content is delivered, and only a later replay of older content is unguarded.
+func (r *Relay) recordFence(ctx context.Context, j *job) {
+	if r.fence == nil || j.update.MaxRevision() == 0 {
+		return
+	}
+	if err := r.fence.Record(ctx, j.update, j.seen); err != nil {
+		r.metrics.fenceErrors.Inc()
+		r.log.Warn("could not record published revisions", zap.String("channel", j.update.Channel), zap.Error(err))
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 
 	"github.com/liverelay/liverelay/internal/dlq"
 	"github.com/liverelay/liverelay/internal/event"
+	"github.com/liverelay/liverelay/internal/fence"
+	"github.com/liverelay/liverelay/internal/merge"
 	"github.com/liverelay/liverelay/internal/publish"
 	"github.com/liverelay/liverelay/internal/retry"
 	"go.uber.org/zap"
@@ -33,6 +35,13 @@ type Provider interface {
 // DeadLetters stores what cannot be delivered; nil means it is stored durably.
 type DeadLetters interface {
 	Write(ctx context.Context, l dlq.Letter) error
+}
+
+// Fence drops operations older than what was already published, and records what was
+// published (package fence).
+type Fence interface {
+	Check(ctx context.Context, u *merge.Update) (dropped int, s fence.Seen, err error)
+	Record(ctx context.Context, u *merge.Update, s fence.Seen) error
 }
 
 // Source is the stream message an event came from.
@@ -67,6 +76,7 @@ type Relay struct {
 	cfg      Config
 	provider Provider
 	dead     DeadLetters
+	fence    Fence // nil: no revision fence
 	log      *zap.Logger
 	metrics  *Metrics
 	now      func() time.Time
@@ -102,6 +112,10 @@ func New(cfg Config, p Provider, dead DeadLetters, m *Metrics, log *zap.Logger) 
 		stopped:  make(chan struct{}),
 	}, nil
 }
+
+// SetFence makes the relay check every update against f before publishing it and
+// record it after. Call it before Run.
+func (r *Relay) SetFence(f Fence) { r.fence = f }
 
 // ErrStopped is returned by Submit once the relay no longer takes events.
 var ErrStopped = errors.New("relay stopped taking events")

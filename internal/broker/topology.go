@@ -129,7 +129,47 @@ func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
 	if _, err := js.CreateOrUpdateStream(ctx, dlq); err != nil {
 		return fmt.Errorf("create or update stream %s: %w", t.DLQStream, err)
 	}
+	return t.ensureAdvisories(ctx, js)
+}
+
+// AdvisoryStream is the stream that keeps the server's max-deliveries advisories for
+// the event stream, so that a message JetStream gave up on reaches the dead-letter
+// stream even when no worker was listening at that moment.
+func (t Topology) AdvisoryStream() string { return t.Stream + "_ADVISORIES" }
+
+// AdvisoryConsumer is the durable consumer, shared by all workers, that moves the
+// messages named by those advisories to the dead-letter stream.
+func (t Topology) AdvisoryConsumer() string { return "dead-letter-mover" }
+
+func (t Topology) ensureAdvisories(ctx context.Context, js jetstream.JetStream) error {
+	cfg := jetstream.StreamConfig{
+		Name:        t.AdvisoryStream(),
+		Description: "liverelay: max-deliveries advisories of " + t.Stream,
+		Subjects:    []string{"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + t.Stream + ".*"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Replicas:    t.Replicas,
+		MaxAge:      t.MaxAge,
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("create or update stream %s: %w", cfg.Name, err)
+	}
 	return nil
+}
+
+// EnsureAdvisoryConsumer creates or updates the shared consumer of the advisories.
+func (t Topology) EnsureAdvisoryConsumer(ctx context.Context, js jetstream.JetStream, ackWait time.Duration) (jetstream.Consumer, error) {
+	c, err := js.CreateOrUpdateConsumer(ctx, t.AdvisoryStream(), jetstream.ConsumerConfig{
+		Durable:       t.AdvisoryConsumer(),
+		Description:   "liverelay: moves messages JetStream gave up on to " + t.DLQStream,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		MaxAckPending: 100,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create or update consumer %s: %w", t.AdvisoryConsumer(), err)
+	}
+	return c, nil
 }
 
 // EnsureConsumers creates or updates the durable consumer of every partition.

@@ -52,6 +52,19 @@ type publishCall struct {
 	Err  error // what it returned
 }
 
+// accepted reports whether the provider took message i of the call: the call
+// succeeded, or it returned per-message results and message i has none.
+func (c publishCall) accepted(i int) bool {
+	if !c.Done {
+		return false
+	}
+	if c.Err == nil {
+		return true
+	}
+	var partial *publish.PartialError
+	return errors.As(c.Err, &partial) && len(partial.Errs) == len(c.Msgs) && partial.Errs[i] == nil
+}
+
 func (c publishCall) has(channel string) bool {
 	return slices.ContainsFunc(c.Msgs, func(m publish.Message) bool { return m.Channel == channel })
 }
@@ -98,8 +111,9 @@ func (p *fakeProvider) Publish(ctx context.Context, msgs []publish.Message) erro
 	p.mu.Lock()
 	p.calls[n].Done, p.calls[n].Err = true, err
 	p.mu.Unlock()
-	if err == nil {
-		for _, m := range msgs {
+	call := publishCall{Msgs: msgs, Done: true, Err: err}
+	for i, m := range msgs {
+		if call.accepted(i) {
 			p.ops.add("publish %s", m.Channel)
 		}
 	}
@@ -128,11 +142,8 @@ func (p *fakeProvider) CallsWith(channel string) []publishCall {
 func (p *fakeProvider) Accepted(channel string) [][]byte {
 	var out [][]byte
 	for _, c := range p.Calls() {
-		if !c.Done || c.Err != nil {
-			continue
-		}
-		for _, m := range c.Msgs {
-			if m.Channel == channel {
+		for i, m := range c.Msgs {
+			if m.Channel == channel && c.accepted(i) {
 				out = append(out, m.Data)
 			}
 		}
@@ -140,12 +151,15 @@ func (p *fakeProvider) Accepted(channel string) [][]byte {
 	return out
 }
 
-// AcceptedAt returns when each accepted call carrying channel started.
+// AcceptedAt returns, for each message of channel the provider accepted, when its
+// call started.
 func (p *fakeProvider) AcceptedAt(channel string) []time.Time {
 	var out []time.Time
-	for _, c := range p.CallsWith(channel) {
-		if c.Done && c.Err == nil {
-			out = append(out, c.At)
+	for _, c := range p.Calls() {
+		for i, m := range c.Msgs {
+			if m.Channel == channel && c.accepted(i) {
+				out = append(out, c.At)
+			}
 		}
 	}
 	return out

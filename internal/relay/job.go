@@ -22,7 +22,10 @@ type job struct {
 
 	// Built by prepare: the messages to publish and the letters to write first.
 	msgs    []publish.Message
-	letters []dlq.Letter
+	letters []letter
+	// written holds the keys of the letters already stored, so that a retry that
+	// prepares the job again does not write them twice.
+	written map[string]bool
 	// deadReason is set when the whole update goes to the dead-letter stream.
 	deadReason, deadDetail string
 
@@ -37,6 +40,12 @@ type job struct {
 	// Set by the publisher.
 	pubErr  error // the provider call failed
 	deadErr error // a dead-letter write failed: nothing was published or acked
+}
+
+// letter is a dead letter with the key that tells whether it was written already.
+type letter struct {
+	dlq.Letter
+	key string
 }
 
 // call is the unit of work of one publisher: the jobs of several channels whose
@@ -61,7 +70,7 @@ func (j *job) prepare(p Provider, provider string) {
 	u := j.update
 	if j.deadReason != "" {
 		ev := u.Event()
-		j.letters = []dlq.Letter{j.letter(event.Append(nil, ev), j.deadReason, j.deadDetail, provider)}
+		j.letters = []letter{{Letter: j.letter(event.Append(nil, ev), j.deadReason, j.deadDetail, provider), key: "update"}}
 		return
 	}
 	if err := p.CheckChannel(u.Channel); err != nil {
@@ -75,9 +84,13 @@ func (j *job) prepare(p Provider, provider string) {
 	max := p.Limits().MaxData
 	parts, tooBig := u.Split(max)
 	for _, r := range tooBig {
+		key := postKey(r)
+		if j.written[key] {
+			continue
+		}
 		ev := event.Event{Channel: u.Channel, Renders: []event.Render{r}, Revision: u.Revision(r.ID), EmittedAt: u.OldestEmit()}
 		detail := fmt.Sprintf("post %s is %d bytes encoded; %s takes at most %d bytes per message", r.ID, event.RenderSize(r), provider, max)
-		j.letters = append(j.letters, j.letter(event.Append(nil, ev), dlq.ReasonPostTooLarge, detail, provider))
+		j.letters = append(j.letters, letter{Letter: j.letter(event.Append(nil, ev), dlq.ReasonPostTooLarge, detail, provider), key: key})
 	}
 	base := messageBase(j.sources)
 	for i, data := range parts {
@@ -99,6 +112,13 @@ func (j *job) letter(body []byte, reason, detail, provider string) dlq.Letter {
 		SourceSeqs:    j.seqs(),
 		SourceSubject: j.sources[0].Subject,
 	}
+}
+
+// postKey identifies one version of one post.
+func postKey(r event.Render) string {
+	h := fnv.New64a()
+	h.Write([]byte(r.Content))
+	return r.ID + "\x00" + strconv.FormatUint(h.Sum64(), 36)
 }
 
 // messageBase derives the message id base from the source sequences, so that the

@@ -59,7 +59,7 @@ func (l *loop) run(ctx context.Context, cancelPublish context.CancelFunc) error 
 
 		select {
 		case msg := <-in:
-			l.receive(msg, now)
+			l.receive(msg, l.r.now())
 		case calls <- l.next:
 			l.out++
 			l.next = nil
@@ -68,13 +68,14 @@ func (l *loop) run(ctx context.Context, cancelPublish context.CancelFunc) error 
 			l.finish(c, l.r.now(), draining)
 		case <-timer.C:
 		case <-keepAlive.C:
-			l.keepAlive(now)
+			l.keepAlive(l.r.now())
 		case <-stopping:
 			// Phase one: take no more events, flush everything held now.
 			stopping, in, draining = nil, nil, true
 			close(l.r.stopped)
 			l.r.log.Info("relay stopping: flushing held updates", zap.Int("channels", len(l.channels)), zap.Duration("timeout", l.r.cfg.ShutdownTimeout))
 			deadline = time.After(l.r.cfg.ShutdownTimeout)
+			now = l.r.now()
 			for _, c := range l.channels {
 				if c.job == nil && c.pending != nil {
 					l.sched.at(c, now)
@@ -136,8 +137,12 @@ func (l *loop) wake(c *channel, now time.Time, draining bool) {
 	case c.job != nil && c.inCall:
 		// A stale wake-up: the job is out; finish reschedules.
 	case c.job != nil:
-		// The retry wait is over: newer events join the job, then it goes again.
-		c.takePending()
+		// The retry wait is over: newer events join the job, then it goes again —
+		// unless the job is on its way to the dead-letter stream: newer events must
+		// not go down with it; they wait for their own turn.
+		if c.job.deadReason == "" {
+			c.takePending()
+		}
 		l.dispatch(c.job)
 	case c.pending != nil:
 		c.takePending()
@@ -211,7 +216,7 @@ func (l *loop) failed(j *job, shared bool, now time.Time, draining bool) {
 	}
 	j.lastFail, j.lastErr = now, err
 	d := l.r.cfg.Retry.Next(err, j.attempts+1, j.firstFail, now)
-	if !d.Retry && shared {
+	if !d.Retry && d.Why == "permanent" && shared {
 		// One bad message can fail a whole shared request: try each job alone before
 		// blaming it.
 		j.solo = true

@@ -122,11 +122,15 @@ func firstErr(errs []error) error {
 // loop keeps its messages and tries again. Written letters are not written twice.
 func (r *Relay) writeLetters(ctx context.Context, j *job) bool {
 	for len(j.letters) > 0 {
-		l := j.letters[0]
+		l := j.letters[0].Letter
 		if err := r.dead.Write(ctx, l); err != nil {
 			j.deadErr = err
 			return false
 		}
+		if j.written == nil {
+			j.written = map[string]bool{}
+		}
+		j.written[j.letters[0].key] = true
 		r.metrics.deadLetters.WithLabelValues(l.Reason).Inc()
 		r.log.Warn("dead-lettered", zap.String("channel", l.Channel), zap.String("reason", l.Reason), zap.String("detail", l.Detail), zap.Uint64s("source_seqs", l.SourceSeqs))
 		j.letters = j.letters[1:]

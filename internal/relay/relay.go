@@ -106,7 +106,7 @@ func New(cfg Config, p Provider, dead DeadLetters, m *Metrics, log *zap.Logger) 
 		log:      log,
 		metrics:  m,
 		now:      time.Now,
-		in:       make(chan Input, 256),
+		in:       make(chan Input), // unbuffered: Submit returns nil only once the loop has the event
 		calls:    make(chan *call),
 		results:  make(chan *call, cfg.Concurrency),
 		stopped:  make(chan struct{}),

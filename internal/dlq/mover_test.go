@@ -1,0 +1,118 @@
+package dlq
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/liverelay/liverelay/internal/broker"
+	"github.com/liverelay/liverelay/internal/broker/brokertest"
+)
+
+// A message that a worker receives but never acks — as if it crashed the worker on
+// every delivery — reaches the dead-letter stream once JetStream gives up on it, even
+// though the mover starts only after the advisory was sent.
+func TestMoverDeadLettersMessagesJetStreamGaveUpOn(t *testing.T) {
+	srv := brokertest.Start(t)
+	_, js := srv.Connect()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	top := broker.Topology{Stream: "LIVE_EVENTS", Prefix: "live.events", DLQStream: "LIVE_DLQ", DLQPrefix: "live.dlq",
+		Partitions: 1, Replicas: 1, DuplicateWindow: time.Minute, MaxAge: time.Hour}
+	if err := top.Ensure(ctx, js); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := top.EnsureConsumers(ctx, js, broker.ConsumerConfig{AckWait: time.Second, MaxDeliver: 2, MaxAckPending: 10, PinnedTTL: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"v":1,"channel":"poison","renders":{"p":{"show":true,"content":"<p>boom</p>"}}}`)
+	ack, err := js.Publish(ctx, top.EventSubject("poison"), body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two deliveries, never acked.
+	for i := 0; i < 2; i++ {
+		batch, err := cons[0].Fetch(1, jetstream.FetchMaxWait(5*time.Second), jetstream.FetchPriorityGroup(broker.PriorityGroup))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for range batch.Messages() {
+			n++
+		}
+		if n != 1 {
+			t.Fatalf("delivery %d: got %d messages", i+1, n)
+		}
+	}
+	// The server sends the advisory when, after the last delivery's ack wait, it would
+	// deliver the message again: a worker is still pulling.
+	batch, err := cons[0].Fetch(1, jetstream.FetchMaxWait(3*time.Second), jetstream.FetchPriorityGroup(broker.PriorityGroup))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range batch.Messages() {
+		t.Fatal("a third delivery past MaxDeliver")
+	}
+	advStream, err := js.Stream(ctx, top.AdvisoryStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		info, err := advStream.Info(ctx)
+		return err == nil && info.State.Msgs == 1
+	})
+
+	advCons, err := top.EnsureAdvisoryConsumer(ctx, js, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := js.Stream(ctx, top.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMover(advCons, events, NewWriter(js, top.DLQPrefix), LastToken, zaptest.NewLogger(t))
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(runCtx) }()
+
+	dlqStream, err := js.Stream(ctx, top.DLQStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		info, err := dlqStream.Info(ctx)
+		return err == nil && info.State.Msgs == 1
+	})
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	letter, err := dlqStream.GetMsg(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(letter.Data) != string(body) || letter.Subject != "live.dlq.poison" ||
+		letter.Header.Get(HeaderReason) != ReasonMaxDeliveries || letter.Header.Get(HeaderAttempts) != "2" {
+		t.Fatalf("letter %s %v %s", letter.Subject, letter.Header, letter.Data)
+	}
+	if seqs, err := ParseSeqs(letter.Header.Get(HeaderSourceSeqs)); err != nil || len(seqs) != 1 || seqs[0] != ack.Sequence {
+		t.Fatalf("source seqs %v %v, want [%d]", seqs, err, ack.Sequence)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 20s")
+		}
+		<-tick.C
+	}
+}

@@ -133,6 +133,14 @@ func run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 		return err
 	}
 
+	advisories, err := top.EnsureAdvisoryConsumer(setupCtx, js, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	events, err := js.Stream(setupCtx, top.Stream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", top.Stream, err)
+	}
 	revisions, err := fence.Open(setupCtx, js, fence.Config{Bucket: cfg.FenceBucket, Replicas: cfg.Replicas, TTL: cfg.FenceTTL})
 	if err != nil {
 		return err
@@ -172,11 +180,13 @@ func run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 		log.Info("worker ready", zap.String("provider", provider.Name()), zap.Int("partitions", cfg.Partitions), zap.String("nats", nc.ConnectedUrlRedacted()))
 	}
 	batch := min(max(cfg.MaxAckPending/cfg.Partitions, 1), 500)
+	mover := dlq.NewMover(advisories, events, dead, dlq.LastToken, log.Named("dlq-mover"))
 	cons := consumer.New(consumer.Config{PullBatch: batch, PullExpiry: pullExpiry}, top, consumers, rel, dead, reg, log.Named("consumer"), ready)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return rel.Run(gctx) })
 	g.Go(func() error { return cons.Run(gctx) })
+	g.Go(func() error { return mover.Run(gctx) })
 	if hs != nil {
 		g.Go(func() error { return hs.Serve(gctx) })
 	}

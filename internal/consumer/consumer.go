@@ -19,6 +19,9 @@ import (
 	"github.com/liverelay/liverelay/internal/relay"
 )
 
+// ReasonPanic marks a message whose handling panicked.
+const ReasonPanic = "handler-panic"
+
 // Submitter takes valid events; it acks them once delivered.
 type Submitter interface {
 	Submit(ctx context.Context, in relay.Input) error
@@ -117,7 +120,8 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg, log *zap.Logge
 	defer func() {
 		if p := recover(); p != nil {
 			log.Error("panic while handling a message", zap.Uint64("seq", meta.Sequence.Stream), zap.Any("panic", p), zap.Stack("stack"))
-			c.reject(ctx, msg, meta.Sequence.Stream, "", "", "handler-panic", fmt.Sprint(p), log)
+			_, token, _ := c.top.SplitSubject(msg.Subject())
+			c.reject(ctx, msg, meta.Sequence.Stream, token, "", ReasonPanic, fmt.Sprint(p), log)
 		}
 	}()
 	_, token, err := c.top.SplitSubject(msg.Subject())

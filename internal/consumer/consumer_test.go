@@ -1,0 +1,178 @@
+package consumer
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/liverelay/liverelay/internal/broker"
+	"github.com/liverelay/liverelay/internal/broker/brokertest"
+	"github.com/liverelay/liverelay/internal/dlq"
+	"github.com/liverelay/liverelay/internal/event"
+	"github.com/liverelay/liverelay/internal/relay"
+)
+
+// submitter is a fake relay: it acks what it takes and records the channels, or runs
+// a script first.
+type submitter struct {
+	mu     sync.Mutex
+	got    []string
+	before func(in relay.Input)
+}
+
+func (s *submitter) Submit(_ context.Context, in relay.Input) error {
+	if s.before != nil {
+		s.before(in)
+	}
+	s.mu.Lock()
+	s.got = append(s.got, in.Event.Channel+"/"+in.Event.Renders[0].ID)
+	s.mu.Unlock()
+	return in.Msg.Ack()
+}
+
+func (s *submitter) taken() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.got...)
+}
+
+func setup(t *testing.T, sub Submitter) (jetstream.JetStream, broker.Topology, func()) {
+	t.Helper()
+	srv := brokertest.Start(t)
+	_, js := srv.Connect()
+	ctx := context.Background()
+	top := broker.Topology{Stream: "LIVE_EVENTS", Prefix: "live.events", DLQStream: "LIVE_DLQ", DLQPrefix: "live.dlq",
+		Partitions: 2, Replicas: 1, DuplicateWindow: time.Minute, MaxAge: time.Hour}
+	if err := top.Ensure(ctx, js); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := top.EnsureConsumers(ctx, js, broker.ConsumerConfig{AckWait: 5 * time.Second, MaxDeliver: 5, MaxAckPending: 100, PinnedTTL: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan struct{})
+	c := New(Config{PullBatch: 10, PullExpiry: time.Second}, top, cons, sub, dlq.NewWriter(js, top.DLQPrefix),
+		prometheus.NewRegistry(), zaptest.NewLogger(t), func() { close(ready) })
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(runCtx) }()
+	<-ready
+	stop := func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+	return js, top, stop
+}
+
+func publish(t *testing.T, js jetstream.JetStream, top broker.Topology, channel, post string) {
+	t.Helper()
+	ev := event.Event{Channel: channel, Renders: []event.Render{{ID: post, Show: true, Content: "<p>x</p>"}}}
+	if _, err := js.Publish(context.Background(), top.EventSubject(event.Token(channel)), event.Append(nil, ev)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func dlqCount(t *testing.T, js jetstream.JetStream, top broker.Topology) (uint64, *jetstream.RawStreamMsg) {
+	t.Helper()
+	s, err := js.Stream(context.Background(), top.DLQStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil || info.State.Msgs == 0 {
+		return 0, nil
+	}
+	m, _ := s.GetMsg(context.Background(), info.State.FirstSeq)
+	return info.State.Msgs, m
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		<-tick.C
+	}
+}
+
+// A message whose handling panics is dead-lettered with the panic as its detail; the
+// worker survives and the events around it are taken.
+func TestPanicIsDeadLetteredAndTheRestGoesOn(t *testing.T) {
+	sub := &submitter{before: func(in relay.Input) {
+		if in.Event.Channel == "poison" {
+			panic("render exploded")
+		}
+	}}
+	js, top, stop := setup(t, sub)
+	defer stop()
+	publish(t, js, top, "news", "before")
+	publish(t, js, top, "poison", "p")
+	publish(t, js, top, "news", "after")
+	waitFor(t, "two events and one letter", func() bool {
+		n, _ := dlqCount(t, js, top)
+		return len(sub.taken()) == 2 && n == 1
+	})
+	_, letter := dlqCount(t, js, top)
+	if letter.Header.Get(dlq.HeaderReason) != "handler-panic" || letter.Header.Get(dlq.HeaderDetail) != "render exploded" || letter.Subject != "live.dlq.poison" {
+		t.Fatalf("letter %s %v", letter.Subject, letter.Header)
+	}
+	if got := sub.taken(); got[0] != "news/before" || got[1] != "news/after" {
+		t.Fatalf("taken %v", got)
+	}
+}
+
+// When the dead-letter stream cannot take a letter, the invalid message is not acked
+// (nothing is lost) and comes back once it can.
+func TestInvalidEventIsNotAckedUntilDeadLettered(t *testing.T) {
+	sub := &submitter{}
+	js, top, stop := setup(t, sub)
+	defer stop()
+	ctx := context.Background()
+	// Take the dead-letter stream away.
+	if err := js.DeleteStream(ctx, top.DLQStream); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, top.EventSubject("x"), []byte("not json")); err != nil {
+		t.Fatal(err)
+	}
+	events, err := js.Stream(ctx, top.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// It is delivered and handed back (nak with delay), not acked.
+	waitFor(t, "a delivery attempt", func() bool {
+		for p := 0; p < top.Partitions; p++ {
+			c, err := events.Consumer(ctx, top.ConsumerName(p))
+			if err != nil {
+				continue
+			}
+			info, err := c.Info(ctx)
+			if err == nil && info.NumAckPending+int(info.NumRedelivered) > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	if err := top.Ensure(ctx, js); err != nil { // the stream comes back
+		t.Fatal(err)
+	}
+	waitFor(t, "the letter after the stream came back", func() bool {
+		n, _ := dlqCount(t, js, top)
+		return n == 1
+	})
+	_, letter := dlqCount(t, js, top)
+	if letter.Header.Get(dlq.HeaderReason) != event.ReasonMalformed || string(letter.Data) != "not json" {
+		t.Fatalf("letter %v %q", letter.Header, letter.Data)
+	}
+}

@@ -9,6 +9,10 @@ import (
 	"go.uber.org/zap"
 )
 
+// breakerThreshold is how many calls in a row must fail retryably before every
+// channel holds its calls.
+const breakerThreshold = 5
+
 // loop owns every channel's state; only its goroutine touches it.
 type loop struct {
 	r        *Relay
@@ -17,10 +21,11 @@ type loop struct {
 	ready    []*job // jobs to hand to publishers, oldest first
 	out      int    // calls with publishers
 	next     *call  // the call offered to publishers now
+	br       *breaker
 }
 
 func newLoop(r *Relay) *loop {
-	return &loop{r: r, channels: map[string]*channel{}}
+	return &loop{r: r, channels: map[string]*channel{}, br: newBreaker(breakerThreshold, r.cfg.Retry.Initial, r.cfg.Retry.Max)}
 }
 
 func (l *loop) run(ctx context.Context, cancelPublish context.CancelFunc) error {
@@ -45,11 +50,15 @@ func (l *loop) run(ctx context.Context, cancelPublish context.CancelFunc) error 
 		if draining && l.out == 0 && len(l.ready) == 0 && l.next == nil && l.holding() == 0 {
 			return nil
 		}
-		if at, ok := l.sched.next(); ok {
+		at, ok := l.sched.next()
+		if until, open := l.br.waitUntil(); open && len(l.ready) > 0 && (!ok || until.Before(at)) {
+			at, ok = until, true
+		}
+		if ok {
 			resetTimer(timer, at.Sub(now))
 		}
 		var calls chan *call
-		if l.next == nil {
+		if l.next == nil && len(l.ready) > 0 && l.br.allow(now) {
 			l.next = l.nextCall()
 		}
 		if l.next != nil {
@@ -187,6 +196,7 @@ func (l *loop) nextCall() *call {
 
 // finish takes a call back from a publisher.
 func (l *loop) finish(c *call, now time.Time, draining bool) {
+	l.judge(c, now)
 	shared := len(c.jobs) > 1
 	for _, j := range c.jobs {
 		ch := j.ch
@@ -204,6 +214,37 @@ func (l *loop) finish(c *call, now time.Time, draining bool) {
 			ch.job = nil
 			l.next1(ch, now, draining)
 		}
+	}
+}
+
+// judge tells the breaker how the provider did: a call that reached the provider and
+// was accepted (even in part) closes it, one that failed retryably counts against it.
+func (l *loop) judge(c *call, now time.Time) {
+	var retryable error
+	sent, accepted := false, false
+	for _, j := range c.jobs {
+		switch {
+		case j.deadErr != nil || (len(j.msgs) == 0 && j.pubErr == nil):
+			// nothing was sent for this job
+		case j.pubErr == nil:
+			sent, accepted = true, true
+		default:
+			sent = true
+			if retry.Classify(j.pubErr).Retryable {
+				retryable = j.pubErr
+			}
+		}
+	}
+	switch {
+	case accepted:
+		l.br.success()
+	case sent && retryable != nil:
+		if l.br.failure(now, retry.Classify(retryable).RetryAfter) {
+			l.r.metrics.breakerOpens.Inc()
+			l.r.log.Warn("provider failing for every channel: holding all calls", zap.Time("until", l.br.until), zap.Error(retryable))
+		}
+	case l.br.probing:
+		l.br.probing = false // the probe sent nothing: let another call probe
 	}
 }
 

@@ -15,6 +15,7 @@ type Metrics struct {
 	latency        prometheus.Histogram
 	requestSeconds prometheus.Histogram
 	stale          prometheus.Counter
+	breakerOpens   prometheus.Counter
 	fenceErrors    prometheus.Counter
 }
 
@@ -42,7 +43,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help: "Renders and removals dropped because readers already had a newer revision of the post."})
 	m.fenceErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_fence_record_errors_total",
 		Help: "Published revisions that could not be recorded in the revision bucket."})
-	reg.MustRegister(m.stale, m.fenceErrors)
+	m.breakerOpens = prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_provider_breaker_opens_total",
+		Help: "Times the provider failed for every channel and all calls were held for a cool-down."})
+	reg.MustRegister(m.stale, m.fenceErrors, m.breakerOpens)
 	reg.MustRegister(m.events, m.updates, m.messages, m.acked, m.ackErrors, m.publishErrors, m.deadLetters, m.channels, m.latency, m.requestSeconds)
 	return m
 }

@@ -1,0 +1,72 @@
+package relay
+
+import "time"
+
+// breaker keeps a provider that is down for everyone from being hammered by every
+// channel retrying on its own schedule (design.md §3.4). After Threshold calls in a row
+// fail with a retryable error it opens: no call goes out until the cool-down is over;
+// then one probe call goes (half-open); its success closes the breaker, its failure
+// opens it again for twice as long, up to the retry policy's cap. A provider's
+// Retry-After lengthens the cool-down.
+//
+// It lives in the loop, whose goroutine alone touches it. Jobs wait in the ready
+// queue while it is open, so their retry attempts are not used up by an outage.
+type breaker struct {
+	threshold int
+	minCool   time.Duration
+	maxCool   time.Duration
+
+	failures int
+	open     bool
+	until    time.Time
+	cool     time.Duration
+	probing  bool // a probe call is out
+}
+
+func newBreaker(threshold int, minCool, maxCool time.Duration) *breaker {
+	return &breaker{threshold: threshold, minCool: minCool, maxCool: maxCool}
+}
+
+// allow reports whether a call may go out now; in half-open it allows one.
+func (b *breaker) allow(now time.Time) bool {
+	switch {
+	case !b.open:
+		return true
+	case b.probing || now.Before(b.until):
+		return false
+	default:
+		b.probing = true
+		return true
+	}
+}
+
+// waitUntil is when allow may next say yes, while the breaker is open.
+func (b *breaker) waitUntil() (time.Time, bool) {
+	if !b.open || b.probing {
+		return time.Time{}, false
+	}
+	return b.until, true
+}
+
+// success records a call the provider accepted.
+func (b *breaker) success() {
+	b.failures, b.open, b.probing, b.cool = 0, false, false, 0
+}
+
+// failure records a call that failed with a retryable error; it returns true when the
+// breaker (re)opened.
+func (b *breaker) failure(now time.Time, retryAfter time.Duration) bool {
+	b.failures++
+	if !b.open && b.failures < b.threshold {
+		return false
+	}
+	switch {
+	case b.cool == 0:
+		b.cool = b.minCool
+	case b.probing:
+		b.cool = min(2*b.cool, b.maxCool)
+	}
+	wait := max(b.cool, retryAfter)
+	b.open, b.probing, b.until = true, false, now.Add(wait)
+	return true
+}

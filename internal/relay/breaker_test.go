@@ -1,0 +1,92 @@
+package relay_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/liverelay/liverelay/internal/publish"
+	"github.com/liverelay/liverelay/internal/retry"
+)
+
+// A provider down for everyone is not hammered: with 200 channels failing at once, the
+// breaker holds every call after five failures and lets one probe through per
+// cool-down; when the provider recovers, every channel is delivered, none dead-lettered.
+func TestBreakerBoundsRequestsDuringAnOutage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var down atomic.Bool
+		down.Store(true)
+		var duringOutage atomic.Int64
+		p := &fakeProvider{publish: func(ctx context.Context, n int, msgs []publish.Message) error {
+			if down.Load() {
+				duringOutage.Add(1)
+				return err500()
+			}
+			return nil
+		}}
+		cfg := baseConfig()
+		cfg.Window = 10 * time.Millisecond
+		cfg.Concurrency = 8
+		cfg.Retry = retry.Policy{Initial: 100 * time.Millisecond, Max: 2 * time.Second, MaxElapsed: time.Hour}
+		h := startRelay(t, cfg, p, nil)
+		const channels = 200
+		for i := 0; i < channels; i++ {
+			h.submit(renders(fmt.Sprintf("ch-%03d", i), "p", "<p>v1</p>"))
+		}
+		const outage = 60 * time.Second
+		advance(outage)
+		requests := duringOutage.Load()
+		// Without the breaker each of the 200 channels would retry about 30 times a
+		// minute at a 2 s cap: ~6,000 requests. With it: the calls before it opened,
+		// then about one probe per cool-down (growing to 2 s).
+		if requests > 60 {
+			t.Fatalf("%d provider requests during a %v outage of 200 channels; want ≤ 60", requests, outage)
+		}
+		down.Store(false)
+		advance(10 * time.Second)
+		for i := 0; i < channels; i++ {
+			ch := fmt.Sprintf("ch-%03d", i)
+			if got := len(p.Accepted(ch)); got != 1 {
+				t.Fatalf("%s: %d accepted messages, want 1", ch, got)
+			}
+		}
+		checkAckedOnce(t, h.sources...)
+		if n := len(h.dead.Letters()); n != 0 {
+			t.Fatalf("%d letters: the outage used up retry attempts", n)
+		}
+		t.Logf("%d requests during a %v outage of %d channels", requests, outage, channels)
+	})
+}
+
+// One channel failing on its own (a permanent-looking 5xx for it alone) does not stop
+// the others: calls that succeed keep the breaker closed.
+func TestBreakerIgnoresOneFailingChannel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &fakeProvider{publish: func(ctx context.Context, n int, msgs []publish.Message) error {
+			for _, m := range msgs {
+				if m.Channel == "bad" {
+					return err500()
+				}
+			}
+			return nil
+		}}
+		cfg := baseConfig()
+		cfg.Window = 10 * time.Millisecond
+		cfg.Concurrency = 1
+		cfg.Retry = retry.Policy{Initial: 50 * time.Millisecond, Max: 100 * time.Millisecond, MaxElapsed: time.Hour}
+		h := startRelay(t, cfg, p, nil)
+		h.submit(renders("bad", "p", "x"))
+		for i := 0; i < 50; i++ {
+			h.submit(renders(fmt.Sprintf("good-%d", i), "p", "x"))
+			advance(100 * time.Millisecond)
+		}
+		for i := 0; i < 50; i++ {
+			if got := len(p.Accepted(fmt.Sprintf("good-%d", i))); got != 1 {
+				t.Fatalf("good-%d: %d accepted, want 1", i, got)
+			}
+		}
+	})
+}

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/liverelay/liverelay/internal/event"
+	"github.com/liverelay/liverelay/internal/publish/pushertest"
+)
+
+// publishRetrying publishes as a CMS does when NATS is briefly away: the same
+// Nats-Msg-Id again until JetStream acknowledges it.
+func (h *harness) publishRetrying(ev event.Event) {
+	h.t.Helper()
+	msg := &nats.Msg{Subject: h.cfg.SubjectPrefix + "." + event.Token(ev.Channel), Data: event.Append(nil, ev), Header: nats.Header{}}
+	msg.Header.Set(nats.MsgIdHdr, ev.Channel+":"+strconv.FormatInt(ev.Revision, 10))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := h.js.PublishMsg(ctx, msg)
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("publish: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // the CMS's own retry pause; not a test wait
+	}
+}
+
+// revisionsInOrder checks that, per post, the revisions readers received never go
+// back: no update of a channel was published after a newer one. The workload writes
+// the revision into each post's HTML as data-rev.
+func revisionsInOrder(t *testing.T, events []pushertest.Event) {
+	t.Helper()
+	rev := regexp.MustCompile(`"content":"<div class=\\"live-post\\" data-post-id=\\"([^"\\]+)\\" data-rev=\\"(\d+)\\"`)
+	last := map[string]int64{}
+	backwards := 0
+	for _, e := range events {
+		for _, m := range rev.FindAllStringSubmatch(e.Data, -1) {
+			r, _ := strconv.ParseInt(m[2], 10, 64)
+			key := e.Channel + "/" + m[1]
+			if r < last[key] {
+				backwards++
+				if backwards < 5 {
+					t.Errorf("post %s went back from revision %d to %d", key, last[key], r)
+				}
+			}
+			last[key] = max(last[key], r)
+		}
+	}
+	if len(last) == 0 {
+		t.Fatal("no revisions found in the received updates")
+	}
+}
+
+// TestNATSRestartLosesNothing: the NATS server restarts on the same store while events
+// flow; the worker reconnects by itself and readers end with the CMS's pages.
+func TestNATSRestartLosesNothing(t *testing.T) {
+	h := newHarness(t)
+	h.startWorker()
+	gen := smallBlogs(30, 3)
+	want := cms{}
+	for i := 0; i < 1500; i++ {
+		ev := gen.Next()
+		want.apply(t, ev)
+		h.publishRetrying(ev)
+		if i == 600 {
+			h.nats.Restart()
+		}
+	}
+	h.waitDelivered(60 * time.Second)
+	want.check(t, h.pages())
+	revisionsInOrder(t, h.pusher.Events())
+}
+
+// TestProviderOutage: Pusher answers 500 to everything for a while. Every event is
+// delivered once it recovers, in order per channel, nothing is dead-lettered, and the
+// breaker keeps the requests during the outage few.
+func TestProviderOutage(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.Retry.MaxAttempts = 0 // limited by time only, like an operator riding out an outage
+	h.cfg.Retry.Max = time.Second
+	var down atomic.Bool
+	var outageRequests atomic.Int64
+	h.pusher.SetScript(func(n int64, _ []pushertest.Event) pushertest.Fault {
+		if down.Load() {
+			outageRequests.Add(1)
+			return pushertest.Fault{Status: 500}
+		}
+		return pushertest.Fault{}
+	})
+	h.startWorker()
+	gen := smallBlogs(100, 4)
+	want := cms{}
+	publishAll := func(n int) {
+		for i := 0; i < n; i++ {
+			ev := gen.Next()
+			want.apply(t, ev)
+			h.publish(ev)
+		}
+	}
+	publishAll(500)
+	down.Store(true)
+	outageStart := time.Now()
+	publishAll(3000)
+	// Hold the outage for 5 s in all.
+	time.Sleep(time.Until(outageStart.Add(5 * time.Second)))
+	down.Store(false)
+	recovered := time.Now()
+	outage := recovered.Sub(outageStart)
+	h.waitDelivered(60 * time.Second)
+	drain := time.Since(recovered)
+	want.check(t, h.pages())
+	revisionsInOrder(t, h.pusher.Events())
+	if n := len(h.deadLetters()); n != 0 {
+		t.Fatalf("%d dead letters after an outage the retry policy allows", n)
+	}
+	if outageRequests.Load() > 100 {
+		t.Fatalf("%d requests during a %v outage: the provider was hammered", outageRequests.Load(), outage)
+	}
+	t.Logf("outage %v: 3000 events over 100 channels published during it, %d provider requests during it; drained %v after recovery",
+		outage.Round(time.Millisecond), outageRequests.Load(), drain.Round(time.Millisecond))
+}
+
+var buildOnce struct {
+	sync.Once
+	path string
+	err  error
+}
+
+// workerBinary builds the worker once per test run.
+func workerBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "liverelay-test-bin")
+		if err != nil {
+			buildOnce.err = err
+			return
+		}
+		buildOnce.path = filepath.Join(dir, "worker")
+		out, err := exec.Command("go", "build", "-o", buildOnce.path, ".").CombinedOutput()
+		if err != nil {
+			buildOnce.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildOnce.err != nil {
+		t.Fatal(buildOnce.err)
+	}
+	return buildOnce.path
+}
+
+// startProcess runs the worker binary as a child process configured for h.
+func (h *harness) startProcess(bin string) *exec.Cmd {
+	h.t.Helper()
+	cmd := exec.Command(bin, "run")
+	cmd.Env = append(os.Environ(),
+		"LIVE_NATS_URL="+h.cfg.NATSURL,
+		"LIVE_HTTP_ADDR=",
+		"LIVE_PROVIDER=pusher",
+		"PUSHER_APP_ID="+h.cfg.Pusher.AppID,
+		"PUSHER_APP_KEY="+h.cfg.Pusher.Key,
+		"PUSHER_APP_SECRET="+h.cfg.Pusher.Secret,
+		"PUSHER_HOST="+h.cfg.Pusher.Host,
+		"PUSHER_SECURE=false",
+		"LIVE_PARTITIONS="+strconv.Itoa(h.cfg.Partitions),
+		"LIVE_ACK_WAIT=2s",
+		"LIVE_BATCH_WINDOW=20ms",
+		"LIVE_LOG_LEVEL=warn",
+	)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if h.t.Failed() {
+			h.t.Logf("worker stderr:\n%s", stderr.String())
+		}
+	})
+	return cmd
+}
+
+// TestSIGKILLLosesNothing: a worker process killed with SIGKILL mid-stream loses
+// nothing: a new process takes the partitions over and readers end with the CMS's
+// pages.
+func TestSIGKILLLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills a worker process")
+	}
+	bin := workerBinary(t)
+	h := newHarness(t)
+	h.pusher.SetDelay(time.Millisecond)
+	first := h.startProcess(bin)
+	gen := smallBlogs(30, 5)
+	want := cms{}
+	for i := 0; i < 2000; i++ {
+		ev := gen.Next()
+		want.apply(t, ev)
+		h.publish(ev)
+		if i == 1000 {
+			// Kill it once it is delivering.
+			if err := h.pusher.Wait(context.Background(), func(e []pushertest.Event) bool { return len(e) > 100 }); err != nil {
+				t.Fatal(err)
+			}
+			if err := first.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			_ = first.Wait()
+		}
+	}
+	left, err := h.undelivered()
+	if err != nil || left == 0 {
+		t.Fatalf("the kill did not land mid-stream: %d undelivered (%v)", left, err)
+	}
+	h.startProcess(bin)
+	h.waitDelivered(90 * time.Second)
+	want.check(t, h.pages())
+	revisionsInOrder(t, h.pusher.Events())
+}

@@ -19,6 +19,9 @@ const usage = `liverelay worker: carries Wagtail Live updates from NATS JetStrea
 Usage:
   worker [run] [flags]     run the relay (the default); settings come from LIVE_* env vars or flags
   worker emit [flags]      publish one CMS change event, for scripts and demos
+  worker dlq list|show     list dead letters, or show one with its headers and body
+  worker replay [flags]    re-publish dead letters through the pipeline (fenced: no page rolls back)
+  worker bench [flags]     measure throughput, provider messages, latency and memory locally
   worker version           print the version
   worker COMMAND --help    the flags of a command
 `
@@ -41,6 +44,12 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return runCommand(ctx, args, stdout, stderr)
 	case "emit":
 		return emitCommand(ctx, args, stdout, stderr)
+	case "dlq":
+		return dlqCommand(ctx, args, stdout, stderr)
+	case "replay":
+		return replayCommand(ctx, args, stdout, stderr)
+	case "bench":
+		return benchCommand(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "liverelay worker", version)
 		return 0

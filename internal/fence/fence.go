@@ -9,8 +9,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"encoding/binary"
 	"fmt"
-	"strconv"
+	"sort"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -48,41 +49,36 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Fence, erro
 	return &Fence{kv: kv}, nil
 }
 
-// Key is the bucket key of a post of a channel: a hash, since post ids and channel ids
-// may hold bytes that keys may not.
-func Key(channel, post string) string {
-	h := sha256.New()
-	h.Write([]byte(channel))
-	h.Write([]byte{0})
-	h.Write([]byte(post))
-	return hex.EncodeToString(h.Sum(nil)[:16])
+// MaxPosts bounds the posts remembered per channel; past it the oldest revisions are
+// forgotten (they could only fence replays of very old letters).
+const MaxPosts = 20000
+
+// Key is the bucket key of a channel: a hash, since channel ids may hold bytes that
+// keys may not. One entry per channel holds the revisions of all its posts, so that a
+// publish costs one read and one write, whatever the number of posts it touches.
+func Key(channel string) string {
+	h := sha256.Sum256([]byte(channel))
+	return hex.EncodeToString(h[:16])
 }
 
 // Seen is what Check read, for Record to update without reading again.
-type Seen map[string]seen
-
-type seen struct {
-	rev   int64  // the published revision; 0 when none
-	kvRev uint64 // the entry's revision in the bucket; 0 when absent
+type Seen struct {
+	kvRev uint64           // the entry's revision in the bucket; 0 when absent
+	revs  map[string]int64 // post id → newest published revision
 }
 
 // Check drops from u every operation older than the revision already published for
 // its post, and returns how many it dropped and what it read. Operations without a
 // revision are never dropped.
 func (f *Fence) Check(ctx context.Context, u *merge.Update) (dropped int, s Seen, err error) {
-	s = Seen{}
+	if u.MaxRevision() == 0 {
+		return 0, s, nil
+	}
+	if s, err = f.get(ctx, Key(u.Channel)); err != nil {
+		return 0, s, err
+	}
 	for _, post := range u.Posts() {
-		rev := u.Revision(post)
-		if rev == 0 {
-			continue
-		}
-		key := Key(u.Channel, post)
-		cur, err := f.get(ctx, key)
-		if err != nil {
-			return dropped, s, err
-		}
-		s[key] = cur
-		if rev < cur.rev {
+		if rev := u.Revision(post); rev != 0 && rev < s.revs[post] {
 			u.Drop(post)
 			dropped++
 		}
@@ -93,56 +89,55 @@ func (f *Fence) Check(ctx context.Context, u *merge.Update) (dropped int, s Seen
 // Record stores the revisions of u's operations as published, keeping the newer of
 // the stored and the new one when another worker wrote in between.
 func (f *Fence) Record(ctx context.Context, u *merge.Update, s Seen) error {
-	var errs []error
-	for _, post := range u.Posts() {
-		rev := u.Revision(post)
-		if rev == 0 {
-			continue
+	if u.MaxRevision() == 0 {
+		return nil
+	}
+	key := Key(u.Channel)
+	for attempt := 0; ; attempt++ {
+		revs := make(map[string]int64, len(s.revs)+8)
+		for id, rev := range s.revs {
+			revs[id] = rev
 		}
-		key := Key(u.Channel, post)
-		cur, ok := s[key]
-		for attempt := 0; ; attempt++ {
-			if !ok {
-				var err error
-				if cur, err = f.get(ctx, key); err != nil {
-					errs = append(errs, err)
-					break
-				}
+		changed := false
+		for _, post := range u.Posts() {
+			if rev := u.Revision(post); rev > revs[post] {
+				revs[post] = rev
+				changed = true
 			}
-			if cur.rev >= rev {
-				break
-			}
-			err := f.put(ctx, key, rev, cur.kvRev)
-			if err == nil {
-				break
-			}
-			if attempt == 2 || !isConflict(err) {
-				errs = append(errs, fmt.Errorf("record revision of post %q: %w", post, err))
-				break
-			}
-			ok = false // another worker wrote: read again
+		}
+		if !changed {
+			return nil
+		}
+		err := f.put(ctx, key, encode(revs), s.kvRev)
+		if err == nil {
+			return nil
+		}
+		if attempt == 2 || !isConflict(err) {
+			return fmt.Errorf("record revisions of channel %q: %w", u.Channel, err)
+		}
+		// Another worker wrote in between: read again and merge.
+		if s, err = f.get(ctx, key); err != nil {
+			return err
 		}
 	}
-	return errors.Join(errs...)
 }
 
-func (f *Fence) get(ctx context.Context, key string) (seen, error) {
+func (f *Fence) get(ctx context.Context, key string) (Seen, error) {
 	e, err := f.kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return seen{}, nil
+		return Seen{}, nil
 	}
 	if err != nil {
-		return seen{}, fmt.Errorf("read revision: %w", err)
+		return Seen{}, fmt.Errorf("read revisions: %w", err)
 	}
-	rev, err := strconv.ParseInt(string(e.Value()), 10, 64)
+	revs, err := decode(e.Value())
 	if err != nil {
-		return seen{}, fmt.Errorf("revision entry %s holds %q: %w", key, e.Value(), err)
+		return Seen{}, fmt.Errorf("revisions entry %s: %w", key, err)
 	}
-	return seen{rev: rev, kvRev: e.Revision()}, nil
+	return Seen{kvRev: e.Revision(), revs: revs}, nil
 }
 
-func (f *Fence) put(ctx context.Context, key string, rev int64, last uint64) error {
-	val := []byte(strconv.FormatInt(rev, 10))
+func (f *Fence) put(ctx context.Context, key string, val []byte, last uint64) error {
 	if last == 0 {
 		_, err := f.kv.Create(ctx, key, val)
 		return err
@@ -155,4 +150,47 @@ func isConflict(err error) bool {
 	var apiErr *jetstream.APIError
 	return errors.Is(err, jetstream.ErrKeyExists) ||
 		(errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence)
+}
+
+// encode writes revs as (uvarint length, id, varint revision) records, newest
+// revisions kept when there are more than MaxPosts.
+func encode(revs map[string]int64) []byte {
+	type pair struct {
+		id  string
+		rev int64
+	}
+	pairs := make([]pair, 0, len(revs))
+	for id, rev := range revs {
+		pairs = append(pairs, pair{id, rev})
+	}
+	if len(pairs) > MaxPosts {
+		sort.Slice(pairs, func(i, j int) bool { return pairs[i].rev > pairs[j].rev })
+		pairs = pairs[:MaxPosts]
+	}
+	var out []byte
+	for _, p := range pairs {
+		out = binary.AppendUvarint(out, uint64(len(p.id)))
+		out = append(out, p.id...)
+		out = binary.AppendVarint(out, p.rev)
+	}
+	return out
+}
+
+func decode(b []byte) (map[string]int64, error) {
+	revs := map[string]int64{}
+	for len(b) > 0 {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || uint64(len(b)-k) < n {
+			return nil, errors.New("corrupt post id")
+		}
+		id := string(b[k : k+int(n)])
+		b = b[k+int(n):]
+		rev, k := binary.Varint(b)
+		if k <= 0 {
+			return nil, errors.New("corrupt revision")
+		}
+		b = b[k:]
+		revs[id] = rev
+	}
+	return revs, nil
 }

@@ -2,6 +2,7 @@ package fence
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -93,5 +94,27 @@ func TestFenceRecordKeepsTheNewestUnderRace(t *testing.T) {
 		if n, _, err := f.Check(ctx, probe); err != nil || n != 1 {
 			t.Fatalf("round %d: revision %d was not fenced (dropped %d, %v)", round, round*10+4, n, err)
 		}
+	}
+}
+
+func TestEncodeKeepsTheNewestPosts(t *testing.T) {
+	revs := map[string]int64{}
+	for i := 0; i < MaxPosts+10; i++ {
+		revs[strings.Repeat("p", 1+i%7)+string(rune('a'+i%26))+strconv.Itoa(i)] = int64(i)
+	}
+	got, err := decode(encode(revs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != MaxPosts {
+		t.Fatalf("kept %d posts, want %d", len(got), MaxPosts)
+	}
+	for id, rev := range got {
+		if revs[id] != rev || rev < 10 {
+			t.Fatalf("post %s: revision %d (was %d); the oldest must go first", id, rev, revs[id])
+		}
+	}
+	if _, err := decode([]byte{0x05, 'a'}); err == nil {
+		t.Fatal("a truncated entry must not decode")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +29,17 @@ type Server struct {
 	srv   *http.Server
 	ready atomic.Bool
 	log   *zap.Logger
+	mux   *http.ServeMux
+}
+
+// EnableProfiling serves Go's profiles under /debug/pprof/ (LIVE_PPROF). They reveal
+// internals and cost CPU while taken: keep the address private.
+func (s *Server) EnableProfiling() {
+	s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	s.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	s.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	s.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	s.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
 
 // Listen binds addr (":0" picks a free port, see Addr) and returns a server,
@@ -51,8 +63,8 @@ func Listen(addr string, reg prometheus.Gatherer, log *zap.Logger) (*Server, err
 		return nil, fmt.Errorf("health: error logger: %w", err)
 	}
 
-	s := &Server{ln: ln, log: log}
 	mux := http.NewServeMux()
+	s := &Server{ln: ln, log: log, mux: mux}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		reply(w, http.StatusOK, "ok")
 	})

@@ -111,6 +111,9 @@ func Run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 		if hs, err = health.Listen(cfg.HTTPAddr, reg, log.Named("http")); err != nil {
 			return err
 		}
+		if cfg.Pprof {
+			hs.EnableProfiling()
+		}
 	}
 	ready := func() {
 		if hs != nil {

@@ -1,0 +1,295 @@
+// Package bench measures liverelay on this machine: a JetStream server, the worker
+// pipeline (as a separate process, so its memory is its own), a load generator that
+// models live blogs, and an in-process provider that accepts Pusher's API. It reports
+// throughput as a ratio to the raw JetStream consume-and-ack rate measured in the same
+// run, provider requests and messages per 1,000 events, latency, memory and
+// allocations.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/liverelay/liverelay/internal/broker"
+	"github.com/liverelay/liverelay/internal/publish"
+	"github.com/liverelay/liverelay/internal/workload"
+)
+
+// Config is one benchmark run.
+type Config struct {
+	Duration      time.Duration // how long the load is published
+	Rate          int           // events per second; 0 publishes as fast as possible, before the drain is timed
+	Workload      workload.Config
+	Window        time.Duration
+	Partitions    int
+	Concurrency   int
+	ProviderDelay time.Duration // added to every provider request
+	Outage        time.Duration // the provider answers 500 for this long, from a quarter into the load
+	Naive         bool          // one provider call per event, no merge: the comparison
+	Sync          string        // the JetStream server's fsync policy
+	Yardstick     bool          // measure the raw JetStream rate too
+	Worker        string        // the worker executable
+}
+
+// Report is what a run measured.
+type Report struct {
+	Config         Config
+	Events         int
+	Seconds        float64 // from the first event taken to the last ack
+	EventsPerSec   float64
+	RawPerSec      float64 // the yardstick; 0 when not measured
+	RawEvents      int
+	Requests       int64
+	Messages       int64
+	FailedRequests int64
+	LatencyP50     time.Duration
+	LatencyP99     time.Duration
+	LatencyP999    time.Duration
+	LatencySamples int
+	PeakRSS        int64   // bytes, the worker process; 0 in naive mode
+	AllocsPerEvent float64 // the worker process
+	DrainPerSec    float64 // after an outage: events delivered per second from recovery to drained
+}
+
+// Run runs one benchmark.
+func Run(ctx context.Context, cfg Config, log *zap.Logger) (Report, error) {
+	rep := Report{Config: cfg}
+	dir, err := os.MkdirTemp("", "liverelay-bench")
+	if err != nil {
+		return rep, err
+	}
+	defer os.RemoveAll(dir)
+	srv, err := broker.StartEmbedded(broker.EmbeddedConfig{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "nats"), Sync: cfg.Sync}, log)
+	if err != nil {
+		return rep, err
+	}
+	defer srv.Shutdown()
+	nc, err := broker.Connect(srv.ClientURL(), "liverelay-bench", broker.Auth{}, log)
+	if err != nil {
+		return rep, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		return rep, err
+	}
+	pullBatch := 500
+
+	if cfg.Yardstick {
+		top := topology("BENCH_RAW", "bench.raw", cfg.Partitions)
+		if err := top.Ensure(ctx, js); err != nil {
+			return rep, err
+		}
+		log.Info("yardstick: publishing", zap.Duration("for", cfg.Duration))
+		if _, err := load(ctx, js, top.Prefix, workload.New(cfg.Workload), 0, cfg.Duration); err != nil {
+			return rep, err
+		}
+		log.Info("yardstick: draining with a consumer that only acks")
+		if rep.RawEvents, rep.RawPerSec, err = yardstick(ctx, js, top, pullBatch); err != nil {
+			return rep, fmt.Errorf("yardstick: %w", err)
+		}
+		if err := js.DeleteStream(ctx, top.Stream); err != nil {
+			return rep, err
+		}
+	}
+
+	recv, err := newReceiver(cfg.ProviderDelay)
+	if err != nil {
+		return rep, err
+	}
+	defer recv.close()
+	top := topology("LIVE_EVENTS", "live.events", cfg.Partitions)
+	if err := top.Ensure(ctx, js); err != nil {
+		return rep, err
+	}
+	gen := workload.New(cfg.Workload)
+
+	prefill := cfg.Rate <= 0
+	if prefill {
+		log.Info("publishing the backlog", zap.Duration("for", cfg.Duration))
+		if rep.Events, err = load(ctx, js, top.Prefix, gen, 0, cfg.Duration); err != nil {
+			return rep, err
+		}
+	}
+
+	var kid *child
+	var stopNaive func()
+	start := time.Now()
+	if cfg.Naive {
+		p, err := publish.NewPusher(publish.PusherConfig{AppID: "1", Key: "bench", Secret: "bench", Host: recv.host(), Timeout: 5 * time.Second}, log)
+		if err != nil {
+			return rep, err
+		}
+		n, err := startNaive(ctx, js, top, p, pullBatch)
+		if err != nil {
+			return rep, err
+		}
+		stopNaive = n.stop
+		defer n.stop()
+	} else {
+		kid, err = startChild(ctx, cfg.Worker, []string{
+			"LIVE_NATS_URL=" + srv.ClientURL(),
+			"LIVE_PARTITIONS=" + strconv.Itoa(cfg.Partitions),
+			"LIVE_BATCH_WINDOW=" + cfg.Window.String(),
+			"LIVE_PUBLISH_CONCURRENCY=" + strconv.Itoa(cfg.Concurrency),
+			"LIVE_PROVIDER=pusher",
+			"PUSHER_APP_ID=1", "PUSHER_APP_KEY=bench", "PUSHER_APP_SECRET=bench",
+			"PUSHER_HOST=" + recv.host(), "PUSHER_SECURE=false",
+			"LIVE_RETRY_MAX_ATTEMPTS=0", "LIVE_RETRY_MAX=2s", "LIVE_RETRY_MAX_ELAPSED=1h",
+			"LIVE_PPROF=true",
+		})
+		if err != nil {
+			return rep, err
+		}
+		defer kid.stop()
+		start = time.Now() // the worker is ready: the drain starts now
+		log.Info("worker ready", zap.String("pprof", strings.TrimSuffix(kid.metrics, "/metrics")+"/debug/pprof/"))
+	}
+	mallocs0 := kidMetric(kid, "go_memstats_mallocs_total")
+
+	if !prefill {
+		outageErr := make(chan error, 1)
+		if cfg.Outage > 0 {
+			go func() {
+				drain, err := outage(ctx, recv, js, top, cfg)
+				rep.DrainPerSec = drain
+				outageErr <- err
+			}()
+		} else {
+			outageErr <- nil
+		}
+		log.Info("publishing at a steady rate", zap.Int("events_per_sec", cfg.Rate), zap.Duration("for", cfg.Duration))
+		if rep.Events, err = load(ctx, js, top.Prefix, gen, cfg.Rate, cfg.Duration); err != nil {
+			return rep, err
+		}
+		if err := <-outageErr; err != nil {
+			return rep, err
+		}
+	}
+	end, err := waitDrained(ctx, js, top, 10*time.Minute)
+	if err != nil {
+		return rep, err
+	}
+	rep.Seconds = end.Sub(start).Seconds()
+	rep.EventsPerSec = float64(rep.Events) / rep.Seconds
+	rep.Requests, rep.Messages, rep.FailedRequests = recv.requests.Load(), recv.messages.Load(), recv.failed.Load()
+	lat := recv.takeLatencies()
+	rep.LatencySamples = len(lat)
+	rep.LatencyP50, rep.LatencyP99, rep.LatencyP999 = percentile(lat, 0.50), percentile(lat, 0.99), percentile(lat, 0.999)
+	if kid != nil {
+		if rep.PeakRSS, err = kid.peakRSS(); err != nil {
+			return rep, err
+		}
+		if m := kidMetric(kid, "go_memstats_mallocs_total"); m > 0 && rep.Events > 0 {
+			rep.AllocsPerEvent = (m - mallocs0) / float64(rep.Events)
+		}
+		if err := kid.stop(); err != nil {
+			return rep, err
+		}
+	}
+	if stopNaive != nil {
+		stopNaive()
+	}
+	return rep, nil
+}
+
+func topology(stream, prefix string, partitions int) broker.Topology {
+	return broker.Topology{Stream: stream, Prefix: prefix, DLQStream: stream + "_DLQ", DLQPrefix: prefix + "-dlq",
+		Partitions: partitions, Replicas: 1, DuplicateWindow: 2 * time.Minute, MaxAge: time.Hour}
+}
+
+func kidMetric(c *child, name string) float64 {
+	if c == nil {
+		return 0
+	}
+	v, err := c.metric(name)
+	if err != nil {
+		return 0
+	}
+	return v
+}
+
+// outage takes the provider down a quarter into the load for cfg.Outage, then
+// measures how fast the backlog drains: the events held at recovery plus those
+// arriving since, over the time until the backlog is down to what the steady rate
+// keeps in flight.
+func outage(ctx context.Context, r *receiver, js jetstream.JetStream, top broker.Topology, cfg Config) (float64, error) {
+	wait := func(d time.Duration) error {
+		select {
+		case <-time.After(d):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if err := wait(cfg.Duration / 4); err != nil {
+		return 0, err
+	}
+	r.down.Store(true)
+	if err := wait(cfg.Outage); err != nil {
+		return 0, err
+	}
+	r.down.Store(false)
+	recovered := time.Now()
+	backlog, err := undelivered(ctx, js, top)
+	if err != nil {
+		return 0, err
+	}
+	steady := max(cfg.Rate/10, 100) // about 100 ms of events in flight
+	for {
+		n, err := undelivered(ctx, js, top)
+		if err == nil && n <= steady {
+			t := time.Since(recovered).Seconds()
+			return (float64(backlog) + float64(cfg.Rate)*t) / t, nil
+		}
+		if time.Since(recovered) > 10*time.Minute {
+			return 0, errors.New("the backlog did not drain within 10 minutes of recovery")
+		}
+		if err := wait(20 * time.Millisecond); err != nil {
+			return 0, err
+		}
+	}
+}
+
+func percentile(us []uint32, p float64) time.Duration {
+	if len(us) == 0 {
+		return 0
+	}
+	sort.Slice(us, func(i, j int) bool { return us[i] < us[j] })
+	i := int(float64(len(us)-1) * p)
+	return time.Duration(us[i]) * time.Microsecond
+}
+
+// ErrConfig is wrapped by Validate's errors.
+var ErrConfig = errors.New("invalid benchmark setting")
+
+// Validate checks cfg.
+func (c Config) Validate() error {
+	switch {
+	case c.Duration <= 0:
+		return fmt.Errorf("%w: --duration must be > 0", ErrConfig)
+	case c.Rate < 0:
+		return fmt.Errorf("%w: --rate must be ≥ 0 (0 = as fast as possible)", ErrConfig)
+	case c.Outage > 0 && c.Rate == 0:
+		return fmt.Errorf("%w: --outage needs a steady --rate, so that events arrive during the outage", ErrConfig)
+	case c.Outage > 0 && c.Duration/4+c.Outage >= c.Duration:
+		return fmt.Errorf("%w: --outage must end before the load does (it starts at a quarter of --duration)", ErrConfig)
+	case c.Workload.Channels < 1:
+		return fmt.Errorf("%w: --channels must be ≥ 1", ErrConfig)
+	case c.Partitions < 1 || c.Concurrency < 1:
+		return fmt.Errorf("%w: --partitions and --concurrency must be ≥ 1", ErrConfig)
+	case c.Workload.MinSize < 1 || c.Workload.MaxSize < c.Workload.MinSize:
+		return fmt.Errorf("%w: want 1 ≤ --min-size ≤ --max-size", ErrConfig)
+	}
+	return nil
+}

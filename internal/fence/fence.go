@@ -7,9 +7,9 @@ package fence
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
-	"encoding/binary"
 	"fmt"
 	"sort"
 	"time"

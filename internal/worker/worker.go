@@ -140,4 +140,3 @@ func Run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 	log.Info("worker stopped")
 	return err
 }
-

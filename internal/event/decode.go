@@ -1,11 +1,8 @@
 package event
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
+	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -44,68 +41,407 @@ func invalid(reason, format string, args ...any) *Error {
 }
 
 // Decode parses and validates one version 1 event. Renders keep the order of their
-// keys in data. A failure is always an *Error.
+// keys in data. A failure is always an *Error. Unknown fields are ignored; a field
+// given twice counts as its last value, as in encoding/json.
 func Decode(data []byte) (Event, error) {
-	var raw struct {
-		V         json.RawMessage `json:"v"`
-		Channel   json.RawMessage `json:"channel"`
-		Renders   json.RawMessage `json:"renders"`
-		Removals  json.RawMessage `json:"removals"`
-		Revision  json.RawMessage `json:"revision"`
-		EmittedAt json.RawMessage `json:"emitted_at"`
-	}
-	if !json.Valid(data) {
-		return Event{}, invalid(ReasonMalformed, "the message is not valid JSON")
-	}
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return Event{}, invalid(ReasonMalformed, "the message is not a JSON object")
-	}
-	var ev Event
-	var err error
-	if err = decodeVersion(raw.V); err != nil {
+	s := scanner{b: data}
+	var f fields
+	if err := f.scan(&s); err != nil {
 		return Event{}, err
 	}
-	if ev.Channel, err = decodeChannel(raw.Channel); err != nil {
-		return Event{}, err
+	// Field errors are reported in a fixed order, whatever the order of the keys.
+	for _, err := range []*Error{f.vErr, f.channelErr, f.rendersErr, f.removalsErr, f.revisionErr, f.emittedErr} {
+		if err != nil {
+			return Event{}, err
+		}
 	}
-	if ev.Renders, err = decodeRenders(raw.Renders); err != nil {
-		return Event{}, err
-	}
-	if ev.Removals, err = decodeRemovals(raw.Removals); err != nil {
-		return Event{}, err
-	}
-	if ev.Revision, err = decodeRevision(raw.Revision); err != nil {
-		return Event{}, err
-	}
-	if ev.EmittedAt, err = decodeEmittedAt(raw.EmittedAt); err != nil {
-		return Event{}, err
-	}
-	return ev, nil
+	return f.ev, nil
 }
 
-func isNull(raw json.RawMessage) bool {
-	return len(raw) == 0 || bytes.Equal(raw, []byte("null"))
+// fields is what one pass over the object found.
+type fields struct {
+	ev                                   Event
+	hasV, hasChannel                     bool
+	vErr, channelErr, rendersErr         *Error
+	removalsErr, revisionErr, emittedErr *Error
 }
 
-func decodeVersion(raw json.RawMessage) error {
-	if isNull(raw) {
-		return invalid(ReasonVersion, `"v" is missing; this worker reads version %d`, Version)
+func (f *fields) scan(s *scanner) error {
+	malformed := func() error { return invalid(ReasonMalformed, "the message is not valid JSON") }
+	if s.peek() != '{' {
+		if s.skip(0) != nil || !s.end() {
+			return malformed()
+		}
+		return invalid(ReasonMalformed, "the message is not a JSON object")
 	}
-	if string(raw) != "1" {
-		return invalid(ReasonVersion, `"v" is %s; this worker reads version %d`, truncate(string(raw)), Version)
+	s.i++
+	if !s.eat('}') {
+		for {
+			key, err := s.key()
+			if err != nil || !s.eat(':') {
+				return malformed()
+			}
+			if err := f.value(s, key); err != nil {
+				return malformed()
+			}
+			if s.eat('}') {
+				break
+			}
+			if !s.eat(',') {
+				return malformed()
+			}
+		}
+	}
+	if !s.end() {
+		return malformed()
+	}
+	if !f.hasV {
+		f.vErr = invalid(ReasonVersion, `"v" is missing; this worker reads version %d`, Version)
+	}
+	if !f.hasChannel {
+		f.channelErr = invalid(ReasonChannel, `"channel" is missing`)
 	}
 	return nil
 }
 
-func decodeChannel(raw json.RawMessage) (string, error) {
-	var ch string
-	if isNull(raw) {
-		return "", invalid(ReasonChannel, `"channel" is missing`)
+// value reads the value of key; it returns an error only for a syntax error, and
+// records a field's type or range error for Decode to report.
+func (f *fields) value(s *scanner, key []byte) error {
+	switch string(key) { // no allocation: the compiler compares the bytes
+	case "v":
+		return f.version(s)
+	case "channel":
+		return f.channel(s)
+	case "renders":
+		return f.renders(s)
+	case "removals":
+		return f.removals(s)
+	case "revision":
+		return f.revision(s)
+	case "emitted_at":
+		return f.emittedAt(s)
+	default:
+		return s.skip(1)
 	}
-	if err := json.Unmarshal(raw, &ch); err != nil {
-		return "", invalid(ReasonChannel, `"channel" must be a string, got %s`, truncate(string(raw)))
+}
+
+// null reads a null if there is one.
+func null(s *scanner) bool {
+	return s.peek() == 'n' && s.literal("null")
+}
+
+// mismatch skips a value of the wrong type and returns what it was, for the message.
+func mismatch(s *scanner) (string, error) {
+	s.ws()
+	start := s.i
+	if err := s.skip(1); err != nil {
+		return "", err
 	}
-	return ch, CheckChannel(ch)
+	return truncate(string(s.b[start:s.i])), nil
+}
+
+func (f *fields) version(s *scanner) error {
+	f.hasV, f.vErr = true, nil
+	if null(s) {
+		f.hasV = false
+		return nil
+	}
+	begin := s.i
+	if s.peek() == '1' && s.literal("1") && !s.moreNumber() {
+		return nil
+	}
+	s.i = begin
+	text, err := mismatch(s)
+	if err != nil {
+		return err
+	}
+	f.vErr = invalid(ReasonVersion, `"v" is %s; this worker reads version %d`, text, Version)
+	return nil
+}
+
+func (f *fields) channel(s *scanner) error {
+	f.hasChannel, f.channelErr, f.ev.Channel = true, nil, ""
+	switch {
+	case null(s):
+		f.hasChannel = false
+	case s.peek() == '"':
+		ch, err := s.str()
+		if err != nil {
+			return err
+		}
+		f.ev.Channel = ch
+		if err := CheckChannel(ch); err != nil {
+			f.channelErr = err.(*Error)
+		}
+	default:
+		text, err := mismatch(s)
+		if err != nil {
+			return err
+		}
+		f.channelErr = invalid(ReasonChannel, `"channel" must be a string, got %s`, text)
+	}
+	return nil
+}
+
+func (f *fields) renders(s *scanner) error {
+	f.ev.Renders, f.rendersErr = nil, nil
+	if null(s) {
+		return nil
+	}
+	if s.peek() != '{' {
+		if _, err := mismatch(s); err != nil {
+			return err
+		}
+		f.rendersErr = invalid(ReasonRenders, `"renders" must be an object of post id to {"show", "content"}`)
+		return nil
+	}
+	s.i++
+	var index map[string]int
+	if s.eat('}') {
+		return nil
+	}
+	for {
+		id, err := s.str()
+		if err != nil || !s.eat(':') {
+			return errSyntax
+		}
+		r, ferr, err := render(s, id)
+		if err != nil {
+			return err
+		}
+		switch {
+		case f.rendersErr != nil:
+		case ferr != nil:
+			f.rendersErr, f.ev.Renders = ferr, nil
+		default:
+			// A repeated key behaves as in the browser's JSON.parse: the last value
+			// wins, in the position of the first.
+			if index == nil && len(f.ev.Renders) >= 8 {
+				index = make(map[string]int, 16)
+				for i, r := range f.ev.Renders {
+					if _, dup := index[r.ID]; !dup {
+						index[r.ID] = i
+					}
+				}
+			}
+			if i, dup := position(f.ev.Renders, index, id); dup {
+				f.ev.Renders[i] = r
+			} else {
+				if index != nil {
+					index[id] = len(f.ev.Renders)
+				}
+				f.ev.Renders = append(f.ev.Renders, r)
+			}
+		}
+		if s.eat('}') {
+			return nil
+		}
+		if !s.eat(',') {
+			return errSyntax
+		}
+	}
+}
+
+// position finds post id among the renders so far: a scan while they are few, the
+// index once they are many.
+func position(rs []Render, index map[string]int, id string) (int, bool) {
+	if index != nil {
+		i, ok := index[id]
+		return i, ok
+	}
+	for i := range rs {
+		if rs[i].ID == id {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// render reads one {"show": bool, "content": string}.
+func render(s *scanner, id string) (Render, *Error, error) {
+	shape := func() *Error {
+		return invalid(ReasonRenders, `render of post %q must be {"show": bool, "content": string}`, truncate(id))
+	}
+	if id == "" || len(id) > MaxPostIDLen {
+		if err := s.skip(1); err != nil {
+			return Render{}, nil, err
+		}
+		return Render{}, invalid(ReasonRenders, `"renders" has a post id of %d bytes; 1 to %d are allowed`, len(id), MaxPostIDLen), nil
+	}
+	if null(s) {
+		return Render{}, invalid(ReasonRenders, `render of post %q needs both "show" (bool) and "content" (string)`, truncate(id)), nil
+	}
+	if s.peek() != '{' {
+		if err := s.skip(1); err != nil {
+			return Render{}, nil, err
+		}
+		return Render{}, shape(), nil
+	}
+	s.i++
+	r := Render{ID: id}
+	var hasShow, hasContent bool
+	var showErr, contentErr *Error // per key, so that a repeated key's last value counts
+	if !s.eat('}') {
+		for {
+			key, err := s.key()
+			if err != nil || !s.eat(':') {
+				return Render{}, nil, errSyntax
+			}
+			switch string(key) {
+			case "show":
+				showErr = nil
+				switch {
+				case null(s):
+					hasShow = false
+				case s.peek() == 't' && s.literal("true"):
+					r.Show, hasShow = true, true
+				case s.peek() == 'f' && s.literal("false"):
+					r.Show, hasShow = false, true
+				default:
+					if err := s.skip(1); err != nil {
+						return Render{}, nil, err
+					}
+					showErr, hasShow = shape(), false
+				}
+			case "content":
+				contentErr = nil
+				switch {
+				case null(s):
+					hasContent = false
+				case s.peek() == '"':
+					if r.Content, err = s.str(); err != nil {
+						return Render{}, nil, err
+					}
+					hasContent = true
+				default:
+					if err := s.skip(1); err != nil {
+						return Render{}, nil, err
+					}
+					contentErr, hasContent = shape(), false
+				}
+			default:
+				if err := s.skip(1); err != nil {
+					return Render{}, nil, err
+				}
+			}
+			if s.eat('}') {
+				break
+			}
+			if !s.eat(',') {
+				return Render{}, nil, errSyntax
+			}
+		}
+	}
+	if showErr != nil {
+		return Render{}, showErr, nil
+	}
+	if contentErr != nil {
+		return Render{}, contentErr, nil
+	}
+	if !hasShow || !hasContent {
+		return Render{}, invalid(ReasonRenders, `render of post %q needs both "show" (bool) and "content" (string)`, truncate(id)), nil
+	}
+	return r, nil, nil
+}
+
+func (f *fields) removals(s *scanner) error {
+	f.ev.Removals, f.removalsErr = nil, nil
+	if null(s) {
+		return nil
+	}
+	begin := s.i
+	// notArray re-reads the whole value from its start, to validate it and quote it.
+	notArray := func() error {
+		s.i = begin
+		text, err := mismatch(s)
+		if err != nil {
+			return err
+		}
+		f.removalsErr, f.ev.Removals = invalid(ReasonRemovals, `"removals" must be an array of post ids, got %s`, text), nil
+		return nil
+	}
+	if s.peek() != '[' {
+		return notArray()
+	}
+	s.i++
+	ids := []string{}
+	if !s.eat(']') {
+		for {
+			if s.peek() != '"' {
+				return notArray()
+			}
+			id, err := s.str()
+			if err != nil {
+				return err
+			}
+			if (id == "" || len(id) > MaxPostIDLen) && f.removalsErr == nil {
+				f.removalsErr = invalid(ReasonRemovals, `"removals" has a post id of %d bytes; 1 to %d are allowed`, len(id), MaxPostIDLen)
+			}
+			ids = append(ids, id)
+			if s.eat(']') {
+				break
+			}
+			if !s.eat(',') {
+				return errSyntax
+			}
+		}
+	}
+	if f.removalsErr == nil {
+		f.ev.Removals = ids
+	}
+	return nil
+}
+
+func (f *fields) revision(s *scanner) error {
+	f.ev.Revision, f.revisionErr = 0, nil
+	if null(s) {
+		return nil
+	}
+	if c := s.peek(); c != '-' && (c < '0' || c > '9') {
+		text, err := mismatch(s)
+		if err != nil {
+			return err
+		}
+		f.revisionErr = invalid(ReasonRevision, `"revision" must be a whole number of microseconds, got %s`, text)
+		return nil
+	}
+	num, err := s.number()
+	if err != nil {
+		return err
+	}
+	rev, perr := strconv.ParseInt(string(num), 10, 64)
+	if perr != nil || rev < 0 {
+		f.revisionErr = invalid(ReasonRevision, `"revision" must be a whole number ≥ 0 that fits 64 bits, got %s`, truncate(string(num)))
+		return nil
+	}
+	f.ev.Revision = rev
+	return nil
+}
+
+func (f *fields) emittedAt(s *scanner) error {
+	f.ev.EmittedAt, f.emittedErr = time.Time{}, nil
+	if null(s) {
+		return nil
+	}
+	if s.peek() != '"' {
+		text, err := mismatch(s)
+		if err != nil {
+			return err
+		}
+		f.emittedErr = invalid(ReasonEmittedAt, `"emitted_at" must be an RFC 3339 time string, got %s`, text)
+		return nil
+	}
+	text, err := s.str()
+	if err != nil {
+		return err
+	}
+	t, perr := time.Parse(time.RFC3339Nano, text)
+	if perr != nil {
+		f.emittedErr = invalid(ReasonEmittedAt, `"emitted_at" %q is not an RFC 3339 time`, truncate(text))
+		return nil
+	}
+	f.ev.EmittedAt = t
+	return nil
 }
 
 // CheckChannel reports whether ch can be a channel id: non-empty, at most
@@ -125,100 +461,6 @@ func CheckChannel(ch string) error {
 		}
 	}
 	return nil
-}
-
-func decodeRenders(raw json.RawMessage) ([]Render, error) {
-	if isNull(raw) {
-		return nil, nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, invalid(ReasonRenders, `"renders" must be an object of post id to {"show", "content"}`)
-	}
-	var renders []Render
-	index := map[string]int{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, invalid(ReasonRenders, `"renders": %v`, err)
-		}
-		id := tok.(string) // object keys are always strings once json.Valid passed
-		if id == "" || len(id) > MaxPostIDLen {
-			return nil, invalid(ReasonRenders, `"renders" has a post id of %d bytes; 1 to %d are allowed`, len(id), MaxPostIDLen)
-		}
-		var body struct {
-			Show    *bool   `json:"show"`
-			Content *string `json:"content"`
-		}
-		if err := dec.Decode(&body); err != nil {
-			return nil, invalid(ReasonRenders, `render of post %q must be {"show": bool, "content": string}`, id)
-		}
-		if body.Show == nil || body.Content == nil {
-			return nil, invalid(ReasonRenders, `render of post %q needs both "show" (bool) and "content" (string)`, id)
-		}
-		r := Render{ID: id, Show: *body.Show, Content: *body.Content}
-		// A repeated key behaves as in the browser's JSON.parse: the last value
-		// wins, in the position of the first.
-		if i, ok := index[id]; ok {
-			renders[i] = r
-			continue
-		}
-		index[id] = len(renders)
-		renders = append(renders, r)
-	}
-	if _, err := dec.Token(); err != nil && !errors.Is(err, io.EOF) {
-		return nil, invalid(ReasonRenders, `"renders": %v`, err)
-	}
-	return renders, nil
-}
-
-func decodeRemovals(raw json.RawMessage) ([]string, error) {
-	if isNull(raw) {
-		return nil, nil
-	}
-	var ids []string
-	if err := json.Unmarshal(raw, &ids); err != nil {
-		return nil, invalid(ReasonRemovals, `"removals" must be an array of post ids, got %s`, truncate(string(raw)))
-	}
-	for _, id := range ids {
-		if id == "" || len(id) > MaxPostIDLen {
-			return nil, invalid(ReasonRemovals, `"removals" has a post id of %d bytes; 1 to %d are allowed`, len(id), MaxPostIDLen)
-		}
-	}
-	return ids, nil
-}
-
-func decodeRevision(raw json.RawMessage) (int64, error) {
-	if isNull(raw) {
-		return 0, nil
-	}
-	if raw[0] == '"' {
-		return 0, invalid(ReasonRevision, `"revision" must be a whole number of microseconds, got %s`, truncate(string(raw)))
-	}
-	var n json.Number
-	if err := json.Unmarshal(raw, &n); err != nil {
-		return 0, invalid(ReasonRevision, `"revision" must be a whole number of microseconds, got %s`, truncate(string(raw)))
-	}
-	rev, err := n.Int64()
-	if err != nil || rev < 0 {
-		return 0, invalid(ReasonRevision, `"revision" must be a whole number ≥ 0 that fits 64 bits, got %s`, truncate(string(raw)))
-	}
-	return rev, nil
-}
-
-func decodeEmittedAt(raw json.RawMessage) (time.Time, error) {
-	if isNull(raw) {
-		return time.Time{}, nil
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return time.Time{}, invalid(ReasonEmittedAt, `"emitted_at" must be an RFC 3339 time string, got %s`, truncate(string(raw)))
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, invalid(ReasonEmittedAt, `"emitted_at" %q is not an RFC 3339 time`, truncate(s))
-	}
-	return t, nil
 }
 
 func truncate(s string) string {

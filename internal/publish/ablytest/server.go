@@ -1,0 +1,794 @@
+// Package ablytest is a fake Ably REST API for tests. It checks requests the way Ably
+// does (HTTP basic auth with the API key, JSON or msgpack bodies, channel names, the
+// per-publish size limit, the form of client-supplied message ids), drops messages
+// whose id it has seen (Ably's idempotent publishing) while answering success,
+// records the messages it accepts, and can be told to fail.
+//
+// It serves POST /channels/<name>/messages (one message or an array) and the batch
+// publish endpoint POST /messages (one spec or an array of specs), whose partial
+// failures it answers as Ably documents them: HTTP 400 with error code 40020 and a
+// batchResponse array, or, in BatchV2 format, 201 with one {successCount,
+// failureCount, results} per spec.
+package ablytest
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ugorji/go/codec"
+)
+
+// Ably's limits, as its REST API enforces them.
+const (
+	DefaultMaxMessageBytes = 65536   // per publish, paid accounts
+	MaxBatchChannels       = 100     // channels of one batch publish request
+	MaxBatchBody           = 2 << 20 // bytes of one batch publish request body
+	maxBody                = 8 << 20 // bytes read of any request
+)
+
+// Ably error codes the fake answers with (Ably's error code list).
+const (
+	CodeBadRequest      = 40000
+	CodeInvalidBody     = 40001
+	CodeTooLarge        = 40009 // with HTTP 413
+	CodeInvalidChannel  = 40010
+	CodeInvalidData     = 40013
+	CodeBatchPartial    = 40020
+	CodeInvalidID       = 40031
+	CodeInvalidCreds    = 40101 // with HTTP 401
+	CodeNotFound        = 40400
+	CodeRateLimitPerApp = 42911 // with HTTP 429
+)
+
+const (
+	mimeJSON    = "application/json"
+	mimeMsgpack = "application/x-msgpack"
+)
+
+// Message is one message the fake accepted.
+type Message struct {
+	Channel  string
+	Name     string
+	ID       string
+	Data     string // as sent: with Encoding "json", the JSON text
+	Encoding string
+	ClientID string
+	Extras   string // JSON text, when the message has extras
+	Received time.Time
+}
+
+// Fault is a scripted answer.
+type Fault struct {
+	Status     int    // non-zero: fail with this HTTP status
+	Code       int    // Ably error code of the failure; zero means Status*100
+	Message    string // error message; empty means the status text
+	RetryAfter string // Retry-After header, when not empty (whole requests only)
+	Delay      time.Duration
+}
+
+func (f Fault) info() errorInfo {
+	code, msg := f.Code, f.Message
+	if code == 0 {
+		code = f.Status * 100
+	}
+	if msg == "" {
+		msg = http.StatusText(f.Status)
+	}
+	return errorInfo{Message: msg, Code: code, StatusCode: f.Status}
+}
+
+// Script decides the fate of request n (counting from 1), given the messages it
+// carries (nil when its body is not a valid publish). It is called from the server's
+// goroutines.
+type Script func(n int64, msgs []Message) Fault
+
+// BatchFormat is how the fake answers a batch publish.
+type BatchFormat int
+
+const (
+	// BatchLegacy answers 201 with one result per channel, or 400 with error 40020
+	// and the results in batchResponse when a channel failed.
+	BatchLegacy BatchFormat = iota
+	// BatchV2 answers 201 with one {successCount, failureCount, results} per spec.
+	BatchV2
+)
+
+// Server is a fake Ably REST API. All its methods are safe for concurrent use.
+type Server struct {
+	srv             *httptest.Server
+	keyName, secret string
+	done            chan struct{}
+
+	requests    atomic.Int64
+	rejected    atomic.Int64
+	duplicates  atomic.Int64
+	connections atomic.Int64
+	delay       atomic.Int64 // time.Duration added to every request
+	maxBytes    atomic.Int64
+
+	mu       sync.Mutex
+	messages []Message     // append-only, so a prefix can be shared without copying
+	changed  chan struct{} // closed, then replaced, when messages are added
+	seen     map[string]bool
+	failN    int
+	fail     Fault
+	chanFail map[string]*countedFault
+	script   Script
+	format   BatchFormat
+}
+
+type countedFault struct {
+	n int
+	f Fault
+}
+
+// New starts a fake for one API key, appId.keyId:secret; it is closed when t ends.
+func New(t testing.TB, key string) *Server {
+	t.Helper()
+	keyName, secret, ok := strings.Cut(key, ":")
+	if !ok {
+		t.Fatalf("ablytest: key %q is not appId.keyId:secret", keyName)
+	}
+	s := &Server{
+		keyName:  keyName,
+		secret:   secret,
+		done:     make(chan struct{}),
+		changed:  make(chan struct{}),
+		seen:     map[string]bool{},
+		chanFail: map[string]*countedFault{},
+	}
+	s.maxBytes.Store(DefaultMaxMessageBytes)
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			s.connections.Add(1)
+		}
+	}
+	s.srv.Start()
+	t.Cleanup(func() {
+		close(s.done)
+		s.srv.Close()
+	})
+	return s
+}
+
+// Host is the fake's host name, for AblyConfig.RESTHost (with TLS off).
+func (s *Server) Host() string { return s.addr().IP.String() }
+
+// Port is the fake's port, for AblyConfig.Port.
+func (s *Server) Port() int { return s.addr().Port }
+
+func (s *Server) addr() *net.TCPAddr { return s.srv.Listener.Addr().(*net.TCPAddr) }
+
+// URL is the fake's base URL, http://host:port.
+func (s *Server) URL() string { return s.srv.URL }
+
+// Requests counts every request received, accepted or not.
+func (s *Server) Requests() int64 { return s.requests.Load() }
+
+// Rejected counts the requests answered with an error status, scripted ones and
+// partial batch failures included.
+func (s *Server) Rejected() int64 { return s.rejected.Load() }
+
+// Duplicates counts the messages dropped because their id was seen before.
+func (s *Server) Duplicates() int64 { return s.duplicates.Load() }
+
+// Connections counts the TCP connections clients opened to the fake.
+func (s *Server) Connections() int64 { return s.connections.Load() }
+
+// Messages returns a copy of the accepted messages, in the order they were accepted.
+func (s *Server) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.messages)
+}
+
+// SetDelay adds d of latency to every request from now on.
+func (s *Server) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
+
+// SetMaxMessageBytes sets the per-publish size limit (16384 for a free account).
+func (s *Server) SetMaxMessageBytes(n int) { s.maxBytes.Store(int64(n)) }
+
+// SetBatchFormat sets how batch publishes are answered.
+func (s *Server) SetBatchFormat(f BatchFormat) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.format = f
+}
+
+// FailNext makes the next n requests fail as f says, without recording anything.
+func (s *Server) FailNext(n int, f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failN, s.fail = n, f
+}
+
+// FailChannel makes the next n publishes to channel fail as f says: a channel
+// publish fails as a whole, a batch publish reports the error for that channel only.
+// Delay and RetryAfter are ignored.
+func (s *Server) FailChannel(channel string, n int, f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.chanFail[channel] = &countedFault{n: n, f: f}
+}
+
+// SetScript decides the fate of every request from now on (nil removes the script).
+// FailNext, while it lasts, takes precedence.
+func (s *Server) SetScript(script Script) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.script = script
+}
+
+// Wait blocks until cond holds for the accepted messages, or ctx ends. cond must not
+// modify the slice, which is shared.
+func (s *Server) Wait(ctx context.Context, cond func([]Message) bool) error {
+	for {
+		s.mu.Lock()
+		msgs := s.messages[:len(s.messages):len(s.messages)]
+		changed := s.changed
+		s.mu.Unlock()
+		if cond(msgs) {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("ablytest: condition not met with %d messages: %w", len(msgs), context.Cause(ctx))
+		}
+	}
+}
+
+// WaitMessages waits up to timeout for at least n accepted messages and returns them
+// all; it fails t when they do not come. Call it from the test's goroutine.
+func (s *Server) WaitMessages(t testing.TB, n int, timeout time.Duration) []Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := s.Wait(ctx, func(msgs []Message) bool { return len(msgs) >= n }); err != nil {
+		t.Fatalf("waiting for %d ably messages: %v", n, err)
+	}
+	return s.Messages()
+}
+
+func (s *Server) fault(n int64, msgs []Message) Fault {
+	s.mu.Lock()
+	if s.failN > 0 {
+		s.failN--
+		f := s.fail
+		s.mu.Unlock()
+		return f
+	}
+	script := s.script
+	s.mu.Unlock()
+	if script == nil {
+		return Fault{}
+	}
+	return script(n, msgs)
+}
+
+// channelFault consumes one scripted failure of channel, if any.
+func (s *Server) channelFault(channel string) (Fault, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cf := s.chanFail[channel]
+	if cf == nil || cf.n <= 0 {
+		return Fault{}, false
+	}
+	cf.n--
+	return cf.f, true
+}
+
+// record keeps the messages of one publish to one channel, less those whose id was
+// seen before.
+func (s *Server) record(msgs []Message) {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	added := false
+	for _, m := range msgs {
+		if m.ID != "" {
+			key := m.Channel + "\x00" + m.ID
+			if s.seen[key] {
+				s.duplicates.Add(1)
+				continue
+			}
+			s.seen[key] = true
+		}
+		m.Received = now
+		s.messages = append(s.messages, m)
+		added = true
+	}
+	if added {
+		close(s.changed)
+		s.changed = make(chan struct{})
+	}
+}
+
+// sleep waits d, or less when the client goes away or the fake closes.
+func (s *Server) sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+	case <-s.done:
+	}
+	return false
+}
+
+// errorInfo is Ably's error object.
+type errorInfo struct {
+	Message    string `json:"message" codec:"message"`
+	Code       int    `json:"code" codec:"code"`
+	StatusCode int    `json:"statusCode" codec:"statusCode"`
+	Href       string `json:"href,omitempty" codec:"href,omitempty"`
+}
+
+func (e *errorInfo) Error() string { return fmt.Sprintf("%d: %s", e.Code, e.Message) }
+
+func failf(status, code int, format string, args ...any) *errorInfo {
+	return &errorInfo{Message: fmt.Sprintf(format, args...), Code: code, StatusCode: status,
+		Href: "https://help.ably.io/error/" + strconv.Itoa(code)}
+}
+
+// publish is one decoded request: one channel's messages, or the specs of a batch.
+type publish struct {
+	batch bool
+	specs []spec
+}
+
+type spec struct {
+	channels []string
+	msgs     []Message // Channel left empty
+}
+
+// all lists the request's messages, one per channel they go to.
+func (p *publish) all() []Message {
+	var out []Message
+	for _, sp := range p.specs {
+		for _, ch := range sp.channels {
+			for _, m := range sp.msgs {
+				m.Channel = ch
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	n := s.requests.Add(1)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		s.reject(w, r, failf(http.StatusRequestEntityTooLarge, CodeTooLarge, "request body too large or unreadable: %v", err), "")
+		return
+	}
+	p, perr := parse(r, body)
+	var msgs []Message
+	if perr == nil {
+		msgs = p.all()
+	}
+	f := s.fault(n, msgs)
+	if !s.sleep(r.Context(), time.Duration(s.delay.Load())+f.Delay) {
+		return // the client gave up, or the fake is closing
+	}
+	if f.Status != 0 {
+		info := f.info()
+		s.reject(w, r, &info, f.RetryAfter)
+		return
+	}
+	if err := s.authenticate(r); err != nil {
+		s.reject(w, r, err, "")
+		return
+	}
+	if perr != nil {
+		s.reject(w, r, perr, "")
+		return
+	}
+	if p.batch {
+		s.serveBatch(w, r, p, len(body))
+		return
+	}
+	sp := p.specs[0]
+	ch := sp.channels[0]
+	if f, ok := s.channelFault(ch); ok {
+		info := f.info()
+		s.reject(w, r, &info, "")
+		return
+	}
+	if err := s.check(ch, sp.msgs); err != nil {
+		s.reject(w, r, err, "")
+		return
+	}
+	s.record(p.all())
+	s.answer(w, r, http.StatusCreated, map[string]any{"channel": ch, "messageId": baseID(sp.msgs), "serials": serials(len(sp.msgs))})
+}
+
+// serveBatch publishes each spec to each of its channels independently.
+func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request, p *publish, size int) {
+	channels := 0
+	for _, sp := range p.specs {
+		channels += len(sp.channels)
+	}
+	switch {
+	case size > MaxBatchBody:
+		s.reject(w, r, failf(http.StatusRequestEntityTooLarge, CodeTooLarge, "batch request body of %d bytes is over %d", size, MaxBatchBody), "")
+		return
+	case channels > MaxBatchChannels:
+		s.reject(w, r, failf(http.StatusBadRequest, CodeBadRequest, "batch request addresses %d channels; at most %d are allowed", channels, MaxBatchChannels), "")
+		return
+	}
+	s.mu.Lock()
+	format := s.format
+	s.mu.Unlock()
+	var flat []any
+	var perSpec []any
+	failures := 0
+	for _, sp := range p.specs {
+		var results []any
+		specFailures := 0
+		for _, ch := range sp.channels {
+			err := s.checkBatch(ch, sp.msgs)
+			if err != nil {
+				specFailures++
+				results = append(results, map[string]any{"channel": ch, "error": err})
+				continue
+			}
+			msgs := slices.Clone(sp.msgs)
+			for i := range msgs {
+				msgs[i].Channel = ch
+			}
+			s.record(msgs)
+			results = append(results, map[string]any{"channel": ch, "messageId": baseID(sp.msgs), "serials": serials(len(msgs))})
+		}
+		failures += specFailures
+		flat = append(flat, results...)
+		perSpec = append(perSpec, map[string]any{"successCount": len(results) - specFailures, "failureCount": specFailures, "results": results})
+	}
+	switch {
+	case format == BatchV2:
+		if failures > 0 {
+			s.rejected.Add(1)
+		}
+		s.answer(w, r, http.StatusCreated, perSpec)
+	case failures > 0:
+		s.rejected.Add(1)
+		err := failf(http.StatusBadRequest, CodeBatchPartial, "Batched response includes errors")
+		w.Header().Set("X-Ably-Errorcode", strconv.Itoa(err.Code))
+		s.answer(w, r, http.StatusBadRequest, map[string]any{"error": err, "batchResponse": flat})
+	default:
+		s.answer(w, r, http.StatusCreated, flat)
+	}
+}
+
+// checkBatch is check for one channel of a batch spec, scripted failures included.
+func (s *Server) checkBatch(ch string, msgs []Message) *errorInfo {
+	if err := checkChannel(ch); err != nil {
+		return err
+	}
+	if f, ok := s.channelFault(ch); ok {
+		info := f.info()
+		return &info
+	}
+	return s.check(ch, msgs)
+}
+
+// check enforces Ably's rules on the messages of one publish to one channel.
+func (s *Server) check(ch string, msgs []Message) *errorInfo {
+	if err := checkChannel(ch); err != nil {
+		return err
+	}
+	if len(msgs) == 0 {
+		return failf(http.StatusBadRequest, CodeInvalidBody, "no messages to publish")
+	}
+	size := 0
+	for _, m := range msgs {
+		size += Size(m)
+	}
+	if max := int(s.maxBytes.Load()); size > max {
+		return failf(http.StatusRequestEntityTooLarge, CodeTooLarge,
+			"Maximum size of messages that can be published at once exceeded (was %d bytes; limit is %d bytes)", size, max)
+	}
+	return checkIDs(msgs)
+}
+
+// Size is a message's size as Ably counts it against the per-publish limit: name,
+// data (decoded from base64 when so encoded), clientId and extras.
+func Size(m Message) int {
+	n := len(m.Name) + len(m.ClientID) + len(m.Extras) + len(m.Data)
+	if strings.HasSuffix(m.Encoding, "base64") {
+		if b, err := base64.StdEncoding.DecodeString(m.Data); err == nil {
+			n += len(b) - len(m.Data)
+		}
+	}
+	return n
+}
+
+func checkChannel(ch string) *errorInfo {
+	switch {
+	case ch == "":
+		return failf(http.StatusBadRequest, CodeInvalidChannel, "invalid channel name: empty")
+	case ch[0] == '[' || ch[0] == ':':
+		return failf(http.StatusBadRequest, CodeInvalidChannel, "invalid channel name %q: cannot start with '[' or ':'", ch)
+	case strings.ContainsAny(ch, "\r\n"):
+		return failf(http.StatusBadRequest, CodeInvalidChannel, "invalid channel name %q: contains a newline", ch)
+	case !utf8.ValidString(ch):
+		return failf(http.StatusBadRequest, CodeInvalidChannel, "invalid channel name: not UTF-8")
+	}
+	return nil
+}
+
+// checkIDs enforces the form of client-supplied ids of a multi-message publish:
+// <base>:0, <base>:1, … in order.
+func checkIDs(msgs []Message) *errorInfo {
+	if len(msgs) < 2 || !slices.ContainsFunc(msgs, func(m Message) bool { return m.ID != "" }) {
+		return nil
+	}
+	base := baseID(msgs)
+	for i, m := range msgs {
+		if m.ID != base+":"+strconv.Itoa(i) {
+			return failf(http.StatusBadRequest, CodeInvalidID,
+				"Client-specified message ids do not match the required format for multi-message ProtocolMessages (message %d has id %q)", i, m.ID)
+		}
+	}
+	return nil
+}
+
+// baseID is the base of the first message's id, <base>:<index>.
+func baseID(msgs []Message) string {
+	if len(msgs) == 0 || msgs[0].ID == "" {
+		return "fake"
+	}
+	base, _, _ := strings.Cut(msgs[0].ID, ":")
+	return base
+}
+
+func serials(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("01fake@%d", i)
+	}
+	return out
+}
+
+// authenticate checks HTTP basic auth with the key, as Ably does for key auth.
+func (s *Server) authenticate(r *http.Request) *errorInfo {
+	if r.Method != http.MethodPost {
+		return failf(http.StatusMethodNotAllowed, 40500, "method %s not allowed", r.Method)
+	}
+	user, pass, ok := r.BasicAuth()
+	switch {
+	case !ok:
+		return failf(http.StatusUnauthorized, CodeInvalidCreds, "no basic auth credentials given")
+	case user != s.keyName:
+		return failf(http.StatusUnauthorized, CodeInvalidCreds, "invalid key name %q", user)
+	case subtle.ConstantTimeCompare([]byte(pass), []byte(s.secret)) != 1:
+		return failf(http.StatusUnauthorized, CodeInvalidCreds, "invalid credentials: key secret mismatch")
+	}
+	return nil
+}
+
+// reject answers an error, as Ably does: the error object and its code in a header.
+func (s *Server) reject(w http.ResponseWriter, r *http.Request, err *errorInfo, retryAfter string) {
+	s.rejected.Add(1)
+	if retryAfter != "" {
+		w.Header().Set("Retry-After", retryAfter)
+	}
+	w.Header().Set("X-Ably-Errorcode", strconv.Itoa(err.Code))
+	status := err.StatusCode
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	s.answer(w, r, status, map[string]any{"error": err})
+}
+
+// answer writes v in the format the client accepts: msgpack or JSON.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, status int, v any) {
+	var out []byte
+	typ := mimeJSON
+	if strings.Contains(r.Header.Get("Accept"), mimeMsgpack) {
+		typ = mimeMsgpack
+		if err := codec.NewEncoderBytes(&out, msgpackHandle()).Encode(normalize(v)); err != nil {
+			panic(fmt.Sprintf("ablytest: encode msgpack: %v", err))
+		}
+	} else {
+		var err error
+		if out, err = json.Marshal(v); err != nil {
+			panic(fmt.Sprintf("ablytest: encode JSON: %v", err))
+		}
+	}
+	w.Header().Set("Content-Type", typ)
+	w.WriteHeader(status)
+	w.Write(out)
+}
+
+// normalize turns the answer into maps, slices, strings and integers, which the
+// msgpack encoder writes as Ably does (a code is an integer, not a float).
+func normalize(v any) any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var out any
+	if err := dec.Decode(&out); err != nil {
+		panic(err)
+	}
+	return integers(out)
+}
+
+func integers(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		if n, err := v.Int64(); err == nil {
+			return n
+		}
+		f, _ := v.Float64()
+		return f
+	case map[string]any:
+		for k, x := range v {
+			v[k] = integers(x)
+		}
+	case []any:
+		for i, x := range v {
+			v[i] = integers(x)
+		}
+	}
+	return v
+}
+
+func msgpackHandle() *codec.MsgpackHandle {
+	h := &codec.MsgpackHandle{}
+	h.RawToString = true
+	h.WriteExt = true
+	h.MapType = reflect.TypeOf(map[string]any(nil))
+	return h
+}
+
+// parse decodes a publish request, JSON or msgpack as its Content-Type says.
+func parse(r *http.Request, body []byte) (*publish, *errorInfo) {
+	path := r.URL.EscapedPath()
+	var channel string
+	batch := path == "/messages"
+	if !batch {
+		rest, ok := strings.CutPrefix(path, "/channels/")
+		if !ok {
+			return nil, failf(http.StatusNotFound, CodeNotFound, "no such resource %s", path)
+		}
+		escaped, ok := strings.CutSuffix(rest, "/messages")
+		if !ok || strings.Contains(escaped, "/") {
+			return nil, failf(http.StatusNotFound, CodeNotFound, "no such resource %s", path)
+		}
+		var err error
+		if channel, err = url.PathUnescape(escaped); err != nil {
+			return nil, failf(http.StatusBadRequest, CodeInvalidChannel, "invalid channel name in path: %v", err)
+		}
+	}
+	typ, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	var v any
+	switch typ {
+	case mimeJSON:
+		if err := json.Unmarshal(body, &v); err != nil {
+			return nil, failf(http.StatusBadRequest, CodeInvalidBody, "invalid JSON body: %v", err)
+		}
+	case mimeMsgpack:
+		if err := codec.NewDecoderBytes(body, msgpackHandle()).Decode(&v); err != nil {
+			return nil, failf(http.StatusBadRequest, CodeInvalidBody, "invalid msgpack body: %v", err)
+		}
+	default:
+		return nil, failf(http.StatusBadRequest, CodeInvalidBody, "unsupported Content-Type %q", r.Header.Get("Content-Type"))
+	}
+	if !batch {
+		msgs, err := messages(v)
+		if err != nil {
+			return nil, err
+		}
+		return &publish{specs: []spec{{channels: []string{channel}, msgs: msgs}}}, nil
+	}
+	var specs []spec
+	for _, raw := range list(v) {
+		obj, ok := raw.(map[string]any)
+		if !ok {
+			return nil, failf(http.StatusBadRequest, CodeInvalidBody, "a batch spec must be an object")
+		}
+		var sp spec
+		for _, c := range list(obj["channels"]) {
+			name, ok := c.(string)
+			if !ok {
+				return nil, failf(http.StatusBadRequest, CodeInvalidBody, "channel names must be strings")
+			}
+			sp.channels = append(sp.channels, name)
+		}
+		if len(sp.channels) == 0 {
+			return nil, failf(http.StatusBadRequest, CodeInvalidBody, "a batch spec needs channels")
+		}
+		msgs, err := messages(obj["messages"])
+		if err != nil {
+			return nil, err
+		}
+		sp.msgs = msgs
+		specs = append(specs, sp)
+	}
+	if len(specs) == 0 {
+		return nil, failf(http.StatusBadRequest, CodeInvalidBody, "a batch request needs at least one spec")
+	}
+	return &publish{batch: true, specs: specs}, nil
+}
+
+// list is v as a list: itself when an array, else a list of one (nil for nothing).
+func list(v any) []any {
+	switch v := v.(type) {
+	case nil:
+		return nil
+	case []any:
+		return v
+	}
+	return []any{v}
+}
+
+// messages decodes one message object or an array of them.
+func messages(v any) ([]Message, *errorInfo) {
+	var out []Message
+	for _, raw := range list(v) {
+		obj, ok := raw.(map[string]any)
+		if !ok {
+			return nil, failf(http.StatusBadRequest, CodeInvalidBody, "a message must be an object")
+		}
+		var m Message
+		for field, dst := range map[string]*string{"name": &m.Name, "id": &m.ID, "encoding": &m.Encoding, "clientId": &m.ClientID} {
+			switch x := obj[field].(type) {
+			case nil:
+			case string:
+				*dst = x
+			default:
+				return nil, failf(http.StatusBadRequest, CodeInvalidBody, "message %s must be a string", field)
+			}
+		}
+		switch d := obj["data"].(type) {
+		case nil:
+		case string:
+			m.Data = d
+		case []byte:
+			m.Data = string(d)
+		default:
+			return nil, failf(http.StatusBadRequest, CodeInvalidData, "message data must be a string or binary, got %T; encode objects as JSON text with encoding \"json\"", d)
+		}
+		if extras, ok := obj["extras"]; ok && extras != nil {
+			b, err := json.Marshal(extras)
+			if err != nil {
+				return nil, failf(http.StatusBadRequest, CodeInvalidBody, "invalid extras: %v", err)
+			}
+			m.Extras = string(b)
+		}
+		out = append(out, m)
+	}
+	if len(out) == 0 {
+		return nil, failf(http.StatusBadRequest, CodeInvalidBody, "no messages to publish")
+	}
+	return out, nil
+}

@@ -1,0 +1,342 @@
+// Package piesockettest is a fake PieSocket publish API for tests. It checks requests
+// the way PieSocket does (the API key and secret in the JSON body, the channel id
+// rules), enforces a message size limit, records the messages it accepts, and can be
+// told to fail.
+//
+// PieSocket documents neither its error answers nor a message size limit: the fake
+// answers {"error": "..."} with 401 for bad credentials, 400 for a bad request, 413
+// for a message over its limit (PieSocketDefaultMaxMessageBytes unless set), and
+// {"success": true} with 200 otherwise.
+package piesockettest
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+const (
+	// DefaultMaxMessageBytes matches the provider's conservative default.
+	DefaultMaxMessageBytes = 16384
+	MaxChannelLen          = 30
+	// Path is where the publish API lives: https://<cluster_id>.piesocket.com/api/publish.
+	Path    = "/api/publish"
+	maxBody = 4 << 20
+)
+
+var channelRe = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// Message is one message the fake accepted.
+type Message struct {
+	Channel string
+	// Data is the "message" field of the request, as sent: what PieSocket passes on to
+	// the channel's WebSocket clients.
+	Data     string
+	Received time.Time
+}
+
+// Fault is a scripted answer to one request.
+type Fault struct {
+	Status     int    // non-zero: answer this status and record nothing
+	Body       string // answer body; empty means {"error": "<status text>"}
+	RetryAfter string // Retry-After header, when not empty
+	Delay      time.Duration
+}
+
+// Script decides the fate of request n (counting from 1), given the message it
+// carries (nil when its body is not a valid publish). It is called from the server's
+// goroutines.
+type Script func(n int64, msg *Message) Fault
+
+// Server is a fake PieSocket publish API. All its methods are safe for concurrent use.
+type Server struct {
+	srv         *httptest.Server
+	key, secret string
+	done        chan struct{}
+
+	requests    atomic.Int64
+	rejected    atomic.Int64
+	connections atomic.Int64
+	delay       atomic.Int64 // time.Duration added to every request
+	maxBytes    atomic.Int64
+
+	mu       sync.Mutex
+	messages []Message     // append-only, so a prefix can be shared without copying
+	changed  chan struct{} // closed, then replaced, when messages are added
+	failN    int
+	fail     Fault
+	script   Script
+}
+
+// New starts a fake for one API key and secret; it is closed when t ends.
+func New(t testing.TB, key, secret string) *Server {
+	t.Helper()
+	s := &Server{key: key, secret: secret, done: make(chan struct{}), changed: make(chan struct{})}
+	s.maxBytes.Store(DefaultMaxMessageBytes)
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			s.connections.Add(1)
+		}
+	}
+	s.srv.Start()
+	t.Cleanup(func() {
+		close(s.done)
+		s.srv.Close()
+	})
+	return s
+}
+
+// URL is the publish URL, for PieSocketConfig.APIURL.
+func (s *Server) URL() string { return s.srv.URL + Path }
+
+// Requests counts every request received, accepted or not.
+func (s *Server) Requests() int64 { return s.requests.Load() }
+
+// Rejected counts the requests answered with an error status, scripted ones included.
+func (s *Server) Rejected() int64 { return s.rejected.Load() }
+
+// Connections counts the TCP connections clients opened to the fake.
+func (s *Server) Connections() int64 { return s.connections.Load() }
+
+// Messages returns a copy of the accepted messages, in the order they were accepted.
+func (s *Server) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.messages)
+}
+
+// SetDelay adds d of latency to every request from now on.
+func (s *Server) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
+
+// SetMaxMessageBytes sets the size limit of one message.
+func (s *Server) SetMaxMessageBytes(n int) { s.maxBytes.Store(int64(n)) }
+
+// FailNext makes the next n requests answer as f says, without recording anything.
+func (s *Server) FailNext(n int, f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failN, s.fail = n, f
+}
+
+// SetScript decides the fate of every request from now on (nil removes the script).
+// FailNext, while it lasts, takes precedence.
+func (s *Server) SetScript(script Script) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.script = script
+}
+
+// Wait blocks until cond holds for the accepted messages, or ctx ends. cond must not
+// modify the slice, which is shared.
+func (s *Server) Wait(ctx context.Context, cond func([]Message) bool) error {
+	for {
+		s.mu.Lock()
+		msgs := s.messages[:len(s.messages):len(s.messages)]
+		changed := s.changed
+		s.mu.Unlock()
+		if cond(msgs) {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("piesockettest: condition not met with %d messages: %w", len(msgs), context.Cause(ctx))
+		}
+	}
+}
+
+// WaitMessages waits up to timeout for at least n accepted messages and returns them
+// all; it fails t when they do not come. Call it from the test's goroutine.
+func (s *Server) WaitMessages(t testing.TB, n int, timeout time.Duration) []Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := s.Wait(ctx, func(msgs []Message) bool { return len(msgs) >= n }); err != nil {
+		t.Fatalf("waiting for %d piesocket messages: %v", n, err)
+	}
+	return s.Messages()
+}
+
+func (s *Server) fault(n int64, msg *Message) Fault {
+	s.mu.Lock()
+	if s.failN > 0 {
+		s.failN--
+		f := s.fail
+		s.mu.Unlock()
+		return f
+	}
+	script := s.script
+	s.mu.Unlock()
+	if script == nil {
+		return Fault{}
+	}
+	return script(n, msg)
+}
+
+func (s *Server) record(m Message) {
+	m.Received = time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.messages = append(s.messages, m)
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// sleep waits d, or less when the client goes away or the fake closes.
+func (s *Server) sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+	case <-s.done:
+	}
+	return false
+}
+
+// httpError is an answer other than 200.
+type httpError struct {
+	status int
+	msg    string
+}
+
+func failf(status int, format string, args ...any) *httpError {
+	return &httpError{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+// request is a publish request's body.
+type request struct {
+	Key       *string         `json:"key"`
+	Secret    *string         `json:"secret"`
+	ChannelID json.RawMessage `json:"channelId"`
+	Message   json.RawMessage `json:"message"`
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	n := s.requests.Add(1)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		s.reject(w, failf(http.StatusRequestEntityTooLarge, "request body too large or unreadable"), "")
+		return
+	}
+	req, msg, perr := parse(r, body)
+	f := s.fault(n, msg)
+	if !s.sleep(r.Context(), time.Duration(s.delay.Load())+f.Delay) {
+		return // the client gave up, or the fake is closing
+	}
+	if f.Status != 0 {
+		s.rejected.Add(1)
+		if f.RetryAfter != "" {
+			w.Header().Set("Retry-After", f.RetryAfter)
+		}
+		b := f.Body
+		if b == "" {
+			b = errorBody(http.StatusText(f.Status))
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(f.Status)
+		io.WriteString(w, b)
+		return
+	}
+	if perr != nil {
+		s.reject(w, perr, "")
+		return
+	}
+	if err := s.authenticate(req); err != nil {
+		s.reject(w, err, "")
+		return
+	}
+	if err := s.check(msg); err != nil {
+		s.reject(w, err, "")
+		return
+	}
+	s.record(*msg)
+	w.Header().Set("Content-Type", "application/json")
+	io.WriteString(w, `{"success":true}`)
+}
+
+func (s *Server) authenticate(req *request) *httpError {
+	switch {
+	case req.Key == nil || *req.Key == "":
+		return failf(http.StatusUnauthorized, "API key is required")
+	case *req.Key != s.key:
+		return failf(http.StatusUnauthorized, "Unknown API key")
+	case req.Secret == nil || subtle.ConstantTimeCompare([]byte(*req.Secret), []byte(s.secret)) != 1:
+		return failf(http.StatusUnauthorized, "Invalid API secret")
+	}
+	return nil
+}
+
+func (s *Server) check(m *Message) *httpError {
+	switch {
+	case m.Channel == "" || len(m.Channel) > MaxChannelLen || !channelRe.MatchString(m.Channel):
+		return failf(http.StatusBadRequest, "Invalid channelId %q: at most %d characters of [A-Za-z0-9_-]", m.Channel, MaxChannelLen)
+	case len(m.Data) > int(s.maxBytes.Load()):
+		return failf(http.StatusRequestEntityTooLarge, "Message of %d bytes is too large (limit %d)", len(m.Data), s.maxBytes.Load())
+	}
+	return nil
+}
+
+func (s *Server) reject(w http.ResponseWriter, err *httpError, retryAfter string) {
+	s.rejected.Add(1)
+	if retryAfter != "" {
+		w.Header().Set("Retry-After", retryAfter)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(err.status)
+	io.WriteString(w, errorBody(err.msg))
+}
+
+func errorBody(msg string) string {
+	b, _ := json.Marshal(map[string]string{"error": msg})
+	return string(b)
+}
+
+// parse decodes a publish request. The message it returns is nil when the body is
+// not a publish.
+func parse(r *http.Request, body []byte) (*request, *Message, *httpError) {
+	if r.URL.Path != Path {
+		return nil, nil, failf(http.StatusNotFound, "Not found: %s", r.URL.Path)
+	}
+	if r.Method != http.MethodPost {
+		return nil, nil, failf(http.StatusMethodNotAllowed, "Method %s not allowed", r.Method)
+	}
+	if typ, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); typ != "application/json" {
+		return nil, nil, failf(http.StatusBadRequest, "Content-Type must be application/json")
+	}
+	var req request
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, nil, failf(http.StatusBadRequest, "Invalid JSON: %v", err)
+	}
+	var channel string
+	if err := json.Unmarshal(req.ChannelID, &channel); err != nil {
+		// Numeric channel ids are allowed too.
+		var num json.Number
+		if err := json.Unmarshal(req.ChannelID, &num); err != nil {
+			return &req, nil, failf(http.StatusBadRequest, "channelId is required")
+		}
+		channel = num.String()
+	}
+	if len(req.Message) == 0 || bytes.Equal(req.Message, []byte("null")) {
+		return &req, nil, failf(http.StatusBadRequest, "message is required")
+	}
+	return &req, &Message{Channel: channel, Data: string(req.Message)}, nil
+}

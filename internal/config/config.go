@@ -30,11 +30,15 @@ import (
 const (
 	ProviderStdout = "stdout"
 	ProviderPusher = "pusher"
+	// ProviderAbly publishes to Ably's REST API.
+	ProviderAbly = "ably"
+	// ProviderPieSocket publishes to PieSocket's publish API.
+	ProviderPieSocket = "piesocket"
 )
 
 // providers lists the accepted values of LIVE_PROVIDER. A new provider is one
 // more entry here (and its own settings in settings()).
-var providers = []string{ProviderStdout, ProviderPusher}
+var providers = []string{ProviderStdout, ProviderPusher, ProviderAbly, ProviderPieSocket}
 
 // Providers returns the accepted values of LIVE_PROVIDER.
 func Providers() []string { return slices.Clone(providers) }
@@ -82,6 +86,8 @@ type Config struct {
 
 	Provider        string
 	Pusher          Pusher
+	Ably            Ably
+	PieSocket       PieSocket
 	ProviderTimeout time.Duration
 
 	BatchWindow        time.Duration
@@ -99,6 +105,24 @@ type Config struct {
 	LogFormat string // "", "json" or "console"; see ResolvedLogFormat
 
 	Retry Retry
+}
+
+// Ably holds the Ably settings.
+type Ably struct {
+	APIKey          string // appId.keyId:secret; secret
+	RESTHost        string // host replacing Ably's REST host
+	Port            int    // 0: 443 with TLS, 80 without
+	TLS             bool
+	MaxMessageBytes int // 65536 on paid accounts, 16384 on free ones
+}
+
+// PieSocket holds the PieSocket settings.
+type PieSocket struct {
+	APIKey          string
+	Secret          string // secret
+	ClusterID       string
+	APIURL          string // replaces https://<cluster>.piesocket.com/api/publish
+	MaxMessageBytes int
 }
 
 // Pusher holds the Pusher Channels credentials, named as Wagtail Live names
@@ -138,6 +162,8 @@ func Default() Config {
 		FenceTTL:           30 * 24 * time.Hour,
 		Provider:           ProviderStdout,
 		Pusher:             Pusher{Secure: true},
+		Ably:               Ably{TLS: true, MaxMessageBytes: 65536},
+		PieSocket:          PieSocket{MaxMessageBytes: 16384},
 		ProviderTimeout:    5 * time.Second,
 		BatchWindow:        25 * time.Millisecond,
 		BatchMaxEvents:     500,
@@ -405,6 +431,16 @@ func settings() []spec {
 		{env: "PUSHER_APP_CLUSTER", help: "Pusher cluster, e.g. eu", field: func(c *Config) any { return &c.Pusher.Cluster }},
 		{env: "PUSHER_HOST", help: "host[:port] replacing the cluster's API host (self-hosted or test servers)", field: func(c *Config) any { return &c.Pusher.Host }},
 		{env: "PUSHER_SECURE", help: "use HTTPS for the Pusher API", field: func(c *Config) any { return &c.Pusher.Secure }},
+		{env: "ABLY_API_KEY", help: "Ably API key, appId.keyId:secret (prefer the environment: flags show in ps)", mask: hide, field: func(c *Config) any { return &c.Ably.APIKey }},
+		{env: "ABLY_REST_HOST", help: "host replacing Ably's REST host (proxies, test servers)", field: func(c *Config) any { return &c.Ably.RESTHost }},
+		{env: "ABLY_PORT", help: "port of the Ably REST host; 0 is 443 with TLS, 80 without", field: func(c *Config) any { return &c.Ably.Port }},
+		{env: "ABLY_TLS", help: "use TLS for Ably; false (with ABLY_REST_HOST) sends the key over plain HTTP", field: func(c *Config) any { return &c.Ably.TLS }},
+		{env: "ABLY_MAX_MESSAGE_BYTES", help: "Ably's size limit of one publish: 65536 on paid accounts, 16384 on free ones", field: func(c *Config) any { return &c.Ably.MaxMessageBytes }},
+		{env: "PIESOCKET_API_KEY", help: "PieSocket API key", field: func(c *Config) any { return &c.PieSocket.APIKey }},
+		{env: "PIESOCKET_SECRET", help: "PieSocket API secret (prefer the environment: flags show in ps)", mask: hide, field: func(c *Config) any { return &c.PieSocket.Secret }},
+		{env: "PIESOCKET_CLUSTER_ID", help: "PieSocket cluster id: publishes go to https://<id>.piesocket.com/api/publish", field: func(c *Config) any { return &c.PieSocket.ClusterID }},
+		{env: "PIESOCKET_API_URL", help: "full publish URL replacing the cluster's (proxies, test servers)", field: func(c *Config) any { return &c.PieSocket.APIURL }},
+		{env: "PIESOCKET_MAX_MESSAGE_BYTES", help: "largest update sent in one PieSocket message (PieSocket documents none)", field: func(c *Config) any { return &c.PieSocket.MaxMessageBytes }},
 		{env: "LIVE_PROVIDER_TIMEOUT", help: "timeout of one provider request", field: func(c *Config) any { return &c.ProviderTimeout }},
 		{env: "LIVE_BATCH_WINDOW", help: "how long a channel's events are merged before publishing; 0 publishes as soon as the channel is free", field: func(c *Config) any { return &c.BatchWindow }},
 		{env: "LIVE_BATCH_MAX_EVENTS", help: "events in one merged update before it is flushed early", field: func(c *Config) any { return &c.BatchMaxEvents }},

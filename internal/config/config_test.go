@@ -53,7 +53,8 @@ func TestSettings(t *testing.T) {
 			fields++
 		}
 	}
-	fields += reflect.TypeFor[Pusher]().NumField() + reflect.TypeFor[Retry]().NumField()
+	fields += reflect.TypeFor[Pusher]().NumField() + reflect.TypeFor[Retry]().NumField() +
+		reflect.TypeFor[Ably]().NumField() + reflect.TypeFor[PieSocket]().NumField()
 	if len(got) != fields {
 		t.Errorf("Settings() has %d entries, Config has %d fields", len(got), fields)
 	}

@@ -157,7 +157,15 @@ func (c Config) validateProvider(v *checker) {
 	if !v.oneOf("LIVE_PROVIDER", c.Provider, "want one of "+strings.Join(quoted, ", "), providers...) {
 		return
 	}
-	if c.Provider != ProviderPusher {
+	switch c.Provider {
+	case ProviderAbly:
+		c.validateAbly(v)
+		return
+	case ProviderPieSocket:
+		c.validatePieSocket(v)
+		return
+	case ProviderPusher:
+	default:
 		return
 	}
 	for _, env := range []string{"PUSHER_APP_ID", "PUSHER_APP_KEY", "PUSHER_APP_SECRET"} {
@@ -175,6 +183,44 @@ func (c Config) validateProvider(v *checker) {
 			v.hostPort("PUSHER_HOST", h)
 		}
 	}
+}
+
+func (c Config) validateAbly(v *checker) {
+	a := c.Ably
+	if a.APIKey == "" {
+		v.fail("ABLY_API_KEY", "required when LIVE_PROVIDER=ably")
+	} else if name, secret, ok := strings.Cut(a.APIKey, ":"); !ok || secret == "" || !strings.Contains(name, ".") {
+		v.fail("ABLY_API_KEY", "want appId.keyId:secret, as Ably's dashboard shows it")
+	}
+	if strings.ContainsAny(a.RESTHost, "/: ") {
+		v.fail("ABLY_REST_HOST", "want a host name without scheme, port or path (see ABLY_PORT, ABLY_TLS)")
+	}
+	v.intRange("ABLY_PORT", a.Port, 0, 65535)
+	if !a.TLS && a.RESTHost == "" {
+		v.fail("ABLY_TLS", "false is only allowed with ABLY_REST_HOST: Ably's own hosts need TLS")
+	}
+	v.intRange("ABLY_MAX_MESSAGE_BYTES", a.MaxMessageBytes, 1024, 1<<20)
+}
+
+func (c Config) validatePieSocket(v *checker) {
+	p := c.PieSocket
+	if p.APIKey == "" {
+		v.fail("PIESOCKET_API_KEY", "required when LIVE_PROVIDER=piesocket")
+	}
+	if p.Secret == "" {
+		v.fail("PIESOCKET_SECRET", "required when LIVE_PROVIDER=piesocket")
+	}
+	switch {
+	case p.ClusterID == "" && p.APIURL == "":
+		v.fail("PIESOCKET_CLUSTER_ID", "required when LIVE_PROVIDER=piesocket, unless PIESOCKET_API_URL is set")
+	case p.APIURL != "":
+		if u, err := url.Parse(p.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			v.fail("PIESOCKET_API_URL", "want an http(s) URL such as https://demo.piesocket.com/api/publish, without credentials")
+		}
+	case strings.ContainsAny(p.ClusterID, "./: "):
+		v.fail("PIESOCKET_CLUSTER_ID", "want the cluster id alone, such as demo (see PIESOCKET_API_URL for a whole URL)")
+	}
+	v.intRange("PIESOCKET_MAX_MESSAGE_BYTES", p.MaxMessageBytes, 1024, 1<<20)
 }
 
 // validateRetry checks the backoff bounds.

@@ -102,7 +102,25 @@ func TestValidate(t *testing.T) {
 		{"pusher without credentials", func(c *Config) { c.Provider = "pusher" },
 			[]string{"PUSHER_APP_ID", "PUSHER_APP_KEY", "PUSHER_APP_SECRET", "PUSHER_APP_CLUSTER"}},
 		{"pusher settings ignored for stdout", func(c *Config) { c.Pusher.Host = "http://x" }, nil},
-		{"unknown provider", func(c *Config) { c.Provider = "ably" }, []string{"LIVE_PROVIDER"}},
+		{"unknown provider", func(c *Config) { c.Provider = "kafka" }, []string{"LIVE_PROVIDER"}},
+		{"ably needs a key", func(c *Config) { c.Provider = "ably" }, []string{"ABLY_API_KEY"}},
+		{"ably key shape", func(c *Config) { c.Provider = "ably"; c.Ably.APIKey = "nocolon" }, []string{"ABLY_API_KEY"}},
+		{"ably ok", func(c *Config) { c.Provider = "ably"; c.Ably.APIKey = "app.key:secret" }, nil},
+		{"ably plain http needs a host", func(c *Config) { c.Provider = "ably"; c.Ably.APIKey = "app.key:secret"; c.Ably.TLS = false }, []string{"ABLY_TLS"}},
+		{"ably host without port", func(c *Config) {
+			c.Provider = "ably"
+			c.Ably = Ably{APIKey: "app.key:secret", RESTHost: "localhost:8080", MaxMessageBytes: 65536}
+		}, []string{"ABLY_REST_HOST"}},
+		{"ably size bounds", func(c *Config) { c.Provider = "ably"; c.Ably.APIKey = "a.b:c"; c.Ably.MaxMessageBytes = 100 }, []string{"ABLY_MAX_MESSAGE_BYTES"}},
+		{"piesocket needs key, secret and cluster", func(c *Config) { c.Provider = "piesocket" }, []string{"PIESOCKET_API_KEY", "PIESOCKET_SECRET", "PIESOCKET_CLUSTER_ID"}},
+		{"piesocket ok", func(c *Config) {
+			c.Provider = "piesocket"
+			c.PieSocket = PieSocket{APIKey: "k", Secret: "s", ClusterID: "demo", MaxMessageBytes: 16384}
+		}, nil},
+		{"piesocket bad url", func(c *Config) {
+			c.Provider = "piesocket"
+			c.PieSocket = PieSocket{APIKey: "k", Secret: "s", APIURL: "ftp://x", MaxMessageBytes: 16384}
+		}, []string{"PIESOCKET_API_URL"}},
 		{"provider timeout bounds", func(c *Config) { c.ProviderTimeout = 2 * time.Minute }, nil},
 		{"provider timeout short", func(c *Config) { c.ProviderTimeout = 99 * time.Millisecond }, []string{"LIVE_PROVIDER_TIMEOUT"}},
 		{"provider timeout long", func(c *Config) { c.ProviderTimeout = 2*time.Minute + 1 }, []string{"LIVE_PROVIDER_TIMEOUT"}},
@@ -175,7 +193,7 @@ func TestValidateMessages(t *testing.T) {
 	}{
 		{"range", func(c *Config) { c.Partitions = 0 }, `LIVE_PARTITIONS="0": want a whole number from 1 to 1024`},
 		{"duration range", func(c *Config) { c.BatchWindow = time.Minute }, `LIVE_BATCH_WINDOW="1m": want a duration from 0s to 10s`},
-		{"enum", func(c *Config) { c.Provider = "ably" }, `LIVE_PROVIDER="ably": want one of "stdout", "pusher"`},
+		{"enum", func(c *Config) { c.Provider = "kafka" }, `LIVE_PROVIDER="kafka": want one of "stdout", "pusher", "ably", "piesocket"`},
 		{"required", func(c *Config) { c.Provider = "pusher"; c.Pusher = Pusher{AppID: "1", Key: "k", Cluster: "eu"} },
 			`PUSHER_APP_SECRET="": required when LIVE_PROVIDER=pusher`},
 		{"secret value hidden", func(c *Config) {

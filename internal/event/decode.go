@@ -50,7 +50,7 @@ func Decode(data []byte) (Event, error) {
 		return Event{}, err
 	}
 	// Field errors are reported in a fixed order, whatever the order of the keys.
-	for _, err := range []*Error{f.vErr, f.channelErr, f.rendersErr, f.removalsErr, f.revisionErr, f.emittedErr} {
+	for _, err := range []*Error{f.vErr, f.channelErr, f.rendersErr, f.removalsErr, f.revisionErr, f.emittedErr, f.postRevErr} {
 		if err != nil {
 			return Event{}, err
 		}
@@ -64,6 +64,7 @@ type fields struct {
 	hasV, hasChannel                     bool
 	vErr, channelErr, rendersErr         *Error
 	removalsErr, revisionErr, emittedErr *Error
+	postRevErr                           *Error
 }
 
 func (f *fields) scan(s *scanner) error {
@@ -120,6 +121,8 @@ func (f *fields) value(s *scanner, key []byte) error {
 		return f.revision(s)
 	case "emitted_at":
 		return f.emittedAt(s)
+	case "post_revisions":
+		return f.postRevisions(s)
 	default:
 		return s.skip(1)
 	}
@@ -415,6 +418,63 @@ func (f *fields) revision(s *scanner) error {
 		return nil
 	}
 	f.ev.Revision = rev
+	return nil
+}
+
+func (f *fields) postRevisions(s *scanner) error {
+	f.ev.PostRevisions, f.postRevErr = nil, nil
+	if null(s) {
+		return nil
+	}
+	if s.peek() != '{' {
+		if _, err := mismatch(s); err != nil {
+			return err
+		}
+		f.postRevErr = invalid(ReasonRevision, `"post_revisions" must be an object of post id to revision`)
+		return nil
+	}
+	s.i++
+	revs := map[string]int64{}
+	var bad map[string]bool // per id, so that a repeated id's last value counts
+	if !s.eat('}') {
+		for {
+			id, err := s.str()
+			if err != nil || !s.eat(':') {
+				return errSyntax
+			}
+			ok := false
+			if c := s.peek(); c == '-' || '0' <= c && c <= '9' {
+				num, err := s.number()
+				if err != nil {
+					return err
+				}
+				if rev, perr := strconv.ParseInt(string(num), 10, 64); perr == nil && rev >= 0 {
+					revs[id], ok = rev, true
+				}
+			} else if _, err := mismatch(s); err != nil {
+				return err
+			}
+			if ok {
+				delete(bad, id)
+			} else {
+				if bad == nil {
+					bad = map[string]bool{}
+				}
+				bad[id] = true
+			}
+			if s.eat('}') {
+				break
+			}
+			if !s.eat(',') {
+				return errSyntax
+			}
+		}
+	}
+	if len(bad) > 0 {
+		f.postRevErr = invalid(ReasonRevision, `"post_revisions" must map post ids to whole numbers ≥ 0 that fit 64 bits`)
+		return nil
+	}
+	f.ev.PostRevisions = revs
 	return nil
 }
 

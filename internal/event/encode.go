@@ -1,6 +1,7 @@
 package event
 
 import (
+	"sort"
 	"strconv"
 	"time"
 )
@@ -17,6 +18,23 @@ func Append(dst []byte, ev Event) []byte {
 	if ev.Revision != 0 {
 		dst = append(dst, `,"revision":`...)
 		dst = strconv.AppendInt(dst, ev.Revision, 10)
+	}
+	if len(ev.PostRevisions) > 0 {
+		ids := make([]string, 0, len(ev.PostRevisions))
+		for id := range ev.PostRevisions {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		dst = append(dst, `,"post_revisions":{`...)
+		for i, id := range ids {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = AppendString(dst, id)
+			dst = append(dst, ':')
+			dst = strconv.AppendInt(dst, ev.PostRevisions[id], 10)
+		}
+		dst = append(dst, '}')
 	}
 	if !ev.EmittedAt.IsZero() {
 		dst = append(dst, `,"emitted_at":"`...)

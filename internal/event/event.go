@@ -26,4 +26,17 @@ type Event struct {
 	Revision int64
 	// EmittedAt is when the CMS emitted the event; zero when absent.
 	EmittedAt time.Time
+	// PostRevisions, when present, gives some posts a revision of their own instead
+	// of Revision. The CMS never sends it: liverelay writes it into the dead letter of
+	// a merged update, whose posts carry the revisions of different events, so that a
+	// replay is fenced post by post ("post_revisions": {"<post_id>": <revision>}).
+	PostRevisions map[string]int64
+}
+
+// RevisionOf is the revision of the operation on post id.
+func (e Event) RevisionOf(id string) int64 {
+	if r, ok := e.PostRevisions[id]; ok {
+		return r
+	}
+	return e.Revision
 }

@@ -107,6 +107,24 @@ func referenceDecode(data []byte) (Event, error) {
 		}
 		ev.EmittedAt = t
 	}
+	if r := raw["post_revisions"]; !isNullRaw(r) {
+		var m map[string]json.RawMessage
+		if r[0] != '{' || json.Unmarshal(r, &m) != nil {
+			return Event{}, invalid(ReasonRevision, "not an object")
+		}
+		ev.PostRevisions = map[string]int64{}
+		for id, v := range m {
+			var n json.Number
+			if v[0] == '"' || json.Unmarshal(v, &n) != nil {
+				return Event{}, invalid(ReasonRevision, "not a number")
+			}
+			rev, err := n.Int64()
+			if err != nil || rev < 0 {
+				return Event{}, invalid(ReasonRevision, "out of range")
+			}
+			ev.PostRevisions[id] = rev
+		}
+	}
 	return ev, nil
 }
 
@@ -144,7 +162,8 @@ func FuzzDecodeMatchesReference(f *testing.F) {
 		`{"v": 1, "channel": "x", "renders": {"p1": {"show": true}}, "removals": []}`,
 		`{"v":1,"channel":"x","renders":{`, `{"v":2}`, `[]`, `null`, ` {"v":1,"channel":"c","x":[1,{"y":null}]} `,
 		`{"v":1,"channel":"c","renders":{"a":{"show":true,"content":"\ud800x"},"a":{"show":true,"content":"2"}}}`,
-		`{"v":1,"channel":"c","removals":[null]}`, `{"v":1,"channel":"c","revision":-0}`, `{"v":1,"channel":"c","revision":1e3}`,
+		`{"v":1,"channel":"c","removals":[null]}`, `{"v":1,"channel":"c","post_revisions":{"a":1,"a":"x"}}`,
+		`{"v":1,"channel":"c","revision":9,"post_revisions":{"a":3,"b":-1}}`, `{"v":1,"channel":"c","post_revisions":{"a":"x","a":2}}`, `{"v":1,"channel":"c","revision":-0}`, `{"v":1,"channel":"c","revision":1e3}`,
 		"{\"v\":1,\"channel\":\"c\",\"renders\":{\"a\":{\"show\":true,\"content\":\"\xff\xfe\"}}}",
 	} {
 		f.Add([]byte(s))

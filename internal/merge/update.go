@@ -62,15 +62,18 @@ func (u *Update) Add(ev event.Event) (stale int) {
 	if ev.Revision > u.maxRev {
 		u.maxRev = ev.Revision
 	}
+	for _, rev := range ev.PostRevisions {
+		u.maxRev = max(u.maxRev, rev)
+	}
 	for _, r := range ev.Renders {
-		if !u.fresh(r.ID, ev.Revision) {
+		if !u.fresh(r.ID, ev.RevisionOf(r.ID)) {
 			stale++
 			continue
 		}
 		u.render(r)
 	}
 	for _, id := range ev.Removals {
-		if !u.fresh(id, ev.Revision) {
+		if !u.fresh(id, ev.RevisionOf(id)) {
 			stale++
 			continue
 		}
@@ -204,14 +207,26 @@ func (u *Update) AppendJSON(dst []byte) []byte {
 }
 
 // Event returns the update as one version 1 event, for dead-lettering and replay.
+// Each post keeps its own revision (post_revisions), so that a replay is fenced post
+// by post: a letter holding an old render of x and a new render of y must not put x
+// back over a newer edit.
 func (u *Update) Event() event.Event {
-	return event.Event{
+	ev := event.Event{
 		Channel:   u.Channel,
 		Renders:   u.Renders(),
 		Removals:  u.Removals(),
 		Revision:  u.maxRev,
 		EmittedAt: u.oldestEmit,
 	}
+	for _, id := range u.Posts() {
+		if rev := u.revision[id]; rev != u.maxRev { // 0 too: that post was never fenced
+			if ev.PostRevisions == nil {
+				ev.PostRevisions = map[string]int64{}
+			}
+			ev.PostRevisions[id] = rev
+		}
+	}
+	return ev
 }
 
 func appendData(dst []byte, renders []event.Render, removals []string) []byte {

@@ -241,3 +241,34 @@ func TestDropAndPosts(t *testing.T) {
 		t.Fatalf("Posts() after re-render = %s", got)
 	}
 }
+
+// A merged update written as one event (a dead letter) keeps each post's revision, so
+// that its replay is fenced post by post.
+func TestEventKeepsEachPostsRevision(t *testing.T) {
+	u := New("c")
+	x := ev([]event.Render{r("x", "old x")})
+	x.Revision = 10
+	y := ev([]event.Render{r("y", "y")}, "z")
+	y.Revision = 20
+	u.Add(x)
+	u.Add(y)
+	letter, err := event.Decode(event.Append(nil, u.Event()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if letter.Revision != 20 || letter.PostRevisions["x"] != 10 || len(letter.PostRevisions) != 1 {
+		t.Fatalf("letter revisions: %d %v", letter.Revision, letter.PostRevisions)
+	}
+	replayed := New("c")
+	replayed.Add(letter)
+	if replayed.Revision("x") != 10 || replayed.Revision("y") != 20 || replayed.Revision("z") != 20 {
+		t.Fatalf("replayed revisions x=%d y=%d z=%d", replayed.Revision("x"), replayed.Revision("y"), replayed.Revision("z"))
+	}
+	// A newer edit of x merged after the replay wins; an older one does not.
+	newer := ev([]event.Render{r("x", "new x")})
+	newer.Revision = 15
+	replayed.Add(newer)
+	if got := replayed.Renders()[0].Content; got != "new x" {
+		t.Fatalf("x = %q after a newer edit", got)
+	}
+}

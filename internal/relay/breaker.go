@@ -48,6 +48,9 @@ func (b *breaker) waitUntil() (time.Time, bool) {
 	return b.until, true
 }
 
+// release takes back a probe allow granted but no call used.
+func (b *breaker) release() { b.probing = false }
+
 // success records a call the provider accepted.
 func (b *breaker) success() {
 	b.failures, b.open, b.probing, b.cool = 0, false, false, 0

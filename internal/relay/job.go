@@ -51,7 +51,8 @@ type letter struct {
 // call is the unit of work of one publisher: the jobs of several channels whose
 // messages share provider requests.
 type call struct {
-	jobs []*job
+	jobs  []*job
+	gated bool // the breaker let it out: its outcome tells how the provider is
 }
 
 func (j *job) seqs() []uint64 {

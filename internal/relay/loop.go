@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/liverelay/liverelay/internal/dlq"
@@ -19,6 +20,7 @@ type loop struct {
 	channels map[string]*channel
 	sched    schedule
 	ready    []*job // jobs to hand to publishers, oldest first
+	quiet    []*job // jobs that need no provider request (dead letters, nothing to send)
 	out      int    // calls with publishers
 	next     *call  // the call offered to publishers now
 	br       *breaker
@@ -47,7 +49,7 @@ func (l *loop) run(ctx context.Context, cancelPublish context.CancelFunc) error 
 			}
 			l.wake(c, now, draining)
 		}
-		if draining && l.out == 0 && len(l.ready) == 0 && l.next == nil && l.holding() == 0 {
+		if draining && l.out == 0 && len(l.ready) == 0 && len(l.quiet) == 0 && l.next == nil && l.holding() == 0 {
 			return nil
 		}
 		at, ok := l.sched.next()
@@ -58,8 +60,18 @@ func (l *loop) run(ctx context.Context, cancelPublish context.CancelFunc) error 
 			resetTimer(timer, at.Sub(now))
 		}
 		var calls chan *call
-		if l.next == nil && len(l.ready) > 0 && l.br.allow(now) {
-			l.next = l.nextCall()
+		switch {
+		case l.next != nil:
+		case len(l.quiet) > 0:
+			// Dead letters and acks need no provider: the breaker does not hold them.
+			l.next = &call{jobs: []*job{l.quiet[0]}}
+			l.quiet = l.quiet[1:]
+		case len(l.ready) > 0 && l.br.allow(now):
+			if l.next = l.nextCall(now); l.next == nil {
+				l.br.release() // every held job had run out of time: no probe went
+			} else {
+				l.next.gated = true
+			}
 		}
 		if l.next != nil {
 			calls = l.r.calls
@@ -99,10 +111,10 @@ func (l *loop) run(ctx context.Context, cancelPublish context.CancelFunc) error 
 			if l.next != nil {
 				l.ready = append(l.next.jobs, l.ready...)
 			}
-			for _, j := range l.ready {
+			for _, j := range append(l.ready, l.quiet...) {
 				j.ch.inCall = false
 			}
-			l.ready, l.next = nil, nil
+			l.ready, l.quiet, l.next = nil, nil, nil
 			l.dropAll()
 		}
 	}
@@ -163,13 +175,36 @@ func (l *loop) wake(c *channel, now time.Time, draining bool) {
 func (l *loop) dispatch(j *job) {
 	j.prepare(l.r.provider, l.r.provider.Name())
 	j.ch.inCall = true
+	if j.deadReason != "" || len(j.msgs) == 0 {
+		l.quiet = append(l.quiet, j)
+		return
+	}
 	l.ready = append(l.ready, j)
+}
+
+// expire dead-letters a held job whose retries ran out of time (LIVE_RETRY_MAX_ELAPSED)
+// while the breaker kept it back, instead of sending it late; it reports whether it did.
+func (l *loop) expire(j *job, now time.Time) bool {
+	max := l.r.cfg.Retry.MaxElapsed
+	if j.firstFail.IsZero() || max <= 0 || now.Sub(j.firstFail) < max {
+		return false
+	}
+	l.r.metrics.publishErrors.WithLabelValues("exhausted").Inc()
+	j.deadReason = dlq.ReasonExhausted
+	j.deadDetail = fmt.Sprintf("retried for %v (LIVE_RETRY_MAX_ELAPSED), last error: %v", now.Sub(j.firstFail).Round(time.Millisecond), j.lastErr)
+	j.solo = true
+	l.dispatch(j)
+	return true
 }
 
 // nextCall groups ready jobs into one provider call of at most MaxBatch messages.
 // Jobs that must go alone (dead letters only, or after a failed shared call) go alone.
-func (l *loop) nextCall() *call {
+func (l *loop) nextCall(now time.Time) *call {
+	for len(l.ready) > 0 && l.expire(l.ready[0], now) {
+		l.ready = l.ready[1:]
+	}
 	if len(l.ready) == 0 {
+		l.ready = nil
 		return nil
 	}
 	max := l.r.provider.Limits().MaxBatch
@@ -180,8 +215,8 @@ func (l *loop) nextCall() *call {
 	if !first.solo && n < max {
 		for ; i < len(l.ready); i++ {
 			j := l.ready[i]
-			if j.solo || n+len(j.msgs) > max {
-				break
+			if j.solo || n+len(j.msgs) > max || !j.firstFail.IsZero() && l.r.cfg.Retry.MaxElapsed > 0 && now.Sub(j.firstFail) >= l.r.cfg.Retry.MaxElapsed {
+				break // an overdue job is expired when it reaches the head
 			}
 			c.jobs = append(c.jobs, j)
 			n += len(j.msgs)
@@ -220,6 +255,9 @@ func (l *loop) finish(c *call, now time.Time, draining bool) {
 // judge tells the breaker how the provider did: a call that reached the provider and
 // was accepted (even in part) closes it, one that failed retryably counts against it.
 func (l *loop) judge(c *call, now time.Time) {
+	if !c.gated {
+		return // the breaker did not let this call out: it says nothing of the provider
+	}
 	var retryable error
 	sent, accepted := false, false
 	for _, j := range c.jobs {

@@ -26,6 +26,7 @@ import (
 	"github.com/liverelay/liverelay/internal/consumer"
 	"github.com/liverelay/liverelay/internal/dlq"
 	"github.com/liverelay/liverelay/internal/event"
+	"github.com/liverelay/liverelay/internal/worker"
 )
 
 const dlqUsage = `Usage:
@@ -202,10 +203,7 @@ type ops struct {
 
 func (o *opsFlags) connect() (*ops, error) {
 	c := o.cfg
-	nc, err := broker.Connect(o.url, "liverelay-ops", broker.Auth{
-		Creds: c.NATSCreds, NKeyFile: c.NATSNKey, Token: c.NATSToken, User: c.NATSUser, Password: c.NATSPassword,
-		TLSCA: c.NATSTLSCA, TLSCert: c.NATSTLSCert, TLSKey: c.NATSTLSKey,
-	}, zap.NewNop())
+	nc, err := broker.Connect(o.url, "liverelay-ops", worker.Auth(c), zap.NewNop())
 	if err != nil {
 		return nil, fmt.Errorf("%w (set --nats or LIVE_NATS_URL)", err)
 	}

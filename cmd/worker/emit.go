@@ -16,7 +16,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/liverelay/liverelay/internal/broker"
+	"github.com/liverelay/liverelay/internal/config"
 	"github.com/liverelay/liverelay/internal/event"
+	"github.com/liverelay/liverelay/internal/worker"
 )
 
 // renderFlags collects repeated --render ID=HTML flags in order.
@@ -50,10 +52,8 @@ func emitCommand(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		ev       event.Event
 		removals listFlag
 		file     string
-		url      = envOr("LIVE_NATS_URL", "nats://127.0.0.1:4222")
+		url      = envOr("LIVE_NATS_URL", "nats://"+envOr("LIVE_EMBEDDED_LISTEN", "127.0.0.1:4222"))
 		prefix   = envOr("LIVE_SUBJECT_PREFIX", "live.events")
-		creds    = os.Getenv("LIVE_NATS_CREDS")
-		token    = os.Getenv("LIVE_NATS_TOKEN")
 		revision = fs.Int64("revision", time.Now().UnixMicro(), "the page's change clock in microseconds (default: now)")
 	)
 	fs.StringVar(&ev.Channel, "channel", "", "the channel id (required)")
@@ -95,7 +95,12 @@ func emitCommand(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		body, msgID = b, ""
 	}
 
-	nc, err := broker.Connect(url, "liverelay-emit", broker.Auth{Creds: creds, Token: token}, zap.NewNop())
+	cfg := config.Default()
+	if err := cfg.LoadEnv(os.LookupEnv); err != nil {
+		fmt.Fprintf(stderr, "worker emit: invalid setting:\n%v\n", err)
+		return 2
+	}
+	nc, err := broker.Connect(url, "liverelay-emit", worker.Auth(cfg), zap.NewNop())
 	if err != nil {
 		fmt.Fprintf(stderr, "worker emit: %v\n", err)
 		return 1

@@ -86,15 +86,24 @@ func (h *harness) publish(ev event.Event) {
 	h.publishRaw(event.Token(ev.Channel), event.Append(nil, ev), ev.Channel+":"+strconv.FormatInt(ev.Revision, 10))
 }
 
+// publishRaw publishes a body as it is. Like a CMS, it tries again (same Nats-Msg-Id)
+// when JetStream does not answer in time, as happens on a loaded machine.
 func (h *harness) publishRaw(token string, body []byte, msgID string) {
 	h.t.Helper()
 	msg := &nats.Msg{Subject: h.cfg.SubjectPrefix + "." + token, Data: body, Header: nats.Header{}}
 	if msgID != "" {
 		msg.Header.Set(nats.MsgIdHdr, msgID)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := h.js.PublishMsg(ctx, msg); err != nil {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err = h.js.PublishMsg(ctx, msg)
+		cancel()
+		if err == nil || msgID == "" {
+			break
+		}
+	}
+	if err != nil {
 		h.t.Fatalf("publish: %v", err)
 	}
 }

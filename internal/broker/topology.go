@@ -30,6 +30,7 @@ type Topology struct {
 	Replicas        int
 	DuplicateWindow time.Duration
 	MaxAge          time.Duration // how long LIVE_EVENTS keeps events, acked or not
+	DLQMaxAge       time.Duration // how long LIVE_DLQ keeps letters; 0 keeps them until replayed or purged
 }
 
 // ConsumerConfig is what each partition consumer is created with.
@@ -125,6 +126,7 @@ func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
 		Retention:   jetstream.LimitsPolicy,
 		Replicas:    t.Replicas,
 		Duplicates:  t.DuplicateWindow,
+		MaxAge:      t.DLQMaxAge,
 	}
 	if _, err := js.CreateOrUpdateStream(ctx, dlq); err != nil {
 		return fmt.Errorf("create or update stream %s: %w", t.DLQStream, err)

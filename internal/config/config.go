@@ -78,6 +78,7 @@ type Config struct {
 	Stream          string
 	DLQStream       string
 	DLQPrefix       string // dead letters are written to <DLQPrefix>.<token>
+	DLQMaxAge       time.Duration
 	Replicas        int
 	Partitions      int
 	DuplicateWindow time.Duration
@@ -159,6 +160,7 @@ func Default() Config {
 		Partitions:         8,
 		DuplicateWindow:    2 * time.Minute,
 		FenceBucket:        "LIVE_REVISIONS",
+		DLQMaxAge:          30 * 24 * time.Hour,
 		FenceTTL:           30 * 24 * time.Hour,
 		Provider:           ProviderStdout,
 		Pusher:             Pusher{Secure: true},
@@ -422,6 +424,7 @@ func settings() []spec {
 		{env: "LIVE_STREAM_REPLICAS", help: "replicas of the streams (1 to 5; 3 in production clusters)", field: func(c *Config) any { return &c.Replicas }},
 		{env: "LIVE_PARTITIONS", help: "channel partitions, each consumed in order by one worker", field: func(c *Config) any { return &c.Partitions }},
 		{env: "LIVE_DUPLICATE_WINDOW", help: "JetStream de-duplication window of the event stream", field: func(c *Config) any { return &c.DuplicateWindow }},
+		{env: "LIVE_DLQ_MAX_AGE", help: "how long dead letters are kept; 0 keeps them until replayed or purged", field: func(c *Config) any { return &c.DLQMaxAge }},
 		{env: "LIVE_FENCE_BUCKET", help: "JetStream key-value bucket of the newest published revision per post (the no-rollback fence)", field: func(c *Config) any { return &c.FenceBucket }},
 		{env: "LIVE_FENCE_TTL", help: "how long a post's published revision is remembered; replays of older letters are not fenced", field: func(c *Config) any { return &c.FenceTTL }},
 		{env: "LIVE_PROVIDER", help: "where updates are published: " + strings.Join(providers, ", "), field: func(c *Config) any { return &c.Provider }},

@@ -58,6 +58,9 @@ func (c Config) Validate() error {
 	v.intRange("LIVE_PARTITIONS", c.Partitions, 1, 1024)
 	v.atLeast("LIVE_DUPLICATE_WINDOW", c.DuplicateWindow, time.Second)
 	v.streamName("LIVE_FENCE_BUCKET", c.FenceBucket)
+	if c.DLQMaxAge != 0 && c.DLQMaxAge < time.Hour {
+		v.fail("LIVE_DLQ_MAX_AGE", "want 0 (keep) or at least 1h: letters must outlive an incident")
+	}
 	v.atLeast("LIVE_FENCE_TTL", c.FenceTTL, time.Minute)
 
 	c.validateProvider(v)

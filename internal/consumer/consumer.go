@@ -131,12 +131,12 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg, log *zap.Logge
 	}
 	ev, err := event.Decode(msg.Data())
 	if err != nil {
+		reason, detail := event.ReasonMalformed, err.Error()
 		var e *event.Error
-		reason := event.ReasonMalformed
 		if errors.As(err, &e) {
-			reason = e.Reason
+			reason, detail = e.Reason, e.Detail
 		}
-		c.reject(ctx, msg, meta.Sequence.Stream, token, "", reason, err.Error(), log)
+		c.reject(ctx, msg, meta.Sequence.Stream, token, "", reason, detail, log)
 		return
 	}
 	if want := event.Token(ev.Channel); want != token {

@@ -9,13 +9,27 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Writer publishes letters to the dead-letter stream and waits for JetStream to store
 // them: a caller acks the source messages only after Write returned nil.
 type Writer struct {
-	js     jetstream.JetStream
-	prefix string
+	js      jetstream.JetStream
+	prefix  string
+	written *prometheus.CounterVec // nil until Instrument
+	failed  prometheus.Counter
+}
+
+// Instrument counts letters written, by reason, and failed writes, on reg: every
+// letter of the worker (invalid events, publish failures, messages JetStream gave up
+// on) passes here.
+func (w *Writer) Instrument(reg prometheus.Registerer) {
+	w.written = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liverelay_dead_letters_total",
+		Help: "Letters written to the dead-letter stream, by reason."}, []string{"reason"})
+	w.failed = prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_dead_letter_write_errors_total",
+		Help: "Dead-letter writes that failed; their messages stay unacked and are tried again."})
+	reg.MustRegister(w.written, w.failed)
 }
 
 // NewWriter returns a writer publishing under prefix (such as "live.dlq").
@@ -53,7 +67,13 @@ func (w *Writer) Write(ctx context.Context, l Letter) error {
 	set(HeaderSourceSubject, l.SourceSubject)
 	msg.Header.Set(nats.MsgIdHdr, letterID(l))
 	if _, err := w.js.PublishMsg(ctx, msg); err != nil {
+		if w.failed != nil {
+			w.failed.Inc()
+		}
 		return fmt.Errorf("write dead letter (%s) to %s: %w", l.Reason, msg.Subject, err)
+	}
+	if w.written != nil {
+		w.written.WithLabelValues(l.Reason).Inc()
 	}
 	return nil
 }

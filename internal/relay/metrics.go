@@ -10,7 +10,6 @@ type Metrics struct {
 	acked          prometheus.Counter
 	ackErrors      prometheus.Counter
 	publishErrors  *prometheus.CounterVec
-	deadLetters    *prometheus.CounterVec
 	channels       prometheus.Gauge
 	latency        prometheus.Histogram
 	requestSeconds prometheus.Histogram
@@ -30,8 +29,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Acks that could not be sent; those messages will be delivered again."}),
 		publishErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liverelay_publish_errors_total",
 			Help: "Failed provider publishes, by outcome: retryable, permanent, exhausted."}, []string{"outcome"}),
-		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liverelay_dead_letters_total",
-			Help: "Letters written to the dead-letter stream, by reason."}, []string{"reason"}),
 		channels: prometheus.NewGauge(prometheus.GaugeOpts{Name: "liverelay_active_channels", Help: "Channels with events merging or an update in flight."}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "liverelay_delivery_latency_seconds",
 			Help:    "From the oldest merged event's emitted_at to the provider's acceptance.",
@@ -46,6 +43,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.breakerOpens = prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_provider_breaker_opens_total",
 		Help: "Times the provider failed for every channel and all calls were held for a cool-down."})
 	reg.MustRegister(m.stale, m.fenceErrors, m.breakerOpens)
-	reg.MustRegister(m.events, m.updates, m.messages, m.acked, m.ackErrors, m.publishErrors, m.deadLetters, m.channels, m.latency, m.requestSeconds)
+	reg.MustRegister(m.events, m.updates, m.messages, m.acked, m.ackErrors, m.publishErrors, m.channels, m.latency, m.requestSeconds)
 	return m
 }

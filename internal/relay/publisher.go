@@ -131,7 +131,6 @@ func (r *Relay) writeLetters(ctx context.Context, j *job) bool {
 			j.written = map[string]bool{}
 		}
 		j.written[j.letters[0].key] = true
-		r.metrics.deadLetters.WithLabelValues(l.Reason).Inc()
 		r.log.Warn("dead-lettered", zap.String("channel", l.Channel), zap.String("reason", l.Reason), zap.String("detail", l.Detail), zap.Uint64s("source_seqs", l.SourceSeqs))
 		j.letters = j.letters[1:]
 	}

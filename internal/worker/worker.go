@@ -41,10 +41,7 @@ func Run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 		defer emb.Shutdown()
 		url = emb.ClientURL()
 	}
-	nc, err := broker.Connect(url, "liverelay-worker", broker.Auth{
-		Creds: cfg.NATSCreds, NKeyFile: cfg.NATSNKey, Token: cfg.NATSToken, User: cfg.NATSUser, Password: cfg.NATSPassword,
-		TLSCA: cfg.NATSTLSCA, TLSCert: cfg.NATSTLSCert, TLSKey: cfg.NATSTLSKey,
-	}, log)
+	nc, err := broker.Connect(url, "liverelay-worker", Auth(cfg), log)
 	if err != nil {
 		return err
 	}
@@ -57,6 +54,7 @@ func Run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 	top := broker.Topology{
 		Stream: cfg.Stream, Prefix: cfg.SubjectPrefix, DLQStream: cfg.DLQStream, DLQPrefix: cfg.DLQPrefix,
 		Partitions: cfg.Partitions, Replicas: cfg.Replicas, DuplicateWindow: cfg.DuplicateWindow, MaxAge: 7 * 24 * time.Hour,
+		DLQMaxAge: cfg.DLQMaxAge,
 	}
 	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -90,6 +88,7 @@ func Run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 		return err
 	}
 	dead := dlq.NewWriter(js, cfg.DLQPrefix)
+	dead.Instrument(reg)
 	rel, err := relay.New(relay.Config{
 		Window:      cfg.BatchWindow,
 		MaxEvents:   cfg.BatchMaxEvents,
@@ -139,4 +138,12 @@ func Run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 	}
 	log.Info("worker stopped")
 	return err
+}
+
+// Auth is the NATS authentication cfg describes; every command that connects uses it.
+func Auth(cfg config.Config) broker.Auth {
+	return broker.Auth{
+		Creds: cfg.NATSCreds, NKeyFile: cfg.NATSNKey, Token: cfg.NATSToken, User: cfg.NATSUser, Password: cfg.NATSPassword,
+		TLSCA: cfg.NATSTLSCA, TLSCert: cfg.NATSTLSCert, TLSKey: cfg.NATSTLSKey,
+	}
 }

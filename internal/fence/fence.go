@@ -12,16 +12,47 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
 
 	"github.com/liverelay/liverelay/internal/merge"
 )
 
 // Fence is the shared record of published revisions.
+//
+// Publishing must not wait on it: with fsync on every write (the safe setting), one
+// key-value write per publish would cost more than the publish. So each worker keeps
+// a cache of the channels it publishes: Check reads the bucket only for a channel it
+// has not seen within CacheTTL, and Record updates the cache at once and leaves the
+// write to Run, which coalesces the records of a channel into one compare-and-set write
+// and only then runs their done callbacks (the acks). A channel moves to another
+// worker only after the pinned consumer's TTL, longer than CacheTTL, so a cached entry
+// cannot hide the other worker's writes; a compare-and-set conflict still catches a
+// race and merges both.
 type Fence struct {
-	kv jetstream.KeyValue
+	kv  jetstream.KeyValue
+	js  jetstream.JetStream
+	pre string // subject prefix of the bucket's keys
+	ttl time.Duration
+	log *zap.Logger
+
+	mu    sync.Mutex
+	cache map[string]*entry
+	dirty map[string]struct{}
+	kick  chan struct{}
+}
+
+// entry is the cached state of one channel's key.
+type entry struct {
+	revs   map[string]int64 // newest known revision per post, written or not
+	kvRev  uint64           // the key's revision in the bucket when last read or written
+	known  bool             // kvRev and revs reflect a read of the bucket
+	readAt time.Time        // when the bucket was last read or written
+	acks   []func()         // to run once the pending revisions are stored
 }
 
 // Config names the bucket.
@@ -31,10 +62,13 @@ type Config struct {
 	// TTL is how long a post's revision is remembered after its last publish. A replay
 	// of letters older than that is no longer fenced.
 	TTL time.Duration
+	// CacheTTL is how long a worker trusts its cached entry of a channel; keep it well
+	// below the pinned consumer's TTL.
+	CacheTTL time.Duration
 }
 
 // Open creates or updates the bucket.
-func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Fence, error) {
+func Open(ctx context.Context, js jetstream.JetStream, cfg Config, log *zap.Logger) (*Fence, error) {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      cfg.Bucket,
 		Description: "liverelay: newest published revision per post",
@@ -46,7 +80,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Fence, erro
 	if err != nil {
 		return nil, fmt.Errorf("key-value bucket %s: %w", cfg.Bucket, err)
 	}
-	return &Fence{kv: kv}, nil
+	return &Fence{kv: kv, js: js, pre: "$KV." + cfg.Bucket + ".", ttl: cfg.CacheTTL, log: log, cache: map[string]*entry{}, dirty: map[string]struct{}{}, kick: make(chan struct{}, 1)}, nil
 }
 
 // MaxPosts bounds the posts remembered per channel; past it the oldest revisions are
@@ -61,89 +95,264 @@ func Key(channel string) string {
 	return hex.EncodeToString(h[:16])
 }
 
-// Seen is what Check read, for Record to update without reading again.
-type Seen struct {
-	kvRev uint64           // the entry's revision in the bucket; 0 when absent
-	revs  map[string]int64 // post id → newest published revision
-}
-
 // Check drops from u every operation older than the revision already published for
-// its post, and returns how many it dropped and what it read. Operations without a
-// revision are never dropped.
-func (f *Fence) Check(ctx context.Context, u *merge.Update) (dropped int, s Seen, err error) {
+// its post, and returns how many it dropped. Operations without a revision are never
+// dropped.
+func (f *Fence) Check(ctx context.Context, u *merge.Update) (dropped int, err error) {
 	if u.MaxRevision() == 0 {
-		return 0, s, nil
+		return 0, nil
 	}
-	if s, err = f.get(ctx, Key(u.Channel)); err != nil {
-		return 0, s, err
+	key := Key(u.Channel)
+	f.mu.Lock()
+	e := f.cache[key]
+	fresh := e != nil && e.known && (len(e.acks) > 0 || time.Since(e.readAt) < f.ttl)
+	f.mu.Unlock()
+	if !fresh {
+		if err := f.refresh(ctx, key); err != nil {
+			return 0, err
+		}
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e = f.cache[key]
 	for _, post := range u.Posts() {
-		if rev := u.Revision(post); rev != 0 && rev < s.revs[post] {
+		if rev := u.Revision(post); rev != 0 && rev < e.revs[post] {
 			u.Drop(post)
 			dropped++
 		}
 	}
-	return dropped, s, nil
+	return dropped, nil
 }
 
-// Record stores the revisions of u's operations as published, keeping the newer of
-// the stored and the new one when another worker wrote in between.
-func (f *Fence) Record(ctx context.Context, u *merge.Update, s Seen) error {
+// refresh reads a channel's key and merges it into the cache.
+func (f *Fence) refresh(ctx context.Context, key string) error {
+	revs, kvRev, err := f.get(ctx, key)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e := f.entry(key)
+	for id, rev := range revs {
+		if rev > e.revs[id] {
+			e.revs[id] = rev
+		}
+	}
+	if kvRev > e.kvRev || !e.known {
+		e.kvRev = kvRev
+	}
+	e.known, e.readAt = true, time.Now()
+	return nil
+}
+
+// entry returns key's cache entry, creating it; f.mu is held.
+func (f *Fence) entry(key string) *entry {
+	e := f.cache[key]
+	if e == nil {
+		e = &entry{revs: map[string]int64{}}
+		f.cache[key] = e
+	}
+	return e
+}
+
+// Record notes u's revisions as published and returns at once; done runs once they
+// are stored in the bucket. If they cannot be stored before Run stops, done never
+// runs: the messages it would ack are delivered again, and fenced.
+func (f *Fence) Record(u *merge.Update, done func()) {
 	if u.MaxRevision() == 0 {
-		return nil
+		done()
+		return
 	}
 	key := Key(u.Channel)
-	for attempt := 0; ; attempt++ {
-		revs := make(map[string]int64, len(s.revs)+8)
-		for id, rev := range s.revs {
-			revs[id] = rev
+	f.mu.Lock()
+	e := f.entry(key)
+	for _, post := range u.Posts() {
+		if rev := u.Revision(post); rev > e.revs[post] {
+			e.revs[post] = rev
 		}
-		changed := false
-		for _, post := range u.Posts() {
-			if rev := u.Revision(post); rev > revs[post] {
-				revs[post] = rev
-				changed = true
+	}
+	e.acks = append(e.acks, done)
+	f.dirty[key] = struct{}{}
+	f.mu.Unlock()
+	select {
+	case f.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run writes recorded revisions until ctx is cancelled, then writes what is still
+// pending for up to flushTimeout and returns.
+func (f *Fence) Run(ctx context.Context, flushTimeout time.Duration) error {
+	sweep := time.NewTicker(time.Minute)
+	defer sweep.Stop()
+	for {
+		select {
+		case <-f.kick:
+			if !f.writeDirty(ctx) {
+				wait(ctx, retryPause) // the bucket is failing: do not spin
 			}
-		}
-		if !changed {
+		case <-sweep.C:
+			f.evict()
+		case <-ctx.Done():
+			flush, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+			defer cancel()
+			for f.pending() > 0 && flush.Err() == nil {
+				if !f.writeDirty(flush) {
+					wait(flush, retryPause)
+				}
+			}
+			if n := f.pending(); n > 0 {
+				f.log.Warn("revisions not stored at shutdown; their messages will be delivered again", zap.Int("channels", n))
+			}
 			return nil
-		}
-		err := f.put(ctx, key, encode(revs), s.kvRev)
-		if err == nil {
-			return nil
-		}
-		if attempt == 2 || !isConflict(err) {
-			return fmt.Errorf("record revisions of channel %q: %w", u.Channel, err)
-		}
-		// Another worker wrote in between: read again and merge.
-		if s, err = f.get(ctx, key); err != nil {
-			return err
 		}
 	}
 }
 
-func (f *Fence) get(ctx context.Context, key string) (Seen, error) {
+func (f *Fence) pending() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.dirty)
+}
+
+// retryPause is the wait after a round of writes that failed.
+const retryPause = 500 * time.Millisecond
+
+func wait(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// writeDirty writes every dirty key once, all at once (pipelined, so that the server
+// can share its fsyncs among them); it reports whether all writes succeeded.
+func (f *Fence) writeDirty(ctx context.Context) bool {
+	f.mu.Lock()
+	keys := make([]string, 0, len(f.dirty))
+	for k := range f.dirty {
+		keys = append(keys, k)
+	}
+	clear(f.dirty)
+	f.mu.Unlock()
+
+	type write struct {
+		key  string
+		e    *entry
+		acks []func()
+		pa   jetstream.PubAckFuture
+	}
+	writes := make([]write, 0, len(keys))
+	ok := true
+	for _, key := range keys {
+		f.mu.Lock()
+		e := f.cache[key]
+		known := e.known
+		f.mu.Unlock()
+		if !known {
+			if err := f.refresh(ctx, key); err != nil {
+				f.retryLater(key, err)
+				ok = false
+				continue
+			}
+		}
+		f.mu.Lock()
+		val, last, acks := encode(e.revs), e.kvRev, e.acks
+		e.acks = nil
+		f.mu.Unlock()
+		pa, err := f.js.PublishMsgAsync(&nats.Msg{Subject: f.pre + key, Data: val}, jetstream.WithExpectLastSequencePerSubject(last))
+		if err != nil {
+			f.requeue(e, acks)
+			f.retryLater(key, err)
+			ok = false
+			continue
+		}
+		writes = append(writes, write{key: key, e: e, acks: acks, pa: pa})
+	}
+	for _, w := range writes {
+		var err error
+		select {
+		case ack := <-w.pa.Ok():
+			f.mu.Lock()
+			w.e.kvRev, w.e.readAt = ack.Sequence, time.Now()
+			f.mu.Unlock()
+			for _, done := range w.acks {
+				done()
+			}
+			continue
+		case err = <-w.pa.Err():
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		ok = false
+		f.requeue(w.e, w.acks)
+		if isConflict(err) {
+			// Another worker wrote in between: merge its revisions, write next round.
+			if rerr := f.refresh(ctx, w.key); rerr != nil {
+				err = rerr
+			}
+		}
+		if !isConflict(err) || ctx.Err() != nil {
+			f.retryLater(w.key, err)
+		} else {
+			f.markDirty(w.key)
+		}
+	}
+	return ok
+}
+
+// requeue puts acks back in front of the ones recorded since.
+func (f *Fence) requeue(e *entry, acks []func()) {
+	f.mu.Lock()
+	e.acks = append(acks, e.acks...)
+	f.mu.Unlock()
+}
+
+func (f *Fence) retryLater(key string, err error) {
+	f.log.Warn("could not store published revisions; will retry", zap.Error(err))
+	f.markDirty(key)
+}
+
+// markDirty queues key for the next round of writes.
+func (f *Fence) markDirty(key string) {
+	f.mu.Lock()
+	f.dirty[key] = struct{}{}
+	f.mu.Unlock()
+	select {
+	case f.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Pending counts the channels whose revisions are recorded but not yet stored.
+func (f *Fence) Pending() int { return f.pending() }
+
+// evict forgets clean entries that are no longer trusted anyway.
+func (f *Fence) evict() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for key, e := range f.cache {
+		if _, dirty := f.dirty[key]; !dirty && len(e.acks) == 0 && time.Since(e.readAt) > f.ttl {
+			delete(f.cache, key)
+		}
+	}
+}
+
+func (f *Fence) get(ctx context.Context, key string) (map[string]int64, uint64, error) {
 	e, err := f.kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return Seen{}, nil
+		return nil, 0, nil
 	}
 	if err != nil {
-		return Seen{}, fmt.Errorf("read revisions: %w", err)
+		return nil, 0, fmt.Errorf("read revisions: %w", err)
 	}
 	revs, err := decode(e.Value())
 	if err != nil {
-		return Seen{}, fmt.Errorf("revisions entry %s: %w", key, err)
+		return nil, 0, fmt.Errorf("revisions entry %s: %w", key, err)
 	}
-	return Seen{kvRev: e.Revision(), revs: revs}, nil
-}
-
-func (f *Fence) put(ctx context.Context, key string, val []byte, last uint64) error {
-	if last == 0 {
-		_, err := f.kv.Create(ctx, key, val)
-		return err
-	}
-	_, err := f.kv.Update(ctx, key, val, last)
-	return err
+	return revs, e.Revision(), nil
 }
 
 func isConflict(err error) bool {

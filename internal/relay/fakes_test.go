@@ -279,9 +279,9 @@ func baseConfig() relay.Config {
 	}
 }
 
-// startRelay runs a relay with p and d (nil for defaults); it is stopped at the end of
-// the test at the latest.
-func startRelay(t *testing.T, cfg relay.Config, p *fakeProvider, d *fakeDead) *harness {
+// startRelay runs a relay with p and d (nil for defaults), after applying opts to it;
+// it is stopped at the end of the test at the latest.
+func startRelay(t *testing.T, cfg relay.Config, p *fakeProvider, d *fakeDead, opts ...func(*relay.Relay)) *harness {
 	t.Helper()
 	if p == nil {
 		p = &fakeProvider{}
@@ -294,6 +294,9 @@ func startRelay(t *testing.T, cfg relay.Config, p *fakeProvider, d *fakeDead) *h
 	r, err := relay.New(cfg, p, d, relay.NewMetrics(prometheus.NewRegistry()), zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatalf("relay.New: %v", err)
+	}
+	for _, opt := range opts {
+		opt(r)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &harness{t: t, relay: r, provider: p, dead: d, ops: ops, start: time.Now(), cancel: cancel, done: make(chan error, 1)}

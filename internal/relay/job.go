@@ -8,7 +8,6 @@ import (
 
 	"github.com/liverelay/liverelay/internal/dlq"
 	"github.com/liverelay/liverelay/internal/event"
-	"github.com/liverelay/liverelay/internal/fence"
 	"github.com/liverelay/liverelay/internal/merge"
 	"github.com/liverelay/liverelay/internal/publish"
 )
@@ -34,8 +33,6 @@ type job struct {
 	lastFail  time.Time
 	lastErr   error
 	solo      bool // publish this job in a call of its own
-
-	seen fence.Seen // what the fence read, for recording after the publish
 
 	// Set by the publisher.
 	pubErr  error // the provider call failed

@@ -15,7 +15,6 @@ type Metrics struct {
 	requestSeconds prometheus.Histogram
 	stale          prometheus.Counter
 	breakerOpens   prometheus.Counter
-	fenceErrors    prometheus.Counter
 }
 
 // NewMetrics registers the relay's metrics on reg.
@@ -38,11 +37,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	m.stale = prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_stale_operations_total",
 		Help: "Renders and removals dropped because readers already had a newer revision of the post."})
-	m.fenceErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_fence_record_errors_total",
-		Help: "Published revisions that could not be recorded in the revision bucket."})
 	m.breakerOpens = prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_provider_breaker_opens_total",
 		Help: "Times the provider failed for every channel and all calls were held for a cool-down."})
-	reg.MustRegister(m.stale, m.fenceErrors, m.breakerOpens)
+	reg.MustRegister(m.stale, m.breakerOpens)
 	reg.MustRegister(m.events, m.updates, m.messages, m.acked, m.ackErrors, m.publishErrors, m.channels, m.latency, m.requestSeconds)
 	return m
 }

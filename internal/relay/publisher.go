@@ -68,11 +68,16 @@ func (r *Relay) runCall(ctx context.Context, c *call) {
 		off += n
 		r.metrics.messages.Add(float64(n))
 		r.metrics.updates.Inc()
-		r.recordFence(ctx, j)
 		if t := j.update.OldestEmit(); !t.IsZero() {
 			r.metrics.latency.Observe(now.Sub(t).Seconds())
 		}
-		r.ack(j)
+		if r.fence != nil {
+			// The acks wait until the published revisions are stored; the channel
+			// does not: the fence already knows them.
+			r.fence.Record(j.update, func() { r.ack(j) })
+		} else {
+			r.ack(j)
+		}
 	}
 }
 
@@ -83,30 +88,17 @@ func (r *Relay) checkFence(ctx context.Context, j *job) bool {
 	if r.fence == nil || j.update.MaxRevision() == 0 {
 		return true
 	}
-	dropped, seen, err := r.fence.Check(ctx, j.update)
+	dropped, err := r.fence.Check(ctx, j.update)
 	if err != nil {
 		j.pubErr = &publish.Error{Provider: "revision fence", Err: err}
 		return false
 	}
-	j.seen = seen
 	if dropped > 0 {
 		r.metrics.stale.Add(float64(dropped))
 		r.log.Info("dropped operations older than what readers have", zap.String("channel", j.update.Channel), zap.Int("dropped", dropped))
 		j.prepare(r.provider, r.provider.Name())
 	}
 	return true
-}
-
-// recordFence stores the revisions just published. A failure is logged, not retried:
-// the content is delivered, and only a later replay of older content is unguarded.
-func (r *Relay) recordFence(ctx context.Context, j *job) {
-	if r.fence == nil || j.update.MaxRevision() == 0 {
-		return
-	}
-	if err := r.fence.Record(ctx, j.update, j.seen); err != nil {
-		r.metrics.fenceErrors.Inc()
-		r.log.Warn("could not record published revisions", zap.String("channel", j.update.Channel), zap.Error(err))
-	}
 }
 
 func firstErr(errs []error) error {

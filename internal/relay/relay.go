@@ -15,7 +15,6 @@ import (
 
 	"github.com/liverelay/liverelay/internal/dlq"
 	"github.com/liverelay/liverelay/internal/event"
-	"github.com/liverelay/liverelay/internal/fence"
 	"github.com/liverelay/liverelay/internal/merge"
 	"github.com/liverelay/liverelay/internal/publish"
 	"github.com/liverelay/liverelay/internal/retry"
@@ -40,8 +39,9 @@ type DeadLetters interface {
 // Fence drops operations older than what was already published, and records what was
 // published (package fence).
 type Fence interface {
-	Check(ctx context.Context, u *merge.Update) (dropped int, s fence.Seen, err error)
-	Record(ctx context.Context, u *merge.Update, s fence.Seen) error
+	Check(ctx context.Context, u *merge.Update) (dropped int, err error)
+	// Record notes u as published and runs done (the acks) once that is stored.
+	Record(u *merge.Update, done func())
 }
 
 // Source is the stream message an event came from.

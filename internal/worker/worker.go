@@ -62,9 +62,10 @@ func Run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 		return err
 	}
 	const pullExpiry = 5 * time.Second
+	pinnedTTL := cfg.AckWait + 2*pullExpiry // design.md §3a: ≥ AckWait + pull expiry
 	consumers, err := top.EnsureConsumers(setupCtx, js, broker.ConsumerConfig{
 		AckWait: cfg.AckWait, MaxDeliver: cfg.MaxDeliver, MaxAckPending: cfg.MaxAckPending,
-		PinnedTTL: cfg.AckWait + 2*pullExpiry,
+		PinnedTTL: pinnedTTL,
 	})
 	if err != nil {
 		return err
@@ -78,7 +79,10 @@ func Run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", top.Stream, err)
 	}
-	revisions, err := fence.Open(setupCtx, js, fence.Config{Bucket: cfg.FenceBucket, Replicas: cfg.Replicas, TTL: cfg.FenceTTL})
+	revisions, err := fence.Open(setupCtx, js, fence.Config{
+		Bucket: cfg.FenceBucket, Replicas: cfg.Replicas, TTL: cfg.FenceTTL,
+		CacheTTL: pinnedTTL / 2, // a partition moves only after pinnedTTL: the cache cannot hide the new owner's writes
+	}, log.Named("fence"))
 	if err != nil {
 		return err
 	}
@@ -125,13 +129,26 @@ func Run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 	cons := consumer.New(consumer.Config{PullBatch: batch, PullExpiry: pullExpiry}, top, consumers, rel, dead, reg, log.Named("consumer"), ready)
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return rel.Run(gctx) })
+	// The fence stores what the relay published; it must outlive the relay's flush at
+	// shutdown, so it stops only after the relay returned.
+	fenceCtx, stopFence := context.WithCancel(context.WithoutCancel(ctx))
+	fenceDone := make(chan struct{})
+	go func() {
+		defer close(fenceDone)
+		_ = revisions.Run(fenceCtx, 5*time.Second)
+	}()
+	g.Go(func() error {
+		defer stopFence()
+		return rel.Run(gctx)
+	})
 	g.Go(func() error { return cons.Run(gctx) })
 	g.Go(func() error { return mover.Run(gctx) })
 	if hs != nil {
 		g.Go(func() error { return hs.Serve(gctx) })
 	}
 	err = g.Wait()
+	stopFence()
+	<-fenceDone
 	// Acks are sent asynchronously: a flush round trip makes sure the server has them.
 	if ferr := nc.FlushTimeout(5 * time.Second); ferr != nil {
 		log.Warn("flush NATS connection; unsent acks will be redelivered", zap.Error(ferr))

@@ -11,8 +11,10 @@ const framing = len(`{"renders":{},"removals":[]}`)
 // last. A render that cannot fit a message on its own is left out and returned in
 // tooBig, for the caller to dead-letter.
 func (u *Update) Split(max int) (msgs [][]byte, tooBig []event.Render) {
-	if u.Size() <= max {
-		return [][]byte{u.AppendJSON(nil)}, nil
+	if u.approx+framing <= max { // the common case: encode once and measure the bytes
+		if whole := u.AppendJSON(make([]byte, 0, u.approx+framing+u.approx/8)); len(whole) <= max {
+			return [][]byte{whole}, nil
+		}
 	}
 	renders := u.Renders()
 	removals := u.Removals()

@@ -27,7 +27,7 @@ type Update struct {
 	removed  map[string]int // post id → index in removals, -1 once cancelled
 	revision map[string]int64
 
-	size       int // encoded size of the live renders and removals, without framing
+	approx     int // raw bytes of the live renders and removals: a cheap lower bound of the encoded size
 	nRenders   int
 	nRemovals  int
 	events     int
@@ -37,9 +37,13 @@ type Update struct {
 
 type entry struct {
 	render  event.Render
-	size    int
 	dropped bool
 }
+
+// rawSize is what a render adds to the approximate size: its bytes and framing, before
+// JSON escaping (which only grows it). Encoding exactly is left to the publish, once
+// per update instead of once per event.
+func rawSize(r event.Render) int { return len(r.ID) + len(r.Content) + len(`"":{"show":true,"content":""}`) }
 
 // New returns an empty update of channel.
 func New(channel string) *Update {
@@ -96,27 +100,26 @@ func (u *Update) fresh(id string, rev int64) bool {
 }
 
 func (u *Update) render(r event.Render) {
-	size := event.RenderSize(r)
 	if i, ok := u.removed[r.ID]; ok && i >= 0 {
-		u.size -= event.StringSize(r.ID) + 1
+		u.approx -= len(r.ID) + 2
 		u.removed[r.ID] = -1
 		u.removals[i] = ""
 		u.nRemovals--
 	}
 	if i, ok := u.live[r.ID]; ok {
-		u.size += size - u.entries[i].size
-		u.entries[i] = entry{render: r, size: size}
+		u.approx += rawSize(r) - rawSize(u.entries[i].render)
+		u.entries[i] = entry{render: r}
 		return
 	}
 	u.live[r.ID] = len(u.entries)
-	u.entries = append(u.entries, entry{render: r, size: size})
-	u.size += size + 1
+	u.entries = append(u.entries, entry{render: r})
+	u.approx += rawSize(r)
 	u.nRenders++
 }
 
 func (u *Update) remove(id string) {
 	if i, ok := u.live[id]; ok {
-		u.size -= u.entries[i].size + 1
+		u.approx -= rawSize(u.entries[i].render)
 		u.entries[i] = entry{dropped: true}
 		delete(u.live, id)
 		u.nRenders--
@@ -126,7 +129,7 @@ func (u *Update) remove(id string) {
 	}
 	u.removed[id] = len(u.removals)
 	u.removals = append(u.removals, id)
-	u.size += event.StringSize(id) + 1
+	u.approx += len(id) + 2
 	u.nRemovals++
 }
 
@@ -185,9 +188,19 @@ func (u *Update) Events() int { return u.events }
 // Empty reports whether the update would change nothing in a browser.
 func (u *Update) Empty() bool { return u.nRenders == 0 && u.nRemovals == 0 }
 
-// Size is the length of AppendJSON's output.
+// Size is the length of AppendJSON's output, computed by walking every render.
 func (u *Update) Size() int {
-	n := len(`{"renders":{},"removals":[]}`) + u.size
+	n := framing
+	for _, e := range u.entries {
+		if !e.dropped {
+			n += event.RenderSize(e.render) + 1
+		}
+	}
+	for _, id := range u.removals {
+		if id != "" {
+			n += event.StringSize(id) + 1
+		}
+	}
 	if u.nRenders > 0 {
 		n--
 	}
@@ -196,6 +209,10 @@ func (u *Update) Size() int {
 	}
 	return n
 }
+
+// ApproxSize is a cheap lower bound of Size: the raw bytes of the renders and removals
+// before JSON escaping. It decides when an update is big enough to flush early.
+func (u *Update) ApproxSize() int { return framing + u.approx }
 
 // OldestEmit is the earliest emitted_at of the merged events, zero when none had one.
 func (u *Update) OldestEmit() time.Time { return u.oldestEmit }
@@ -257,13 +274,13 @@ func (u *Update) Posts() []string {
 // later render or removal of id is merged as usual.
 func (u *Update) Drop(id string) {
 	if i, ok := u.live[id]; ok {
-		u.size -= u.entries[i].size + 1
+		u.approx -= rawSize(u.entries[i].render)
 		u.entries[i] = entry{dropped: true}
 		delete(u.live, id)
 		u.nRenders--
 	}
 	if i, ok := u.removed[id]; ok && i >= 0 {
-		u.size -= event.StringSize(id) + 1
+		u.approx -= len(id) + 2
 		u.removals[i] = ""
 		u.removed[id] = -1
 		u.nRemovals--

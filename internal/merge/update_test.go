@@ -272,3 +272,16 @@ func TestEventKeepsEachPostsRevision(t *testing.T) {
 		t.Fatalf("x = %q after a newer edit", got)
 	}
 }
+
+func TestApproxSizeIsALowerBound(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	b := &blog{rng: rng}
+	u := New("c")
+	for i := 0; i < 200; i++ {
+		u.Add(b.event())
+		exact := len(u.AppendJSON(nil))
+		if u.ApproxSize() > exact || u.Size() != exact {
+			t.Fatalf("after %d events: ApproxSize %d, Size %d, encoded %d", i+1, u.ApproxSize(), u.Size(), exact)
+		}
+	}
+}

@@ -142,7 +142,7 @@ func (l *loop) receive(in Input, now time.Time) {
 	if first {
 		c.due = now.Add(l.r.cfg.Window)
 	}
-	full := c.pending.Events() >= l.r.cfg.MaxEvents || c.pending.Size() >= l.r.cfg.MaxBytes
+	full := c.pending.Events() >= l.r.cfg.MaxEvents || c.pending.ApproxSize() >= l.r.cfg.MaxBytes
 	if full {
 		c.due = now
 	}

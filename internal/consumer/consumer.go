@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -40,6 +41,7 @@ type Config struct {
 
 // Consumer reads every partition given to it.
 type Consumer struct {
+	nc        *nats.Conn
 	cfg       Config
 	top       broker.Topology
 	consumers []jetstream.Consumer
@@ -52,14 +54,14 @@ type Consumer struct {
 
 // New returns a consumer of the given partition consumers. onReady, if not nil, is
 // called once every partition is being consumed.
-func New(cfg Config, top broker.Topology, consumers []jetstream.Consumer, r Submitter, dead DeadLetters,
+func New(nc *nats.Conn, cfg Config, top broker.Topology, consumers []jetstream.Consumer, r Submitter, dead DeadLetters,
 	reg prometheus.Registerer, log *zap.Logger, onReady func()) *Consumer {
 	invalid := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "liverelay_invalid_events_total",
 		Help: "Messages that were not valid events and went to the dead-letter stream, by reason.",
 	}, []string{"reason"})
 	reg.MustRegister(invalid)
-	return &Consumer{cfg: cfg, top: top, consumers: consumers, relay: r, dead: dead, log: log, invalid: invalid, onReady: onReady}
+	return &Consumer{nc: nc, cfg: cfg, top: top, consumers: consumers, relay: r, dead: dead, log: log, invalid: invalid, onReady: onReady}
 }
 
 // Run consumes until ctx is cancelled, then stops pulling and waits for the message
@@ -144,7 +146,7 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg, log *zap.Logge
 			fmt.Sprintf("channel %q belongs on subject token %q, but came on %q", ev.Channel, want, token), log)
 		return
 	}
-	in := relay.Input{Event: ev, Token: token, Subject: msg.Subject(), Seq: meta.Sequence.Stream, Msg: msg}
+	in := relay.Input{Event: ev, Token: token, Subject: msg.Subject(), Seq: meta.Sequence.Stream, Msg: acker{nc: c.nc, reply: msg.Reply()}}
 	if err := c.relay.Submit(ctx, in); err != nil {
 		// Not taken (shutting down): left unacked, JetStream delivers it again.
 		log.Debug("event not taken", zap.Uint64("seq", meta.Sequence.Stream), zap.Error(err))

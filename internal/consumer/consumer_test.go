@@ -44,7 +44,7 @@ func (s *submitter) taken() []string {
 func setup(t *testing.T, sub Submitter) (jetstream.JetStream, broker.Topology, func()) {
 	t.Helper()
 	srv := brokertest.Start(t)
-	_, js := srv.Connect()
+	nc, js := srv.Connect()
 	ctx := context.Background()
 	top := broker.Topology{Stream: "LIVE_EVENTS", Prefix: "live.events", DLQStream: "LIVE_DLQ", DLQPrefix: "live.dlq",
 		Partitions: 2, Replicas: 1, DuplicateWindow: time.Minute, MaxAge: time.Hour}
@@ -56,7 +56,7 @@ func setup(t *testing.T, sub Submitter) (jetstream.JetStream, broker.Topology, f
 		t.Fatal(err)
 	}
 	ready := make(chan struct{})
-	c := New(Config{PullBatch: 10, PullExpiry: time.Second}, top, cons, sub, dlq.NewWriter(js, top.DLQPrefix),
+	c := New(nc, Config{PullBatch: 10, PullExpiry: time.Second}, top, cons, sub, dlq.NewWriter(js, top.DLQPrefix),
 		prometheus.NewRegistry(), zaptest.NewLogger(t), func() { close(ready) })
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)

@@ -3,6 +3,7 @@ package relay
 import (
 	"time"
 
+	"github.com/liverelay/liverelay/internal/event"
 	"github.com/liverelay/liverelay/internal/merge"
 )
 
@@ -34,8 +35,13 @@ func (c *channel) add(in Input, now time.Time) (stale int) {
 		c.pending = merge.New(c.name)
 		c.pendingSince = now
 	}
+	stale = c.pending.Add(in.Event)
+	// The update now holds the event's content; the source keeps only what acking and
+	// dead-lettering need, so that held messages cost memory per distinct post, not
+	// per event (design.md §3.4).
+	in.Event = event.Event{}
 	c.pendingSources = append(c.pendingSources, in)
-	return c.pending.Add(in.Event)
+	return stale
 }
 
 // takePending moves the pending update into a new job, or into the waiting job when

@@ -126,7 +126,7 @@ func Run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 	}
 	batch := min(max(cfg.MaxAckPending/cfg.Partitions, 1), 500)
 	mover := dlq.NewMover(advisories, events, dead, dlq.LastToken, log.Named("dlq-mover"))
-	cons := consumer.New(consumer.Config{PullBatch: batch, PullExpiry: pullExpiry}, top, consumers, rel, dead, reg, log.Named("consumer"), ready)
+	cons := consumer.New(nc, consumer.Config{PullBatch: batch, PullExpiry: pullExpiry}, top, consumers, rel, dead, reg, log.Named("consumer"), ready)
 
 	g, gctx := errgroup.WithContext(ctx)
 	// The fence stores what the relay published; it must outlive the relay's flush at

@@ -1,7 +1,9 @@
 package event
 
 import (
+	"bytes"
 	"errors"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -12,9 +14,8 @@ import (
 // encoding/json with json.Valid, RawMessage and a token Decoder read every byte of an
 // event three times; this reads it once.
 type scanner struct {
-	b   []byte
-	i   int
-	buf []byte // scratch for unescaping
+	b []byte
+	i int
 }
 
 var errSyntax = errors.New("not valid JSON")
@@ -103,82 +104,80 @@ func (s *scanner) key() ([]byte, error) {
 	return nil, errSyntax
 }
 
-// strSlow reads the rest of a string with escapes, from start (after the quote).
+// strSlow reads the rest of a string with escapes, from start (after the quote). It
+// finds the closing quote first (validating on the way), so that it can build the
+// string in one allocation of the right size.
 func (s *scanner) strSlow(start int) (string, error) {
-	buf := append(s.buf[:0], s.b[start:s.i]...)
-	for s.i < len(s.b) {
-		// Copy the run up to the next quote, backslash or control byte at once.
-		run := s.i
-		for s.i < len(s.b) {
-			c := s.b[s.i]
-			if c == '"' || c == '\\' || c < 0x20 {
-				break
-			}
-			s.i++
-		}
-		buf = append(buf, s.b[run:s.i]...)
-		if s.i >= len(s.b) {
+	s.i = start - 1
+	if _, err := s.skipString(); err != nil {
+		return "", err
+	}
+	end := s.i - 1 // the closing quote
+	var b strings.Builder
+	b.Grow(end - start) // unescaping never grows a string
+	raw := s.b[start:end]
+	for len(raw) > 0 {
+		k := bytes.IndexByte(raw, '\\')
+		if k < 0 {
+			b.Write(raw)
 			break
 		}
-		c := s.b[s.i]
-		switch {
-		case c == '"':
-			s.i++
-			s.buf = buf
-			if utf8.Valid(buf) {
-				return string(buf), nil
-			}
-			return string([]rune(string(buf))), nil
-		case c < 0x20:
-			return "", errSyntax
-		}
-		if s.i+1 >= len(s.b) {
-			return "", errSyntax
-		}
-		e := s.b[s.i+1]
-		s.i += 2
+		b.Write(raw[:k])
+		e := raw[k+1]
+		raw = raw[k+2:]
 		switch e {
 		case '"', '\\', '/':
-			buf = append(buf, e)
+			b.WriteByte(e)
 		case 'b':
-			buf = append(buf, '\b')
+			b.WriteByte('\b')
 		case 'f':
-			buf = append(buf, '\f')
+			b.WriteByte('\f')
 		case 'n':
-			buf = append(buf, '\n')
+			b.WriteByte('\n')
 		case 'r':
-			buf = append(buf, '\r')
+			b.WriteByte('\r')
 		case 't':
-			buf = append(buf, '\t')
+			b.WriteByte('\t')
 		case 'u':
-			r, ok := s.hex4()
-			if !ok {
-				return "", errSyntax
-			}
+			r := hex4(raw)
+			raw = raw[4:]
 			if utf16.IsSurrogate(r) {
-				// A high surrogate followed by an escaped low one is one rune.
-				r2 := utf8.RuneError
-				if s.i+1 < len(s.b) && s.b[s.i] == '\\' && s.b[s.i+1] == 'u' {
-					save := s.i
-					s.i += 2
-					lo, ok := s.hex4()
-					if !ok {
-						return "", errSyntax
-					}
-					if dec := utf16.DecodeRune(r, lo); dec != utf8.RuneError {
-						r2 = dec
-					} else {
-						s.i = save // not a pair: the second escape stands alone
+				// A high surrogate followed by an escaped low one is one rune; anything
+				// else leaves U+FFFD and the next escape stands alone.
+				dec := utf8.RuneError
+				if len(raw) >= 6 && raw[0] == '\\' && raw[1] == 'u' {
+					if d := utf16.DecodeRune(r, hex4(raw[2:])); d != utf8.RuneError {
+						dec = d
+						raw = raw[6:]
 					}
 				}
-				r = r2
+				r = dec
 			}
-			buf = utf8.AppendRune(buf, r)
-		default:
-			return "", errSyntax
+			b.WriteRune(r)
 		}
 	}
-	return "", errSyntax
+	str := b.String()
+	if !utf8.ValidString(str) {
+		str = string([]rune(str)) // invalid bytes become U+FFFD, as in encoding/json
+	}
+	return str, nil
+}
+
+// hex4 reads four hex digits that skipString already checked.
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b[:4] {
+		r <<= 4
+		switch {
+		case c <= '9':
+			r |= rune(c - '0')
+		case c <= 'F':
+			r |= rune(c-'A') + 10
+		default:
+			r |= rune(c-'a') + 10
+		}
+	}
+	return r
 }
 
 func (s *scanner) hex4() (rune, bool) {

@@ -43,7 +43,9 @@ type entry struct {
 // rawSize is what a render adds to the approximate size: its bytes and framing, before
 // JSON escaping (which only grows it). Encoding exactly is left to the publish, once
 // per update instead of once per event.
-func rawSize(r event.Render) int { return len(r.ID) + len(r.Content) + len(`"":{"show":true,"content":""}`) }
+func rawSize(r event.Render) int {
+	return len(r.ID) + len(r.Content) + len(`"":{"show":true,"content":""}`)
+}
 
 // New returns an empty update of channel.
 func New(channel string) *Update {

@@ -137,6 +137,15 @@ func TestProviderOutage(t *testing.T) {
 		outage.Round(time.Millisecond), outageRequests.Load(), drain.Round(time.Millisecond))
 }
 
+// TestMain removes the worker binary the process tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildOnce.path != "" {
+		_ = os.RemoveAll(filepath.Dir(buildOnce.path))
+	}
+	os.Exit(code)
+}
+
 var buildOnce struct {
 	sync.Once
 	path string

@@ -61,23 +61,6 @@ func newTestAbly(t *testing.T, srv *ablytest.Server, edit func(*AblyConfig)) *Ab
 	return a
 }
 
-// ablyError returns err as an Ably *Error, or fails t.
-func ablyError(t *testing.T, err error) *Error {
-	t.Helper()
-	var perr *Error
-	if !errors.As(err, &perr) {
-		t.Fatalf("error %v (%T) is not a *publish.Error", err, err)
-	}
-	t.Logf("error: %v", err)
-	if perr.Provider != "ably" {
-		t.Errorf("Provider = %q, want ably", perr.Provider)
-	}
-	if strings.Contains(err.Error(), testSecret) {
-		t.Errorf("error shows the secret: %v", err)
-	}
-	return perr
-}
-
 func TestAblyConfigValidate(t *testing.T) {
 	valid := AblyConfig{APIKey: testAblyKey, TLS: true}
 	tests := []struct {
@@ -107,30 +90,10 @@ func TestAblyConfigValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := valid
 			tc.edit(&cfg)
-			err := cfg.Validate()
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatalf("Validate: %v", err)
-				}
-				if _, err := NewAbly(cfg, zaptest.NewLogger(t)); err != nil {
-					t.Fatalf("NewAbly: %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatal("Validate accepted an invalid configuration")
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not name %s", err, w)
-				}
-			}
-			if strings.Contains(err.Error(), testSecret) {
-				t.Errorf("error shows the secret: %v", err)
-			}
-			if _, nerr := NewAbly(cfg, zaptest.NewLogger(t)); nerr == nil {
-				t.Error("NewAbly accepted an invalid configuration")
-			}
+			checkValidate(t, cfg.Validate(), tc.want, func() error {
+				_, err := NewAbly(cfg, zaptest.NewLogger(t))
+				return err
+			})
 		})
 	}
 }
@@ -154,17 +117,7 @@ func TestAblyCheckChannel(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.channel, func(t *testing.T) {
-			err := a.CheckChannel(tc.channel)
-			if tc.want == "" {
-				if err != nil {
-					t.Fatalf("CheckChannel: %v", err)
-				}
-				return
-			}
-			perr := ablyError(t, err)
-			if !perr.Rejected || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("error %v (rejected %v), want a rejection saying %q", err, perr.Rejected, tc.want)
-			}
+			checkRejected(t, a.CheckChannel(tc.channel), "ably", tc.want)
 		})
 	}
 }
@@ -198,7 +151,7 @@ func TestAblyFreeAccount(t *testing.T) {
 	}
 	long := msg
 	long.ID = strings.Repeat("i", 200)
-	if perr := ablyError(t, a.Publish(t.Context(), []Message{long})); !perr.Rejected || !strings.Contains(perr.Error(), "id of 200 bytes") {
+	if perr := providerError(t, a.Publish(t.Context(), []Message{long}), "ably"); !perr.Rejected || !strings.Contains(perr.Error(), "id of 200 bytes") {
 		t.Errorf("error %v, want a rejection of the id", perr)
 	}
 }
@@ -258,7 +211,7 @@ func TestAblyRetryKeepsIDs(t *testing.T) {
 					t.Errorf("message %d: error %v, want accepted %v", i, e, accepted)
 				} else if e != nil {
 					// The 502, or "not sent" (no status): both retryable.
-					if perr := ablyError(t, e); perr.Status != http.StatusBadGateway && perr.Status != 0 {
+					if perr := providerError(t, e, "ably"); perr.Status != http.StatusBadGateway && perr.Status != 0 {
 						t.Errorf("message %d: %v (status %d), want the 502 or not sent", i, e, perr.Status)
 					}
 				}
@@ -312,7 +265,7 @@ func TestAblyBatchPartialFailure(t *testing.T) {
 					}
 					continue
 				}
-				perr := ablyError(t, e)
+				perr := providerError(t, e, "ably")
 				if perr.Status != w.status || perr.Code != w.code {
 					t.Errorf("message %d (%s): %v (status %d code %d), want status %d code %d",
 						i, msgs[i].Channel, e, perr.Status, perr.Code, w.status, w.code)
@@ -349,7 +302,7 @@ func TestAblyBatchWholeFailure(t *testing.T) {
 			srv.FailNext(1, tc.fault)
 			a := newTestAbly(t, srv, nil)
 			msgs := append(idMessages("page-a", "a", 2), idMessages("page-b", "b", 1)...)
-			perr := ablyError(t, a.Publish(t.Context(), msgs))
+			perr := providerError(t, a.Publish(t.Context(), msgs), "ably")
 			code := tc.fault.Code
 			if code == 0 {
 				code = tc.fault.Status * 100
@@ -532,7 +485,7 @@ func TestAblyRefusesBeforeSending(t *testing.T) {
 		"bad channel":   {Channel: "[meta]x", Data: []byte(`{}`), ID: "1:0"},
 	} {
 		msgs := append(idMessages("page-2", "ok", 1), m)
-		if perr := ablyError(t, a.Publish(t.Context(), msgs)); !perr.Rejected || !strings.Contains(perr.Error(), "message 2") {
+		if perr := providerError(t, a.Publish(t.Context(), msgs), "ably"); !perr.Rejected || !strings.Contains(perr.Error(), "message 2") {
 			t.Errorf("%s: %v, want a rejection of message 2", name, perr)
 		}
 	}

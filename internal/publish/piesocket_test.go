@@ -31,22 +31,6 @@ func newTestPieSocket(t *testing.T, srv *piesockettest.Server, edit func(*PieSoc
 	return p
 }
 
-func pieSocketError(t *testing.T, err error) *Error {
-	t.Helper()
-	var perr *Error
-	if !errors.As(err, &perr) {
-		t.Fatalf("error %v (%T) is not a *publish.Error", err, err)
-	}
-	t.Logf("error: %v", err)
-	if perr.Provider != "piesocket" {
-		t.Errorf("Provider = %q, want piesocket", perr.Provider)
-	}
-	if strings.Contains(err.Error(), testSecret) {
-		t.Errorf("error shows the secret: %v", err)
-	}
-	return perr
-}
-
 func TestPieSocketConfigValidate(t *testing.T) {
 	valid := PieSocketConfig{APIKey: testKey, Secret: testSecret, ClusterID: "demo"}
 	tests := []struct {
@@ -73,27 +57,10 @@ func TestPieSocketConfigValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := valid
 			tc.edit(&cfg)
-			err := cfg.Validate()
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatalf("Validate: %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatal("Validate accepted an invalid configuration")
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not name %s", err, w)
-				}
-			}
-			if strings.Contains(err.Error(), testSecret) {
-				t.Errorf("error shows the secret: %v", err)
-			}
-			if _, nerr := NewPieSocket(cfg, zaptest.NewLogger(t)); nerr == nil {
-				t.Error("NewPieSocket accepted an invalid configuration")
-			}
+			checkValidate(t, cfg.Validate(), tc.want, func() error {
+				_, err := NewPieSocket(cfg, zaptest.NewLogger(t))
+				return err
+			})
 		})
 	}
 }
@@ -131,7 +98,7 @@ func TestPieSocketCheckChannel(t *testing.T) {
 				}
 				return
 			}
-			perr := pieSocketError(t, err)
+			perr := providerError(t, err, "piesocket")
 			if !perr.Rejected || !strings.Contains(err.Error(), "at most 30") && !strings.Contains(err.Error(), "1 to 30 characters of A-Z, a-z, 0-9, '_' and '-'") {
 				t.Fatalf("error %v, want a rejection that gives the rule", err)
 			}
@@ -184,7 +151,7 @@ func TestPieSocketRefusal(t *testing.T) {
 			srv := piesockettest.New(t, testKey, testSecret)
 			srv.FailNext(1, piesockettest.Fault{Status: 200, Body: answer})
 			p := newTestPieSocket(t, srv, nil)
-			perr := pieSocketError(t, p.Publish(t.Context(), idMessages("page-1", "a", 1)))
+			perr := providerError(t, p.Publish(t.Context(), idMessages("page-1", "a", 1)), "piesocket")
 			// A 200 is classified as permanent: not a 408, 425, 429 or 5xx.
 			if perr.Status != 200 || perr.Rejected || !strings.Contains(perr.Error(), "refused") {
 				t.Errorf("error %v, want a refusal with status 200", perr)
@@ -217,11 +184,11 @@ func TestPieSocketStopsAtFirstFailure(t *testing.T) {
 	if partial.Errs[0] != nil || partial.Errs[1] == nil || partial.Errs[2] != partial.Errs[1] {
 		t.Errorf("errors %v: want the first accepted, the others of page-a failed alike", partial.Errs)
 	}
-	if e := pieSocketError(t, partial.Errs[1]); e.Status != http.StatusBadRequest {
+	if e := providerError(t, partial.Errs[1], "piesocket"); e.Status != http.StatusBadRequest {
 		t.Errorf("page-a: %v, want the 400", e)
 	}
 	// No status: retryable, as the 400 concerned page-a only.
-	if e := pieSocketError(t, partial.Errs[3]); e.Status != 0 || e.Rejected || !strings.Contains(e.Error(), "not sent") {
+	if e := providerError(t, partial.Errs[3], "piesocket"); e.Status != 0 || e.Rejected || !strings.Contains(e.Error(), "not sent") {
 		t.Errorf("page-b: %v, want \"not sent\" without a status", e)
 	}
 	if srv.Requests() != 2 || len(srv.Messages()) != 1 {
@@ -281,7 +248,7 @@ func TestPieSocketCancelDuringRequest(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
 	err := p.Publish(ctx, idMessages("page-1", "a", 2))
-	if perr := pieSocketError(t, err); perr.Status != 0 || !errors.Is(err, context.DeadlineExceeded) {
+	if perr := providerError(t, err, "piesocket"); perr.Status != 0 || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("error %v, want a deadline with status 0", err)
 	}
 	if srv.Requests() != 1 {
@@ -302,7 +269,7 @@ func TestPieSocketRefusesBeforeSending(t *testing.T) {
 		"channel":   {Channel: "page.1", Data: []byte(`{}`)},
 	} {
 		msgs := append(idMessages("page-2", "ok", 1), m)
-		if perr := pieSocketError(t, p.Publish(t.Context(), msgs)); !perr.Rejected || !strings.Contains(perr.Error(), "message 2") {
+		if perr := providerError(t, p.Publish(t.Context(), msgs), "piesocket"); !perr.Rejected || !strings.Contains(perr.Error(), "message 2") {
 			t.Errorf("%s: %v, want a rejection of message 2", name, perr)
 		}
 	}

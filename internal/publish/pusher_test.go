@@ -42,26 +42,6 @@ func testMessages(channel string, n int) []Message {
 	return msgs
 }
 
-// providerError returns err as an *Error, or fails t.
-func providerError(t *testing.T, err error) *Error {
-	t.Helper()
-	var perr *Error
-	if !errors.As(err, &perr) {
-		t.Fatalf("error %v (%T) is not a *publish.Error", err, err)
-	}
-	t.Logf("error: %v", err)
-	if perr.Provider != "pusher" {
-		t.Errorf("Provider = %q, want pusher", perr.Provider)
-	}
-	if strings.Contains(err.Error(), testSecret) {
-		t.Errorf("error shows the secret: %v", err)
-	}
-	if strings.Contains(err.Error(), "auth_signature") {
-		t.Errorf("error shows the request signature: %v", err)
-	}
-	return perr
-}
-
 func TestPusherConfigValidate(t *testing.T) {
 	valid := PusherConfig{AppID: "1", Key: "k", Secret: "s", Cluster: "eu"}
 	tests := []struct {
@@ -88,27 +68,10 @@ func TestPusherConfigValidate(t *testing.T) {
 			cfg := valid
 			cfg.Secret = testSecret
 			tc.edit(&cfg)
-			err := cfg.Validate()
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatalf("Validate: %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatal("Validate accepted an invalid configuration")
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not name %s", err, w)
-				}
-			}
-			if strings.Contains(err.Error(), testSecret) {
-				t.Errorf("error shows the secret: %v", err)
-			}
-			if _, nerr := NewPusher(cfg, zaptest.NewLogger(t)); nerr == nil {
-				t.Error("NewPusher accepted an invalid configuration")
-			}
+			checkValidate(t, cfg.Validate(), tc.want, func() error {
+				_, err := NewPusher(cfg, zaptest.NewLogger(t))
+				return err
+			})
 		})
 	}
 }
@@ -132,17 +95,7 @@ func TestPusherCheckChannel(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.channel, func(t *testing.T) {
-			err := p.CheckChannel(tc.channel)
-			if tc.want == "" {
-				if err != nil {
-					t.Fatalf("CheckChannel: %v", err)
-				}
-				return
-			}
-			perr := providerError(t, err)
-			if !perr.Rejected || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("error %v (rejected %v), want a rejection saying %q", err, perr.Rejected, tc.want)
-			}
+			checkRejected(t, p.CheckChannel(tc.channel), "pusher", tc.want)
 		})
 	}
 }
@@ -256,7 +209,7 @@ func TestPusherPublishFailures(t *testing.T) {
 			if msgs == nil {
 				msgs = testMessages("page-1", 3)
 			}
-			perr := providerError(t, p.Publish(t.Context(), msgs))
+			perr := providerError(t, p.Publish(t.Context(), msgs), "pusher")
 			if perr.Rejected != tc.rejected || perr.Status != tc.status {
 				t.Errorf("Rejected %v Status %d, want %v and %d (%v)", perr.Rejected, perr.Status, tc.rejected, tc.status, perr)
 			}
@@ -284,7 +237,7 @@ func TestPusherPublishStopsAtFirstFailure(t *testing.T) {
 		return pushertest.Fault{}
 	})
 	p := newTestPusher(t, srv, nil)
-	perr := providerError(t, p.Publish(t.Context(), testMessages("page-1", 25)))
+	perr := providerError(t, p.Publish(t.Context(), testMessages("page-1", 25)), "pusher")
 	if perr.Status != http.StatusBadGateway || !strings.Contains(perr.Error(), "messages 11 to 20 of 25") {
 		t.Errorf("error %v, want a 502 on messages 11 to 20", perr)
 	}
@@ -304,7 +257,7 @@ func TestPusherTimeout(t *testing.T) {
 	p := newTestPusher(t, srv, func(c *PusherConfig) { c.Timeout = 100 * time.Millisecond })
 	start := time.Now()
 	err := p.Publish(t.Context(), testMessages("page-1", 1))
-	perr := providerError(t, err)
+	perr := providerError(t, err, "pusher")
 	if perr.Status != 0 || perr.Rejected || !isTimeout(err) {
 		t.Fatalf("error %v (status %d), want a timeout with status 0", err, perr.Status)
 	}
@@ -346,7 +299,7 @@ func TestPusherContext(t *testing.T) {
 			tc.end(cancel)
 			select {
 			case err := <-done:
-				perr := providerError(t, err)
+				perr := providerError(t, err, "pusher")
 				if perr.Status != 0 || !errors.Is(err, tc.want) {
 					t.Fatalf("error %v (status %d), want %v with status 0", err, perr.Status, tc.want)
 				}
@@ -363,7 +316,7 @@ func TestPusherCancelledBeforeStart(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	err := p.Publish(ctx, testMessages("page-1", 3))
-	if perr := providerError(t, err); perr.Status != 0 || !errors.Is(err, context.Canceled) {
+	if perr := providerError(t, err, "pusher"); perr.Status != 0 || !errors.Is(err, context.Canceled) {
 		t.Fatalf("error %v, want context.Canceled", err)
 	}
 	if srv.Requests() != 0 {

@@ -20,9 +20,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"slices"
@@ -34,6 +32,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/liverelay/liverelay/internal/publish/providertest"
 	"github.com/ugorji/go/codec"
 )
 
@@ -114,25 +113,16 @@ const (
 
 // Server is a fake Ably REST API. All its methods are safe for concurrent use.
 type Server struct {
-	srv             *httptest.Server
+	srv             providertest.Server
 	keyName, secret string
-	done            chan struct{}
-
-	requests    atomic.Int64
-	rejected    atomic.Int64
-	duplicates  atomic.Int64
-	connections atomic.Int64
-	delay       atomic.Int64 // time.Duration added to every request
-	maxBytes    atomic.Int64
+	duplicates      atomic.Int64
+	maxBytes        atomic.Int64
+	messages        *providertest.Recorder[Message]
+	faults          providertest.Faults[Fault, []Message]
 
 	mu       sync.Mutex
-	messages []Message     // append-only, so a prefix can be shared without copying
-	changed  chan struct{} // closed, then replaced, when messages are added
 	seen     map[string]bool
-	failN    int
-	fail     Fault
 	chanFail map[string]*countedFault
-	script   Script
 	format   BatchFormat
 }
 
@@ -151,59 +141,42 @@ func New(t testing.TB, key string) *Server {
 	s := &Server{
 		keyName:  keyName,
 		secret:   secret,
-		done:     make(chan struct{}),
-		changed:  make(chan struct{}),
+		messages: providertest.NewRecorder[Message]("ably", "messages"),
 		seen:     map[string]bool{},
 		chanFail: map[string]*countedFault{},
 	}
 	s.maxBytes.Store(DefaultMaxMessageBytes)
-	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
-	s.srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
-		if state == http.StateNew {
-			s.connections.Add(1)
-		}
-	}
-	s.srv.Start()
-	t.Cleanup(func() {
-		close(s.done)
-		s.srv.Close()
-	})
+	s.srv.Start(t, http.HandlerFunc(s.serve))
 	return s
 }
 
 // Host is the fake's host name, for AblyConfig.RESTHost (with TLS off).
-func (s *Server) Host() string { return s.addr().IP.String() }
+func (s *Server) Host() string { return s.srv.Addr().IP.String() }
 
 // Port is the fake's port, for AblyConfig.Port.
-func (s *Server) Port() int { return s.addr().Port }
-
-func (s *Server) addr() *net.TCPAddr { return s.srv.Listener.Addr().(*net.TCPAddr) }
+func (s *Server) Port() int { return s.srv.Addr().Port }
 
 // URL is the fake's base URL, http://host:port.
-func (s *Server) URL() string { return s.srv.URL }
+func (s *Server) URL() string { return s.srv.URL() }
 
 // Requests counts every request received, accepted or not.
-func (s *Server) Requests() int64 { return s.requests.Load() }
+func (s *Server) Requests() int64 { return s.srv.Requests() }
 
 // Rejected counts the requests answered with an error status, scripted ones and
 // partial batch failures included.
-func (s *Server) Rejected() int64 { return s.rejected.Load() }
+func (s *Server) Rejected() int64 { return s.srv.Rejected() }
 
 // Duplicates counts the messages dropped because their id was seen before.
 func (s *Server) Duplicates() int64 { return s.duplicates.Load() }
 
 // Connections counts the TCP connections clients opened to the fake.
-func (s *Server) Connections() int64 { return s.connections.Load() }
+func (s *Server) Connections() int64 { return s.srv.Connections() }
 
 // Messages returns a copy of the accepted messages, in the order they were accepted.
-func (s *Server) Messages() []Message {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.messages)
-}
+func (s *Server) Messages() []Message { return s.messages.All() }
 
 // SetDelay adds d of latency to every request from now on.
-func (s *Server) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
+func (s *Server) SetDelay(d time.Duration) { s.srv.SetDelay(d) }
 
 // SetMaxMessageBytes sets the per-publish size limit (16384 for a free account).
 func (s *Server) SetMaxMessageBytes(n int) { s.maxBytes.Store(int64(n)) }
@@ -216,11 +189,7 @@ func (s *Server) SetBatchFormat(f BatchFormat) {
 }
 
 // FailNext makes the next n requests fail as f says, without recording anything.
-func (s *Server) FailNext(n int, f Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failN, s.fail = n, f
-}
+func (s *Server) FailNext(n int, f Fault) { s.faults.FailNext(n, f) }
 
 // FailChannel makes the next n publishes to channel fail as f says: a channel
 // publish fails as a whole, a batch publish reports the error for that channel only.
@@ -233,57 +202,19 @@ func (s *Server) FailChannel(channel string, n int, f Fault) {
 
 // SetScript decides the fate of every request from now on (nil removes the script).
 // FailNext, while it lasts, takes precedence.
-func (s *Server) SetScript(script Script) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.script = script
-}
+func (s *Server) SetScript(script Script) { s.faults.SetScript(script) }
 
 // Wait blocks until cond holds for the accepted messages, or ctx ends. cond must not
 // modify the slice, which is shared.
 func (s *Server) Wait(ctx context.Context, cond func([]Message) bool) error {
-	for {
-		s.mu.Lock()
-		msgs := s.messages[:len(s.messages):len(s.messages)]
-		changed := s.changed
-		s.mu.Unlock()
-		if cond(msgs) {
-			return nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return fmt.Errorf("ablytest: condition not met with %d messages: %w", len(msgs), context.Cause(ctx))
-		}
-	}
+	return s.messages.Wait(ctx, cond)
 }
 
 // WaitMessages waits up to timeout for at least n accepted messages and returns them
 // all; it fails t when they do not come. Call it from the test's goroutine.
 func (s *Server) WaitMessages(t testing.TB, n int, timeout time.Duration) []Message {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := s.Wait(ctx, func(msgs []Message) bool { return len(msgs) >= n }); err != nil {
-		t.Fatalf("waiting for %d ably messages: %v", n, err)
-	}
-	return s.Messages()
-}
-
-func (s *Server) fault(n int64, msgs []Message) Fault {
-	s.mu.Lock()
-	if s.failN > 0 {
-		s.failN--
-		f := s.fail
-		s.mu.Unlock()
-		return f
-	}
-	script := s.script
-	s.mu.Unlock()
-	if script == nil {
-		return Fault{}
-	}
-	return script(n, msgs)
+	return s.messages.WaitN(t, n, timeout)
 }
 
 // channelFault consumes one scripted failure of channel, if any.
@@ -304,7 +235,7 @@ func (s *Server) record(msgs []Message) {
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	added := false
+	var kept []Message
 	for _, m := range msgs {
 		if m.ID != "" {
 			key := m.Channel + "\x00" + m.ID
@@ -315,29 +246,9 @@ func (s *Server) record(msgs []Message) {
 			s.seen[key] = true
 		}
 		m.Received = now
-		s.messages = append(s.messages, m)
-		added = true
+		kept = append(kept, m)
 	}
-	if added {
-		close(s.changed)
-		s.changed = make(chan struct{})
-	}
-}
-
-// sleep waits d, or less when the client goes away or the fake closes.
-func (s *Server) sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return true
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
-	case <-s.done:
-	}
-	return false
+	s.messages.Add(kept...) // under s.mu, so messages keep the order of seen
 }
 
 // errorInfo is Ably's error object.
@@ -381,7 +292,7 @@ func (p *publish) all() []Message {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	n := s.requests.Add(1)
+	n := s.srv.CountRequest()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		s.reject(w, r, failf(http.StatusRequestEntityTooLarge, CodeTooLarge, "request body too large or unreadable: %v", err), "")
@@ -392,8 +303,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if perr == nil {
 		msgs = p.all()
 	}
-	f := s.fault(n, msgs)
-	if !s.sleep(r.Context(), time.Duration(s.delay.Load())+f.Delay) {
+	f := s.faults.Next(n, msgs)
+	if !s.srv.Sleep(r.Context(), f.Delay) {
 		return // the client gave up, or the fake is closing
 	}
 	if f.Status != 0 {
@@ -472,11 +383,11 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request, p *publish, 
 	switch {
 	case format == BatchV2:
 		if failures > 0 {
-			s.rejected.Add(1)
+			s.srv.CountRejected()
 		}
 		s.answer(w, r, http.StatusCreated, perSpec)
 	case failures > 0:
-		s.rejected.Add(1)
+		s.srv.CountRejected()
 		err := failf(http.StatusBadRequest, CodeBatchPartial, "Batched response includes errors")
 		w.Header().Set("X-Ably-Errorcode", strconv.Itoa(err.Code))
 		s.answer(w, r, http.StatusBadRequest, map[string]any{"error": err, "batchResponse": flat})
@@ -594,7 +505,7 @@ func (s *Server) authenticate(r *http.Request) *errorInfo {
 
 // reject answers an error, as Ably does: the error object and its code in a header.
 func (s *Server) reject(w http.ResponseWriter, r *http.Request, err *errorInfo, retryAfter string) {
-	s.rejected.Add(1)
+	s.srv.CountRejected()
 	if retryAfter != "" {
 		w.Header().Set("Retry-After", retryAfter)
 	}

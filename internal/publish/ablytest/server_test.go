@@ -1,18 +1,19 @@
 package ablytest
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ably/ably-go/ably"
+	"github.com/liverelay/liverelay/internal/publish/providertest"
 )
 
 const (
@@ -34,16 +35,9 @@ type call struct {
 // send returns the status, the decoded JSON answer and the headers.
 func (c call) send(t *testing.T, s *Server) (int, any, http.Header) {
 	t.Helper()
-	method, ctype, auth := c.method, c.ctype, c.auth
-	if method == "" {
-		method = http.MethodPost
-	}
-	if ctype == "" {
-		ctype = mimeJSON
-	}
-	if auth == "" {
-		auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(key))
-	}
+	method := cmp.Or(c.method, http.MethodPost)
+	ctype := cmp.Or(c.ctype, mimeJSON)
+	auth := cmp.Or(c.auth, "Basic "+base64.StdEncoding.EncodeToString([]byte(key)))
 	req, err := http.NewRequestWithContext(t.Context(), method, s.URL()+c.path, strings.NewReader(c.body))
 	if err != nil {
 		t.Fatal(err)
@@ -53,15 +47,7 @@ func (c call) send(t *testing.T, s *Server) (int, any, http.Header) {
 	if c.accept != "" {
 		req.Header.Set("Accept", c.accept)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, b := providertest.Do(t, req)
 	var v any
 	if err := json.Unmarshal(b, &v); err != nil {
 		t.Fatalf("answer %q is not JSON: %v", b, err)

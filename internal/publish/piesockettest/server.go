@@ -17,15 +17,13 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
-	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/liverelay/liverelay/internal/publish/providertest"
 )
 
 const (
@@ -63,153 +61,61 @@ type Script func(n int64, msg *Message) Fault
 
 // Server is a fake PieSocket publish API. All its methods are safe for concurrent use.
 type Server struct {
-	srv         *httptest.Server
+	srv         providertest.Server
 	key, secret string
-	done        chan struct{}
-
-	requests    atomic.Int64
-	rejected    atomic.Int64
-	connections atomic.Int64
-	delay       atomic.Int64 // time.Duration added to every request
 	maxBytes    atomic.Int64
-
-	mu       sync.Mutex
-	messages []Message     // append-only, so a prefix can be shared without copying
-	changed  chan struct{} // closed, then replaced, when messages are added
-	failN    int
-	fail     Fault
-	script   Script
+	messages    *providertest.Recorder[Message]
+	faults      providertest.Faults[Fault, *Message]
 }
 
 // New starts a fake for one API key and secret; it is closed when t ends.
 func New(t testing.TB, key, secret string) *Server {
 	t.Helper()
-	s := &Server{key: key, secret: secret, done: make(chan struct{}), changed: make(chan struct{})}
+	s := &Server{key: key, secret: secret, messages: providertest.NewRecorder[Message]("piesocket", "messages")}
 	s.maxBytes.Store(DefaultMaxMessageBytes)
-	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
-	s.srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
-		if state == http.StateNew {
-			s.connections.Add(1)
-		}
-	}
-	s.srv.Start()
-	t.Cleanup(func() {
-		close(s.done)
-		s.srv.Close()
-	})
+	s.srv.Start(t, http.HandlerFunc(s.serve))
 	return s
 }
 
 // URL is the publish URL, for PieSocketConfig.APIURL.
-func (s *Server) URL() string { return s.srv.URL + Path }
+func (s *Server) URL() string { return s.srv.URL() + Path }
 
 // Requests counts every request received, accepted or not.
-func (s *Server) Requests() int64 { return s.requests.Load() }
+func (s *Server) Requests() int64 { return s.srv.Requests() }
 
 // Rejected counts the requests answered with an error status, scripted ones included.
-func (s *Server) Rejected() int64 { return s.rejected.Load() }
+func (s *Server) Rejected() int64 { return s.srv.Rejected() }
 
 // Connections counts the TCP connections clients opened to the fake.
-func (s *Server) Connections() int64 { return s.connections.Load() }
+func (s *Server) Connections() int64 { return s.srv.Connections() }
 
 // Messages returns a copy of the accepted messages, in the order they were accepted.
-func (s *Server) Messages() []Message {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.messages)
-}
+func (s *Server) Messages() []Message { return s.messages.All() }
 
 // SetDelay adds d of latency to every request from now on.
-func (s *Server) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
+func (s *Server) SetDelay(d time.Duration) { s.srv.SetDelay(d) }
 
 // SetMaxMessageBytes sets the size limit of one message.
 func (s *Server) SetMaxMessageBytes(n int) { s.maxBytes.Store(int64(n)) }
 
 // FailNext makes the next n requests answer as f says, without recording anything.
-func (s *Server) FailNext(n int, f Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failN, s.fail = n, f
-}
+func (s *Server) FailNext(n int, f Fault) { s.faults.FailNext(n, f) }
 
 // SetScript decides the fate of every request from now on (nil removes the script).
 // FailNext, while it lasts, takes precedence.
-func (s *Server) SetScript(script Script) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.script = script
-}
+func (s *Server) SetScript(script Script) { s.faults.SetScript(script) }
 
 // Wait blocks until cond holds for the accepted messages, or ctx ends. cond must not
 // modify the slice, which is shared.
 func (s *Server) Wait(ctx context.Context, cond func([]Message) bool) error {
-	for {
-		s.mu.Lock()
-		msgs := s.messages[:len(s.messages):len(s.messages)]
-		changed := s.changed
-		s.mu.Unlock()
-		if cond(msgs) {
-			return nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return fmt.Errorf("piesockettest: condition not met with %d messages: %w", len(msgs), context.Cause(ctx))
-		}
-	}
+	return s.messages.Wait(ctx, cond)
 }
 
 // WaitMessages waits up to timeout for at least n accepted messages and returns them
 // all; it fails t when they do not come. Call it from the test's goroutine.
 func (s *Server) WaitMessages(t testing.TB, n int, timeout time.Duration) []Message {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := s.Wait(ctx, func(msgs []Message) bool { return len(msgs) >= n }); err != nil {
-		t.Fatalf("waiting for %d piesocket messages: %v", n, err)
-	}
-	return s.Messages()
-}
-
-func (s *Server) fault(n int64, msg *Message) Fault {
-	s.mu.Lock()
-	if s.failN > 0 {
-		s.failN--
-		f := s.fail
-		s.mu.Unlock()
-		return f
-	}
-	script := s.script
-	s.mu.Unlock()
-	if script == nil {
-		return Fault{}
-	}
-	return script(n, msg)
-}
-
-func (s *Server) record(m Message) {
-	m.Received = time.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.messages = append(s.messages, m)
-	close(s.changed)
-	s.changed = make(chan struct{})
-}
-
-// sleep waits d, or less when the client goes away or the fake closes.
-func (s *Server) sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return true
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
-	case <-s.done:
-	}
-	return false
+	return s.messages.WaitN(t, n, timeout)
 }
 
 // httpError is an answer other than 200.
@@ -231,19 +137,19 @@ type request struct {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	n := s.requests.Add(1)
+	n := s.srv.CountRequest()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		s.reject(w, failf(http.StatusRequestEntityTooLarge, "request body too large or unreadable"), "")
 		return
 	}
 	req, msg, perr := parse(r, body)
-	f := s.fault(n, msg)
-	if !s.sleep(r.Context(), time.Duration(s.delay.Load())+f.Delay) {
+	f := s.faults.Next(n, msg)
+	if !s.srv.Sleep(r.Context(), f.Delay) {
 		return // the client gave up, or the fake is closing
 	}
 	if f.Status != 0 {
-		s.rejected.Add(1)
+		s.srv.CountRejected()
 		if f.RetryAfter != "" {
 			w.Header().Set("Retry-After", f.RetryAfter)
 		}
@@ -268,7 +174,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, err, "")
 		return
 	}
-	s.record(*msg)
+	m := *msg
+	m.Received = time.Now()
+	s.messages.Add(m)
 	w.Header().Set("Content-Type", "application/json")
 	io.WriteString(w, `{"success":true}`)
 }
@@ -296,7 +204,7 @@ func (s *Server) check(m *Message) *httpError {
 }
 
 func (s *Server) reject(w http.ResponseWriter, err *httpError, retryAfter string) {
-	s.rejected.Add(1)
+	s.srv.CountRejected()
 	if retryAfter != "" {
 		w.Header().Set("Retry-After", retryAfter)
 	}

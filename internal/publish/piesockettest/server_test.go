@@ -1,15 +1,17 @@
 package piesockettest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/liverelay/liverelay/internal/publish/providertest"
 )
 
 const (
@@ -26,31 +28,16 @@ type call struct {
 
 func (c call) send(t *testing.T, s *Server) (int, string, http.Header) {
 	t.Helper()
-	method, path, ctype := c.method, c.path, c.ctype
-	if method == "" {
-		method = http.MethodPost
-	}
-	if path == "" {
-		path = Path
-	}
-	if ctype == "" {
-		ctype = "application/json"
-	}
+	method := cmp.Or(c.method, http.MethodPost)
+	path := cmp.Or(c.path, Path)
+	ctype := cmp.Or(c.ctype, "application/json")
 	base, _ := strings.CutSuffix(s.URL(), Path)
 	req, err := http.NewRequestWithContext(t.Context(), method, base+path, strings.NewReader(c.body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", ctype)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, b := providertest.Do(t, req)
 	return resp.StatusCode, string(b), resp.Header
 }
 

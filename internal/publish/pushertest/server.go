@@ -13,17 +13,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/liverelay/liverelay/internal/publish/providertest"
 )
 
 // Pusher's limits, as its HTTP API enforces them.
@@ -61,149 +59,59 @@ type Script func(n int64, events []Event) Fault
 
 // Server is a fake Pusher HTTP API. All its methods are safe for concurrent use.
 type Server struct {
-	srv                *httptest.Server
+	srv                providertest.Server
 	appID, key, secret string
-	done               chan struct{} // closed at cleanup: cuts delays short
-
-	requests atomic.Int64
-	rejected atomic.Int64
-	delay    atomic.Int64 // time.Duration added to every request
-
-	mu      sync.Mutex
-	events  []Event       // append-only, so a prefix can be shared without copying
-	changed chan struct{} // closed, then replaced, when events are added
-	failN   int
-	fail    Fault
-	script  Script
+	events             *providertest.Recorder[Event]
+	faults             providertest.Faults[Fault, []Event]
 }
 
 // New starts a fake for one app; it is closed when t ends.
 func New(t testing.TB, appID, key, secret string) *Server {
 	t.Helper()
-	s := &Server{
-		appID:   appID,
-		key:     key,
-		secret:  secret,
-		done:    make(chan struct{}),
-		changed: make(chan struct{}),
-	}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
-	t.Cleanup(func() {
-		close(s.done)
-		s.srv.Close()
-	})
+	s := &Server{appID: appID, key: key, secret: secret, events: providertest.NewRecorder[Event]("pusher", "events")}
+	s.srv.Start(t, http.HandlerFunc(s.serve))
 	return s
 }
 
 // Host is host:port of the fake, for PusherConfig.Host (with Secure false).
-func (s *Server) Host() string { return strings.TrimPrefix(s.srv.URL, "http://") }
+func (s *Server) Host() string { return strings.TrimPrefix(s.srv.URL(), "http://") }
 
 // URL is the fake's base URL, http://host:port.
-func (s *Server) URL() string { return s.srv.URL }
+func (s *Server) URL() string { return s.srv.URL() }
 
 // Requests counts every request received, accepted or not.
-func (s *Server) Requests() int64 { return s.requests.Load() }
+func (s *Server) Requests() int64 { return s.srv.Requests() }
 
 // Rejected counts the requests answered with an error status, scripted ones included.
-func (s *Server) Rejected() int64 { return s.rejected.Load() }
+func (s *Server) Rejected() int64 { return s.srv.Rejected() }
 
 // Events returns a copy of the accepted events, in the order they were accepted.
-func (s *Server) Events() []Event {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.events)
-}
+func (s *Server) Events() []Event { return s.events.All() }
 
 // SetDelay adds d of latency to every request from now on.
-func (s *Server) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
+func (s *Server) SetDelay(d time.Duration) { s.srv.SetDelay(d) }
 
 // FailNext makes the next n requests answer status, with a Retry-After header when
 // retryAfter is not empty, without recording their events.
 func (s *Server) FailNext(n int, status int, retryAfter string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failN = n
-	s.fail = Fault{Status: status, RetryAfter: retryAfter}
+	s.faults.FailNext(n, Fault{Status: status, RetryAfter: retryAfter})
 }
 
 // SetScript decides the fate of every request from now on (nil removes the script).
 // FailNext, while it lasts, takes precedence.
-func (s *Server) SetScript(script Script) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.script = script
-}
+func (s *Server) SetScript(script Script) { s.faults.SetScript(script) }
 
 // Wait blocks until cond holds for the accepted events, or ctx ends. cond must not
 // modify the slice, which is shared.
 func (s *Server) Wait(ctx context.Context, cond func([]Event) bool) error {
-	for {
-		s.mu.Lock()
-		events := s.events[:len(s.events):len(s.events)]
-		changed := s.changed
-		s.mu.Unlock()
-		if cond(events) {
-			return nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return fmt.Errorf("pushertest: condition not met with %d events: %w", len(events), context.Cause(ctx))
-		}
-	}
+	return s.events.Wait(ctx, cond)
 }
 
 // WaitEvents waits up to timeout for at least n accepted events and returns them all;
 // it fails t when they do not come. Call it from the test's goroutine.
 func (s *Server) WaitEvents(t testing.TB, n int, timeout time.Duration) []Event {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := s.Wait(ctx, func(evs []Event) bool { return len(evs) >= n }); err != nil {
-		t.Fatalf("waiting for %d pusher events: %v", n, err)
-	}
-	return s.Events()
-}
-
-// fault returns the scripted answer to request n, if any.
-func (s *Server) fault(n int64, events []Event) Fault {
-	s.mu.Lock()
-	if s.failN > 0 {
-		s.failN--
-		f := s.fail
-		s.mu.Unlock()
-		return f
-	}
-	script := s.script
-	s.mu.Unlock()
-	if script == nil {
-		return Fault{}
-	}
-	return script(n, events)
-}
-
-func (s *Server) record(events []Event) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.events = append(s.events, events...)
-	close(s.changed)
-	s.changed = make(chan struct{})
-}
-
-// sleep waits d, or less when the client goes away or the fake closes.
-func (s *Server) sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return true
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
-	case <-s.done:
-	}
-	return false
+	return s.events.WaitN(t, n, timeout)
 }
 
 // httpError is an answer other than 200.
@@ -219,15 +127,15 @@ func failf(status int, format string, args ...any) *httpError {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	n := s.requests.Add(1)
+	n := s.srv.CountRequest()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		s.reject(w, failf(http.StatusRequestEntityTooLarge, "Request body too large or unreadable: %v", err), "")
 		return
 	}
 	events, single, perr := parse(r.URL.Path, s.appID, body)
-	f := s.fault(n, events)
-	if !s.sleep(r.Context(), time.Duration(s.delay.Load())+f.Delay) {
+	f := s.faults.Next(n, events)
+	if !s.srv.Sleep(r.Context(), f.Delay) {
 		return // the client gave up, or the fake is closing
 	}
 	if f.Status != 0 {
@@ -250,7 +158,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	for i := range events {
 		events[i].Received = now
 	}
-	s.record(events)
+	s.events.Add(events...)
 	w.Header().Set("Content-Type", "application/json")
 	if single {
 		io.WriteString(w, "{}")
@@ -260,7 +168,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) reject(w http.ResponseWriter, err *httpError, retryAfter string) {
-	s.rejected.Add(1)
+	s.srv.CountRejected()
 	if retryAfter != "" {
 		w.Header().Set("Retry-After", retryAfter)
 	}

@@ -1,11 +1,11 @@
 package pushertest
 
 import (
+	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/liverelay/liverelay/internal/publish/providertest"
 	"github.com/pusher/pusher-http-go/v5"
 )
 
@@ -34,16 +35,9 @@ type request struct {
 
 func (r request) send(t *testing.T, s *Server) (int, string, http.Header) {
 	t.Helper()
-	method, path, sec := r.method, r.path, r.secret
-	if method == "" {
-		method = http.MethodPost
-	}
-	if path == "" {
-		path = "/apps/" + appID + "/batch_events"
-	}
-	if sec == "" {
-		sec = secret
-	}
+	method := cmp.Or(r.method, http.MethodPost)
+	path := cmp.Or(r.path, "/apps/"+appID+"/batch_events")
+	sec := cmp.Or(r.secret, secret)
 	sum := md5.Sum([]byte(r.body))
 	q := map[string]string{
 		"auth_key":       key,
@@ -66,15 +60,7 @@ func (r request) send(t *testing.T, s *Server) (int, string, http.Header) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, b := providertest.Do(t, req)
 	return resp.StatusCode, string(b), resp.Header
 }
 

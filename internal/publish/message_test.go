@@ -1,0 +1,75 @@
+package publish
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// providerError returns err as an *Error of provider, or fails t. The error must not
+// show the secret nor a request signature.
+func providerError(t *testing.T, err error, provider string) *Error {
+	t.Helper()
+	var perr *Error
+	if !errors.As(err, &perr) {
+		t.Fatalf("error %v (%T) is not a *publish.Error", err, err)
+	}
+	t.Logf("error: %v", err)
+	if perr.Provider != provider {
+		t.Errorf("Provider = %q, want %s", perr.Provider, provider)
+	}
+	if strings.Contains(err.Error(), testSecret) {
+		t.Errorf("error shows the secret: %v", err)
+	}
+	if strings.Contains(err.Error(), "auth_signature") {
+		t.Errorf("error shows the request signature: %v", err)
+	}
+	return perr
+}
+
+// checkRejected checks err, a provider's verdict on a message: nil when want is
+// empty, else a rejection of provider whose text holds want.
+func checkRejected(t *testing.T, err error, provider, want string) {
+	t.Helper()
+	if want == "" {
+		if err != nil {
+			t.Fatalf("unexpected error: %v", err)
+		}
+		return
+	}
+	perr := providerError(t, err, provider)
+	if !perr.Rejected || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %v (rejected %v), want a rejection saying %q", err, perr.Rejected, want)
+	}
+}
+
+// checkValidate checks what a provider says of one configuration: err from its
+// Validate and build, which calls its constructor. When want is empty both accept
+// it; otherwise both refuse it and the error names each setting of want but not the
+// secret.
+func checkValidate(t *testing.T, err error, want []string, build func() error) {
+	t.Helper()
+	if len(want) == 0 {
+		if err != nil {
+			t.Fatalf("Validate: %v", err)
+		}
+		if err := build(); err != nil {
+			t.Fatalf("constructor: %v", err)
+		}
+		return
+	}
+	if err == nil {
+		t.Fatal("Validate accepted an invalid configuration")
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not name %s", err, w)
+		}
+	}
+	if strings.Contains(err.Error(), testSecret) {
+		t.Errorf("error shows the secret: %v", err)
+	}
+	if build() == nil {
+		t.Error("the constructor accepted an invalid configuration")
+	}
+}

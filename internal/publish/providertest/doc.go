@@ -1,0 +1,5 @@
+// Package providertest is what the fake providers (pushertest, ablytest,
+// piesockettest) share: a Recorder of what a fake accepted that tests can wait on,
+// Faults that script a fake's answers, and a Server that counts requests, rejected
+// answers and connections and delays answers on demand.
+package providertest

@@ -34,11 +34,11 @@ import (
 // cannot hide the other worker's writes; a compare-and-set conflict still catches a
 // race and merges both.
 type Fence struct {
-	kv  jetstream.KeyValue
-	js  jetstream.JetStream
-	pre string // subject prefix of the bucket's keys
-	ttl time.Duration
-	log *zap.Logger
+	stream jetstream.Stream // the bucket's stream, read directly to see delete markers
+	js     jetstream.JetStream
+	pre    string // subject prefix of the bucket's keys
+	ttl    time.Duration
+	log    *zap.Logger
 
 	mu    sync.Mutex
 	cache map[string]*entry
@@ -69,7 +69,7 @@ type Config struct {
 
 // Open creates or updates the bucket.
 func Open(ctx context.Context, js jetstream.JetStream, cfg Config, log *zap.Logger) (*Fence, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	_, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      cfg.Bucket,
 		Description: "liverelay: newest published revision per post",
 		History:     1,
@@ -80,7 +80,14 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config, log *zap.Logg
 	if err != nil {
 		return nil, fmt.Errorf("key-value bucket %s: %w", cfg.Bucket, err)
 	}
-	return &Fence{kv: kv, js: js, pre: "$KV." + cfg.Bucket + ".", ttl: cfg.CacheTTL, log: log, cache: map[string]*entry{}, dirty: map[string]struct{}{}, kick: make(chan struct{}, 1)}, nil
+	stream, err := js.Stream(ctx, "KV_"+cfg.Bucket)
+	if err != nil {
+		return nil, fmt.Errorf("key-value bucket %s: %w", cfg.Bucket, err)
+	}
+	if cfg.CacheTTL <= 0 {
+		return nil, errors.New("revision fence: CacheTTL must be > 0")
+	}
+	return &Fence{stream: stream, js: js, pre: "$KV." + cfg.Bucket + ".", ttl: cfg.CacheTTL, log: log, cache: map[string]*entry{}, dirty: map[string]struct{}{}, kick: make(chan struct{}, 1)}, nil
 }
 
 // MaxPosts bounds the posts remembered per channel; past it the oldest revisions are
@@ -103,28 +110,29 @@ func (f *Fence) Check(ctx context.Context, u *merge.Update) (dropped int, err er
 		return 0, nil
 	}
 	key := Key(u.Channel)
-	f.mu.Lock()
-	e := f.cache[key]
-	fresh := e != nil && e.known && (len(e.acks) > 0 || time.Since(e.readAt) < f.ttl)
-	f.mu.Unlock()
-	if !fresh {
+	for {
+		f.mu.Lock()
+		// Trusted only while young: the bucket is read again when the entry is old,
+		// even with records still waiting to be stored (refresh keeps those).
+		if e := f.cache[key]; e != nil && e.known && time.Since(e.readAt) < f.ttl {
+			for _, post := range u.Posts() {
+				if rev := u.Revision(post); rev != 0 && rev < e.revs[post] {
+					u.Drop(post)
+					dropped++
+				}
+			}
+			f.mu.Unlock()
+			return dropped, nil
+		}
+		f.mu.Unlock()
 		if err := f.refresh(ctx, key); err != nil {
 			return 0, err
 		}
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	e = f.cache[key]
-	for _, post := range u.Posts() {
-		if rev := u.Revision(post); rev != 0 && rev < e.revs[post] {
-			u.Drop(post)
-			dropped++
-		}
-	}
-	return dropped, nil
 }
 
-// refresh reads a channel's key and merges it into the cache.
+// refresh reads a channel's key and merges it into the cache: newest revision per
+// post, and the key's last sequence in the bucket (a delete marker's included).
 func (f *Fence) refresh(ctx context.Context, key string) error {
 	revs, kvRev, err := f.get(ctx, key)
 	if err != nil {
@@ -138,9 +146,7 @@ func (f *Fence) refresh(ctx context.Context, key string) error {
 			e.revs[id] = rev
 		}
 	}
-	if kvRev > e.kvRev || !e.known {
-		e.kvRev = kvRev
-	}
+	e.kvRev = max(e.kvRev, kvRev)
 	e.known, e.readAt = true, time.Now()
 	return nil
 }
@@ -227,9 +233,15 @@ func wait(ctx context.Context, d time.Duration) {
 	}
 }
 
+// roundTimeout bounds one round of writes: a write whose reply is lost (a leader that
+// died after storing it) must not hold every later ack of the worker.
+const roundTimeout = 15 * time.Second
+
 // writeDirty writes every dirty key once, all at once (pipelined, so that the server
 // can share its fsyncs among them); it reports whether all writes succeeded.
 func (f *Fence) writeDirty(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, roundTimeout)
+	defer cancel()
 	f.mu.Lock()
 	keys := make([]string, 0, len(f.dirty))
 	for k := range f.dirty {
@@ -276,7 +288,7 @@ func (f *Fence) writeDirty(ctx context.Context) bool {
 		select {
 		case ack := <-w.pa.Ok():
 			f.mu.Lock()
-			w.e.kvRev, w.e.readAt = ack.Sequence, time.Now()
+			w.e.kvRev, w.e.readAt = max(w.e.kvRev, ack.Sequence), time.Now()
 			f.mu.Unlock()
 			for _, done := range w.acks {
 				done()
@@ -340,19 +352,25 @@ func (f *Fence) evict() {
 	}
 }
 
+// get reads the last message of a key's subject in the bucket's stream: its revisions,
+// and its sequence — also for a delete or purge marker, which kv.Get would hide and a
+// compare-and-set write must name.
 func (f *Fence) get(ctx context.Context, key string) (map[string]int64, uint64, error) {
-	e, err := f.kv.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	m, err := f.stream.GetLastMsgForSubject(ctx, f.pre+key)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, 0, nil
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("read revisions: %w", err)
 	}
-	revs, err := decode(e.Value())
+	if op := m.Header.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+		return nil, m.Sequence, nil
+	}
+	revs, err := decode(m.Data)
 	if err != nil {
 		return nil, 0, fmt.Errorf("revisions entry %s: %w", key, err)
 	}
-	return revs, e.Revision(), nil
+	return revs, m.Sequence, nil
 }
 
 func isConflict(err error) bool {

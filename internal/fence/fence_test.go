@@ -199,3 +199,34 @@ func TestEncodeKeepsTheNewestPosts(t *testing.T) {
 		t.Fatal("a truncated entry must not decode")
 	}
 }
+
+// An operator who deletes a channel's key (to unfence it) leaves a delete marker; the
+// next record must write over it, not retry forever.
+func TestRecordWritesOverADeleteMarker(t *testing.T) {
+	srv := brokertest.Start(t)
+	_, js := srv.Connect()
+	f := open(t, js)
+	run(t, f)
+	ctx := context.Background()
+	first := update(10, []string{"p"})
+	if _, err := f.Check(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	record(t, f, first)
+	kv, err := js.KeyValue(ctx, "LIVE_REVISIONS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Delete(ctx, Key("live-blog")); err != nil {
+		t.Fatal(err)
+	}
+	// The cached worker and a fresh one both store over the marker.
+	record(t, f, update(20, []string{"p"}))
+	g := open(t, js)
+	run(t, g)
+	later := update(30, []string{"q"})
+	if _, err := g.Check(ctx, later); err != nil {
+		t.Fatal(err)
+	}
+	record(t, g, later)
+}

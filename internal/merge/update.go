@@ -139,8 +139,14 @@ func (u *Update) remove(id string) {
 func (u *Update) Merge(v *Update) {
 	ev := event.Event{Channel: u.Channel}
 	for _, r := range v.Renders() {
+		rev := v.revision[r.ID]
+		// v removed this post and rendered it again: do the removal here too, so that
+		// the render goes to the end, as merging v's events one by one would put it.
+		if i, ok := v.removed[r.ID]; ok && i < 0 && u.fresh(r.ID, rev) {
+			u.remove(r.ID)
+		}
 		ev.Renders = []event.Render{r}
-		ev.Revision = v.revision[r.ID]
+		ev.Revision = rev
 		u.Add(ev)
 	}
 	ev.Renders = nil

@@ -285,3 +285,21 @@ func TestApproxSizeIsALowerBound(t *testing.T) {
 		}
 	}
 }
+
+// Merging an update that removed a post and rendered it again puts the post where
+// merging the events one by one would: at the end.
+func TestMergeKeepsTheReAddPosition(t *testing.T) {
+	events := []event.Event{ev([]event.Render{r("p", "1"), r("q", "1")}), ev(nil, "p"), ev([]event.Render{r("p", "2")})}
+	seq := New("c")
+	for _, e := range events {
+		seq.Add(e)
+	}
+	first, second := New("c"), New("c")
+	first.Add(events[0])
+	second.Add(events[1])
+	second.Add(events[2])
+	first.Merge(second)
+	if got, want := string(first.AppendJSON(nil)), string(seq.AppendJSON(nil)); got != want {
+		t.Fatalf("merged\n got %s\nwant %s", got, want)
+	}
+}

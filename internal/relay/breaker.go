@@ -27,16 +27,17 @@ func newBreaker(threshold int, minCool, maxCool time.Duration) *breaker {
 	return &breaker{threshold: threshold, minCool: minCool, maxCool: maxCool}
 }
 
-// allow reports whether a call may go out now; in half-open it allows one.
-func (b *breaker) allow(now time.Time) bool {
+// allow reports whether a call may go out now, and whether it is the one probe of
+// the half-open state.
+func (b *breaker) allow(now time.Time) (ok, probe bool) {
 	switch {
 	case !b.open:
-		return true
+		return true, false
 	case b.probing || now.Before(b.until):
-		return false
+		return false, false
 	default:
 		b.probing = true
-		return true
+		return true, true
 	}
 }
 
@@ -56,9 +57,12 @@ func (b *breaker) success() {
 	b.failures, b.open, b.probing, b.cool = 0, false, false, 0
 }
 
-// failure records a call that failed with a retryable error; it returns true when the
-// breaker (re)opened.
+// failure records a call that failed with a retryable error (while open, only the
+// probe's counts); it returns true when the breaker opened or reopened.
 func (b *breaker) failure(now time.Time, retryAfter time.Duration) bool {
+	if b.open && !b.probing {
+		return false
+	}
 	b.failures++
 	if !b.open && b.failures < b.threshold {
 		return false

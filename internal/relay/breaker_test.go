@@ -90,3 +90,30 @@ func TestBreakerIgnoresOneFailingChannel(t *testing.T) {
 		}
 	})
 }
+
+// Shutdown while the breaker holds calls for an hour (a long Retry-After) returns by
+// the shutdown timeout, leaving the held messages unacked.
+func TestShutdownDoesNotWaitForTheBreaker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &fakeProvider{publish: func(ctx context.Context, n int, msgs []publish.Message) error {
+			return &publish.Error{Provider: "fake", Status: 429, RetryAfter: time.Hour}
+		}}
+		cfg := baseConfig()
+		cfg.Window = 10 * time.Millisecond
+		cfg.Retry = retry.Policy{Initial: 100 * time.Millisecond, Max: 2 * time.Second, MaxElapsed: 2 * time.Hour}
+		h := startRelay(t, cfg, p, nil)
+		var srcs []*fakeSource
+		for i := 0; i < 20; i++ {
+			srcs = append(srcs, h.submit(renders(fmt.Sprintf("ch-%d", i), "p", "x"))...)
+		}
+		advance(10 * time.Second)
+		start := time.Now()
+		if err := h.stop(); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took > cfg.ShutdownTimeout+time.Second {
+			t.Fatalf("Run returned %v after stop; the shutdown timeout is %v", took, cfg.ShutdownTimeout)
+		}
+		checkNotAcked(t, srcs...)
+	})
+}

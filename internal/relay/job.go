@@ -35,8 +35,9 @@ type job struct {
 	solo      bool // publish this job in a call of its own
 
 	// Set by the publisher.
-	pubErr  error // the provider call failed
-	deadErr error // a dead-letter write failed: nothing was published or acked
+	pubErr   error // the provider call failed
+	fenceErr bool  // pubErr came from the revision fence: the provider was not called
+	deadErr  error // a dead-letter write failed: nothing was published or acked
 }
 
 // letter is a dead letter with the key that tells whether it was written already.
@@ -50,6 +51,7 @@ type letter struct {
 type call struct {
 	jobs  []*job
 	gated bool // the breaker let it out: its outcome tells how the provider is
+	probe bool // the one call of the breaker's half-open state
 }
 
 func (j *job) seqs() []uint64 {
@@ -90,7 +92,7 @@ func (j *job) prepare(p Provider, provider string) {
 		detail := fmt.Sprintf("post %s is %d bytes encoded; %s takes at most %d bytes per message", r.ID, event.RenderSize(r), provider, max)
 		j.letters = append(j.letters, letter{Letter: j.letter(event.Append(nil, ev), dlq.ReasonPostTooLarge, detail, provider), key: key})
 	}
-	base := messageBase(j.sources)
+	base := messageBase(j.sources, parts)
 	for i, data := range parts {
 		j.msgs = append(j.msgs, publish.Message{Channel: u.Channel, Data: data, ID: base + ":" + strconv.Itoa(i)})
 	}
@@ -119,9 +121,11 @@ func postKey(r event.Render) string {
 	return r.ID + "\x00" + strconv.FormatUint(h.Sum64(), 36)
 }
 
-// messageBase derives the message id base from the source sequences, so that the
-// same sources give the same ids on a retry, by this worker or another.
-func messageBase(sources []Input) string {
+// messageBase derives the message id base from the source sequences and the content,
+// so that the same sources with the same content give the same ids on a retry, by this
+// worker or another (a provider drops the repeat), while content that changed between
+// attempts (the fence dropped a post) gets new ids and is not dropped as a repeat.
+func messageBase(sources []Input, parts [][]byte) string {
 	h := fnv.New64a()
 	var b [8]byte
 	for _, s := range sources {
@@ -129,6 +133,10 @@ func messageBase(sources []Input) string {
 			b[i] = byte(s.Seq >> (8 * i))
 		}
 		h.Write(b[:])
+	}
+	for _, p := range parts {
+		h.Write(p)
+		h.Write([]byte{0})
 	}
 	return strconv.FormatUint(sources[0].Seq, 10) + "-" + strconv.FormatUint(h.Sum64(), 36)
 }

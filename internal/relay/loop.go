@@ -24,6 +24,7 @@ type loop struct {
 	out      int    // calls with publishers
 	next     *call  // the call offered to publishers now
 	br       *breaker
+	expired  bool // the shutdown deadline passed: calls coming back only end their channel
 }
 
 func newLoop(r *Relay) *loop {
@@ -66,11 +67,17 @@ func (l *loop) run(ctx context.Context, cancelPublish context.CancelFunc) error 
 			// Dead letters and acks need no provider: the breaker does not hold them.
 			l.next = &call{jobs: []*job{l.quiet[0]}}
 			l.quiet = l.quiet[1:]
-		case len(l.ready) > 0 && l.br.allow(now):
+		case len(l.ready) > 0:
+			ok, probe := l.br.allow(now)
+			if !ok {
+				break
+			}
 			if l.next = l.nextCall(now); l.next == nil {
-				l.br.release() // every held job had run out of time: no probe went
+				if probe {
+					l.br.release() // every held job had run out of time: no probe went
+				}
 			} else {
-				l.next.gated = true
+				l.next.gated, l.next.probe = true, probe
 			}
 		}
 		if l.next != nil {
@@ -109,12 +116,16 @@ func (l *loop) run(ctx context.Context, cancelPublish context.CancelFunc) error 
 			cancelPublish()
 			deadline = nil
 			if l.next != nil {
+				if l.next.probe {
+					l.br.release() // the probe never went out
+				}
 				l.ready = append(l.next.jobs, l.ready...)
 			}
 			for _, j := range append(l.ready, l.quiet...) {
 				j.ch.inCall = false
 			}
 			l.ready, l.quiet, l.next = nil, nil, nil
+			l.expired = true
 			l.dropAll()
 		}
 	}
@@ -231,6 +242,15 @@ func (l *loop) nextCall(now time.Time) *call {
 
 // finish takes a call back from a publisher.
 func (l *loop) finish(c *call, now time.Time, draining bool) {
+	if l.expired {
+		// Past the shutdown deadline nothing new starts: what was published is acked
+		// (or waits for the fence), the rest stays unacked for redelivery.
+		for _, j := range c.jobs {
+			j.ch.inCall = false
+			l.abandon(j.ch)
+		}
+		return
+	}
 	l.judge(c, now)
 	shared := len(c.jobs) > 1
 	for _, j := range c.jobs {
@@ -262,8 +282,8 @@ func (l *loop) judge(c *call, now time.Time) {
 	sent, accepted := false, false
 	for _, j := range c.jobs {
 		switch {
-		case j.deadErr != nil || (len(j.msgs) == 0 && j.pubErr == nil):
-			// nothing was sent for this job
+		case j.deadErr != nil || j.fenceErr || (len(j.msgs) == 0 && j.pubErr == nil):
+			// nothing was sent to the provider for this job
 		case j.pubErr == nil:
 			sent, accepted = true, true
 		default:
@@ -273,6 +293,9 @@ func (l *loop) judge(c *call, now time.Time) {
 			}
 		}
 	}
+	if l.br.open && !c.probe {
+		return // a call sent before the breaker opened: the probe decides now
+	}
 	switch {
 	case accepted:
 		l.br.success()
@@ -281,15 +304,15 @@ func (l *loop) judge(c *call, now time.Time) {
 			l.r.metrics.breakerOpens.Inc()
 			l.r.log.Warn("provider failing for every channel: holding all calls", zap.Time("until", l.br.until), zap.Error(retryable))
 		}
-	case l.br.probing:
-		l.br.probing = false // the probe sent nothing: let another call probe
+	case c.probe:
+		l.br.release() // the probe sent nothing: let another call probe
 	}
 }
 
 // failed decides what a failed publish leads to: a retry, a solo try, or the DLQ.
 func (l *loop) failed(j *job, shared bool, now time.Time, draining bool) {
 	err := j.pubErr
-	j.pubErr = nil
+	j.pubErr, j.fenceErr = nil, false
 	if j.firstFail.IsZero() {
 		j.firstFail = now
 	}

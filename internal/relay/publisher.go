@@ -90,7 +90,7 @@ func (r *Relay) checkFence(ctx context.Context, j *job) bool {
 	}
 	dropped, err := r.fence.Check(ctx, j.update)
 	if err != nil {
-		j.pubErr = &publish.Error{Provider: "revision fence", Err: err}
+		j.pubErr, j.fenceErr = &publish.Error{Provider: "revision fence", Err: err}, true
 		return false
 	}
 	if dropped > 0 {

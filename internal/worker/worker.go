@@ -46,7 +46,8 @@ func Run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
+	// A publish whose reply is lost (a leader that died after storing it) fails in time.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(10*time.Second))
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}

@@ -7,6 +7,15 @@ import (
 
 const hex = "0123456789abcdef"
 
+// asciiPlain marks the ASCII bytes written as they are: printable, not a quote or a
+// backslash.
+var asciiPlain = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // AppendString appends s as a JSON string. Unlike encoding/json it does not escape
 // '<', '>' and '&': post HTML is full of them and escaping grows a post by up to six
 // times, which breaks the providers' size limits (design.md §7). U+2028 and U+2029 are
@@ -15,6 +24,12 @@ func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		for i < len(s) && asciiPlain[s[i]] {
+			i++
+		}
+		if i >= len(s) {
+			break
+		}
 		b := s[i]
 		if b < utf8.RuneSelf {
 			if b >= 0x20 && b != '"' && b != '\\' {

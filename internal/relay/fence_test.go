@@ -89,3 +89,25 @@ func TestFenceHoldsAcksAndDropsStaleUpdates(t *testing.T) {
 		checkAckedOnce(t, next...)
 	})
 }
+
+// Published messages whose acks wait for a slow fence store are kept in progress, so
+// JetStream does not deliver them again meanwhile.
+func TestMessagesWaitingForTheFenceAreKeptAlive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &fakeProvider{}
+		cfg := baseConfig()
+		cfg.Window = 10 * time.Millisecond
+		cfg.KeepAlive = 10 * time.Second
+		f := &fakeFence{revs: map[string]int64{}}
+		h := startRelay(t, cfg, p, nil, func(r *relay.Relay) { r.SetFence(f) })
+		srcs := h.submit(withRevision(renders("page", "a", "x"), 10))
+		advance(time.Minute)
+		checkNotAcked(t, srcs...)
+		if n := len(srcs[0].ProgressAt()); n < 4 {
+			t.Fatalf("%d in-progress marks in a minute of waiting for the fence; want one per keep-alive (≥ 4)", n)
+		}
+		f.release()
+		synctest.Wait()
+		checkAckedOnce(t, srcs...)
+	})
+}

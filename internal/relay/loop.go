@@ -406,6 +406,7 @@ func (l *loop) holding() int {
 // keepAlive tells JetStream that held messages are still being worked on, so that a
 // long retry does not make them redeliver (design.md §3.4: no redelivery storm).
 func (l *loop) keepAlive(now time.Time) {
+	l.r.storing.keepAlive()
 	for _, ch := range l.channels {
 		if now.Sub(ch.keptFrom) < l.r.cfg.KeepAlive {
 			continue

@@ -74,7 +74,11 @@ func (r *Relay) runCall(ctx context.Context, c *call) {
 		if r.fence != nil {
 			// The acks wait until the published revisions are stored; the channel
 			// does not: the fence already knows them.
-			r.fence.Record(j.update, func() { r.ack(j) })
+			r.storing.add(j)
+			r.fence.Record(j.update, func() {
+				r.storing.remove(j)
+				r.ack(j)
+			})
 		} else {
 			r.ack(j)
 		}

@@ -81,6 +81,8 @@ type Relay struct {
 	metrics  *Metrics
 	now      func() time.Time
 
+	storing storing // published jobs whose acks wait for the fence
+
 	in      chan Input
 	calls   chan *call
 	results chan *call

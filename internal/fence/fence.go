@@ -17,6 +17,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/liverelay/liverelay/internal/merge"
@@ -336,6 +337,13 @@ func (f *Fence) markDirty(key string) {
 	case f.kick <- struct{}{}:
 	default:
 	}
+}
+
+// Instrument exposes the number of channels waiting for a store, on reg.
+func (f *Fence) Instrument(reg prometheus.Registerer) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "liverelay_fence_pending_channels",
+		Help: "Channels whose published revisions are not yet stored in the fence bucket; their acks wait."},
+		func() float64 { return float64(f.Pending()) }))
 }
 
 // Pending counts the channels whose revisions are recorded but not yet stored.

@@ -109,6 +109,7 @@ func Run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 		return err
 	}
 	rel.SetFence(revisions)
+	revisions.Instrument(reg)
 
 	var hs *health.Server
 	if cfg.HTTPAddr != "" {

@@ -195,6 +195,9 @@ func (f *Fence) Run(ctx context.Context, flushTimeout time.Duration) error {
 	for {
 		select {
 		case <-f.kick:
+			// Let records gather for a moment: a channel published several times in
+			// that time is written once.
+			wait(ctx, gather)
 			if !f.writeDirty(ctx) {
 				wait(ctx, retryPause) // the bucket is failing: do not spin
 			}
@@ -221,6 +224,10 @@ func (f *Fence) pending() int {
 	defer f.mu.Unlock()
 	return len(f.dirty)
 }
+
+// gather is how long records collect before a round of writes; it delays acks, not
+// publishes.
+const gather = 20 * time.Millisecond
 
 // retryPause is the wait after a round of writes that failed.
 const retryPause = 500 * time.Millisecond

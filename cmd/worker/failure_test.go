@@ -243,3 +243,26 @@ func TestSIGKILLLosesNothing(t *testing.T) {
 	want.check(t, h.pages())
 	revisionsInOrder(t, h.pusher.Events())
 }
+
+// TestStandbyWorkerTakesOver: two workers run at once; the pinned consumers give each
+// partition to one of them. When one stops, the other takes its partitions over and
+// readers end with the CMS's pages.
+func TestStandbyWorkerTakesOver(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.AckWait = 2 * time.Second // pinned TTL = AckWait + 10 s
+	stopFirst := h.startWorker()
+	h.startWorker()
+	gen := smallBlogs(20, 9)
+	want := cms{}
+	for i := 0; i < 1200; i++ {
+		ev := gen.Next()
+		want.apply(t, ev)
+		h.publish(ev)
+		if i == 500 {
+			stopFirst()
+		}
+	}
+	h.waitDelivered(90 * time.Second)
+	want.check(t, h.pages())
+	revisionsInOrder(t, h.pusher.Events())
+}

@@ -16,24 +16,19 @@ type channel struct {
 
 	pending        *merge.Update
 	pendingSources []Input
-	pendingSince   time.Time // when pending's first event arrived
 	due            time.Time // when pending is to be flushed
 
 	job      *job
 	inCall   bool      // the job is with a publisher
-	retryAt  time.Time // the job waits to be retried until then
 	gen      uint64    // invalidates scheduled wake-ups
 	keptFrom time.Time // when the held messages were last marked in progress
 }
 
-func (c *channel) idle() bool { return c.pending == nil && c.job == nil }
-
 // add merges in and returns how many of its operations were older than ones merged
 // before.
-func (c *channel) add(in Input, now time.Time) (stale int) {
+func (c *channel) add(in Input) (stale int) {
 	if c.pending == nil {
 		c.pending = merge.New(c.name)
-		c.pendingSince = now
 	}
 	stale = c.pending.Add(in.Event)
 	// The update now holds the event's content; the source keeps only what acking and

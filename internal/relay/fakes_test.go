@@ -315,9 +315,6 @@ func (h *harness) stop() error {
 	return h.runErr
 }
 
-// elapsed is the fake time since the relay started.
-func (h *harness) elapsed() time.Duration { return time.Since(h.start) }
-
 func (h *harness) input(ev event.Event) (relay.Input, *fakeSource) {
 	h.seq++
 	src := &fakeSource{seq: h.seq, receivedAt: time.Now(), ops: h.ops}

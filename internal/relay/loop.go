@@ -147,7 +147,7 @@ func (l *loop) receive(in Input, now time.Time) {
 		l.channels[c.name] = c
 	}
 	first := c.pending == nil
-	if stale := c.add(in, now); stale > 0 {
+	if stale := c.add(in); stale > 0 {
 		l.r.metrics.stale.Add(float64(stale))
 	}
 	if first {
@@ -358,8 +358,7 @@ func (l *loop) retryLater(j *job, now time.Time, draining bool, wait time.Durati
 		l.abandon(ch)
 		return
 	}
-	ch.retryAt = now.Add(wait)
-	l.sched.at(ch, ch.retryAt)
+	l.sched.at(ch, now.Add(wait))
 }
 
 // next1 schedules what comes after a channel's job: its pending update, or nothing.

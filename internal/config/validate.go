@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/liverelay/liverelay/internal/publish"
 	"io/fs"
 	"net"
 	"net/url"
@@ -160,70 +161,18 @@ func (c Config) validateProvider(v *checker) {
 	if !v.oneOf("LIVE_PROVIDER", c.Provider, "want one of "+strings.Join(quoted, ", "), providers...) {
 		return
 	}
+	// The provider's own validator holds the rules (publish), so that start-up and
+	// the provider constructor cannot disagree; its errors name the settings.
+	var err error
 	switch c.Provider {
-	case ProviderAbly:
-		c.validateAbly(v)
-		return
-	case ProviderPieSocket:
-		c.validatePieSocket(v)
-		return
 	case ProviderPusher:
-	default:
-		return
+		err = c.PusherConfig().Validate()
+	case ProviderAbly:
+		err = c.AblyConfig().Validate()
+	case ProviderPieSocket:
+		err = c.PieSocketConfig().Validate()
 	}
-	for _, env := range []string{"PUSHER_APP_ID", "PUSHER_APP_KEY", "PUSHER_APP_SECRET"} {
-		if v.value(env) == "" {
-			v.fail(env, "required when LIVE_PROVIDER=pusher")
-		}
-	}
-	if c.Pusher.Cluster == "" && c.Pusher.Host == "" {
-		v.fail("PUSHER_APP_CLUSTER", "required when LIVE_PROVIDER=pusher, unless PUSHER_HOST is set")
-	}
-	if h := c.Pusher.Host; h != "" {
-		if strings.ContainsAny(h, "/ ") {
-			v.fail("PUSHER_HOST", "want host or host:port such as pusher.internal:8080, without scheme or path (see PUSHER_SECURE)")
-		} else if strings.Contains(h, ":") && !strings.HasSuffix(h, "]") {
-			v.hostPort("PUSHER_HOST", h)
-		}
-	}
-}
-
-func (c Config) validateAbly(v *checker) {
-	a := c.Ably
-	if a.APIKey == "" {
-		v.fail("ABLY_API_KEY", "required when LIVE_PROVIDER=ably")
-	} else if name, secret, ok := strings.Cut(a.APIKey, ":"); !ok || secret == "" || !strings.Contains(name, ".") {
-		v.fail("ABLY_API_KEY", "want appId.keyId:secret, as Ably's dashboard shows it")
-	}
-	if strings.ContainsAny(a.RESTHost, "/: ") {
-		v.fail("ABLY_REST_HOST", "want a host name without scheme, port or path (see ABLY_PORT, ABLY_TLS)")
-	}
-	v.intRange("ABLY_PORT", a.Port, 0, 65535)
-	if !a.TLS && a.RESTHost == "" {
-		v.fail("ABLY_TLS", "false is only allowed with ABLY_REST_HOST: Ably's own hosts need TLS")
-	}
-	v.intRange("ABLY_MAX_MESSAGE_BYTES", a.MaxMessageBytes, 1024, 1<<20)
-}
-
-func (c Config) validatePieSocket(v *checker) {
-	p := c.PieSocket
-	if p.APIKey == "" {
-		v.fail("PIESOCKET_API_KEY", "required when LIVE_PROVIDER=piesocket")
-	}
-	if p.Secret == "" {
-		v.fail("PIESOCKET_SECRET", "required when LIVE_PROVIDER=piesocket")
-	}
-	switch {
-	case p.ClusterID == "" && p.APIURL == "":
-		v.fail("PIESOCKET_CLUSTER_ID", "required when LIVE_PROVIDER=piesocket, unless PIESOCKET_API_URL is set")
-	case p.APIURL != "":
-		if u, err := url.Parse(p.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-			v.fail("PIESOCKET_API_URL", "want an http(s) URL such as https://demo.piesocket.com/api/publish, without credentials")
-		}
-	case strings.ContainsAny(p.ClusterID, "./: "):
-		v.fail("PIESOCKET_CLUSTER_ID", "want the cluster id alone, such as demo (see PIESOCKET_API_URL for a whole URL)")
-	}
-	v.intRange("PIESOCKET_MAX_MESSAGE_BYTES", p.MaxMessageBytes, 1024, 1<<20)
+	v.adopt(err)
 }
 
 // validateRetry checks the backoff bounds.
@@ -273,6 +222,28 @@ func (v *checker) fail(env, reason string, args ...any) {
 }
 
 func (v *checker) err() error { return errors.Join(v.errs...) }
+
+// adopt takes the errors of a validator outside this package: each setting it names
+// becomes a FieldError like the checker's own.
+func (v *checker) adopt(err error) {
+	if err == nil {
+		return
+	}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			v.adopt(e)
+		}
+		return
+	}
+	var se *publish.SettingError
+	if errors.As(err, &se) {
+		if _, known := v.specs[se.Env]; known {
+			v.fail(se.Env, "%s", se.Reason)
+			return
+		}
+	}
+	v.errs = append(v.errs, err)
+}
 
 func (v *checker) intRange(env string, n, lo, hi int) bool {
 	if n < lo || n > hi {

@@ -117,6 +117,10 @@ func TestValidate(t *testing.T) {
 			c.Provider = "piesocket"
 			c.PieSocket = PieSocket{APIKey: "k", Secret: "s", ClusterID: "demo", MaxMessageBytes: 16384}
 		}, nil},
+		{"piesocket regional cluster", func(c *Config) {
+			c.Provider = "piesocket"
+			c.PieSocket = PieSocket{APIKey: "k", Secret: "s", ClusterID: "s1234.nyc1", MaxMessageBytes: 16384}
+		}, nil},
 		{"piesocket bad url", func(c *Config) {
 			c.Provider = "piesocket"
 			c.PieSocket = PieSocket{APIKey: "k", Secret: "s", APIURL: "ftp://x", MaxMessageBytes: 16384}

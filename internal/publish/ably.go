@@ -68,29 +68,29 @@ func (c AblyConfig) Validate() error {
 	var errs []error
 	switch {
 	case c.APIKey == "":
-		errs = append(errs, errors.New("ABLY_API_KEY is required"))
+		errs = append(errs, badSetting("ABLY_API_KEY", "required when LIVE_PROVIDER=ably"))
 	case !ablyKeyRe.MatchString(c.APIKey):
-		errs = append(errs, errors.New("ABLY_API_KEY: want appId.keyId:secret, the key as Ably's dashboard shows it"))
+		errs = append(errs, badSetting("ABLY_API_KEY", "want appId.keyId:secret, the key as Ably's dashboard shows it"))
 	}
 	if c.RESTHost != "" {
 		if err := checkHostPort(c.RESTHost); err != nil {
-			errs = append(errs, fmt.Errorf("ABLY_REST_HOST: %w", err))
+			errs = append(errs, badSetting("ABLY_REST_HOST", "%v", err))
 		} else if strings.Contains(c.RESTHost, ":") {
-			errs = append(errs, fmt.Errorf("ABLY_REST_HOST %q: give the host alone and the port in ABLY_PORT", c.RESTHost))
+			errs = append(errs, badSetting("ABLY_REST_HOST", "give the host alone and the port in ABLY_PORT"))
 		}
 	}
 	if c.Port < 0 || c.Port > 65535 {
-		errs = append(errs, fmt.Errorf("ABLY_PORT %d: want 1 to 65535, or 0 for the default", c.Port))
+		errs = append(errs, badSetting("ABLY_PORT", "want 1 to 65535, or 0 for the default"))
 	}
 	if !c.TLS && c.RESTHost == "" {
-		errs = append(errs, errors.New("ABLY_TLS=false needs ABLY_REST_HOST: the key must not travel in clear to Ably's own hosts"))
+		errs = append(errs, badSetting("ABLY_TLS", "false needs ABLY_REST_HOST: the key must not travel in clear to Ably's own hosts"))
 	}
 	if c.MaxMessageBytes != 0 && (c.MaxMessageBytes < ablyMinMessageBytes || c.MaxMessageBytes > ablyMaxMessageBytesLimit) {
-		errs = append(errs, fmt.Errorf("ABLY_MAX_MESSAGE_BYTES %d: want %d to %d (%d on paid accounts, %d on free ones)",
-			c.MaxMessageBytes, ablyMinMessageBytes, ablyMaxMessageBytesLimit, AblyDefaultMaxMessageBytes, AblyFreeMaxMessageBytes))
+		errs = append(errs, badSetting("ABLY_MAX_MESSAGE_BYTES", "want %d to %d (%d on paid accounts, %d on free ones)",
+			ablyMinMessageBytes, ablyMaxMessageBytesLimit, AblyDefaultMaxMessageBytes, AblyFreeMaxMessageBytes))
 	}
 	if c.Timeout < 0 {
-		errs = append(errs, fmt.Errorf("ably timeout %v is negative", c.Timeout))
+		errs = append(errs, badSetting("LIVE_PROVIDER_TIMEOUT", "timeout %v is negative", c.Timeout))
 	}
 	return errors.Join(errs...)
 }

@@ -57,27 +57,27 @@ type PieSocketConfig struct {
 func (c PieSocketConfig) Validate() error {
 	var errs []error
 	if c.APIKey == "" {
-		errs = append(errs, errors.New("PIESOCKET_API_KEY is required"))
+		errs = append(errs, badSetting("PIESOCKET_API_KEY", "required when LIVE_PROVIDER=piesocket"))
 	}
 	if c.Secret == "" {
-		errs = append(errs, errors.New("PIESOCKET_SECRET is required"))
+		errs = append(errs, badSetting("PIESOCKET_SECRET", "required when LIVE_PROVIDER=piesocket"))
 	}
 	switch {
 	case c.APIURL != "":
 		if _, err := pieSocketURL(c.APIURL); err != nil {
-			errs = append(errs, fmt.Errorf("PIESOCKET_API_URL: %w", err))
+			errs = append(errs, badSetting("PIESOCKET_API_URL", "%v", err))
 		}
 	case c.ClusterID == "":
-		errs = append(errs, errors.New("PIESOCKET_CLUSTER_ID or PIESOCKET_API_URL is required"))
+		errs = append(errs, badSetting("PIESOCKET_CLUSTER_ID", "required when LIVE_PROVIDER=piesocket, unless PIESOCKET_API_URL is set"))
 	case !pieSocketClusterRe.MatchString(c.ClusterID):
-		errs = append(errs, fmt.Errorf("PIESOCKET_CLUSTER_ID %q: want letters, digits, '.' and '-', like \"demo\" or \"s1234.nyc1\"", c.ClusterID))
+		errs = append(errs, badSetting("PIESOCKET_CLUSTER_ID", "want letters, digits, '.' and '-', like \"demo\" or \"s1234.nyc1\""))
 	}
 	if c.MaxMessageBytes < 0 || c.MaxMessageBytes > pieSocketMaxMessageBytesLimit {
-		errs = append(errs, fmt.Errorf("PIESOCKET_MAX_MESSAGE_BYTES %d: want 1 to %d, or 0 for %d",
-			c.MaxMessageBytes, pieSocketMaxMessageBytesLimit, PieSocketDefaultMaxMessageBytes))
+		errs = append(errs, badSetting("PIESOCKET_MAX_MESSAGE_BYTES", "want 1 to %d, or 0 for %d",
+			pieSocketMaxMessageBytesLimit, PieSocketDefaultMaxMessageBytes))
 	}
 	if c.Timeout < 0 {
-		errs = append(errs, fmt.Errorf("piesocket timeout %v is negative", c.Timeout))
+		errs = append(errs, badSetting("LIVE_PROVIDER_TIMEOUT", "timeout %v is negative", c.Timeout))
 	}
 	return errors.Join(errs...)
 }

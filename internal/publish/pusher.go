@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,26 +51,26 @@ type PusherConfig struct {
 func (c PusherConfig) Validate() error {
 	var errs []error
 	if c.AppID == "" {
-		errs = append(errs, errors.New("PUSHER_APP_ID is required"))
+		errs = append(errs, badSetting("PUSHER_APP_ID", "required when LIVE_PROVIDER=pusher"))
 	}
 	if c.Key == "" {
-		errs = append(errs, errors.New("PUSHER_APP_KEY is required"))
+		errs = append(errs, badSetting("PUSHER_APP_KEY", "required when LIVE_PROVIDER=pusher"))
 	}
 	if c.Secret == "" {
-		errs = append(errs, errors.New("PUSHER_APP_SECRET is required"))
+		errs = append(errs, badSetting("PUSHER_APP_SECRET", "required when LIVE_PROVIDER=pusher"))
 	}
 	switch {
 	case c.Cluster == "" && c.Host == "":
-		errs = append(errs, errors.New("PUSHER_APP_CLUSTER or PUSHER_HOST is required"))
+		errs = append(errs, badSetting("PUSHER_APP_CLUSTER", "required when LIVE_PROVIDER=pusher, unless PUSHER_HOST is set"))
 	case c.Host != "":
 		if err := checkHostPort(c.Host); err != nil {
-			errs = append(errs, fmt.Errorf("PUSHER_HOST: %w", err))
+			errs = append(errs, badSetting("PUSHER_HOST", "%v", err))
 		}
 	case !pusherClusterRe.MatchString(c.Cluster):
-		errs = append(errs, fmt.Errorf("PUSHER_APP_CLUSTER %q: want letters, digits and '-', like \"eu\"", c.Cluster))
+		errs = append(errs, badSetting("PUSHER_APP_CLUSTER", "want letters, digits and '-', like \"eu\""))
 	}
 	if c.Timeout < 0 {
-		errs = append(errs, fmt.Errorf("pusher timeout %v is negative", c.Timeout))
+		errs = append(errs, badSetting("LIVE_PROVIDER_TIMEOUT", "timeout %v is negative", c.Timeout))
 	}
 	return errors.Join(errs...)
 }
@@ -79,6 +80,11 @@ func checkHostPort(hostport string) error {
 	u, err := url.Parse("http://" + hostport)
 	if err != nil || u.Host != hostport || u.Hostname() == "" {
 		return fmt.Errorf("%q is not host or host:port (no scheme, no path)", hostport)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q: the port must be 1 to 65535", hostport)
+		}
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ type acker struct {
 var (
 	ackAck        = []byte("+ACK")
 	ackInProgress = []byte("+WPI")
+	ackNak        = []byte("-NAK")
 )
 
 // Ack tells JetStream the message is done with.
@@ -21,3 +22,6 @@ func (a acker) Ack() error { return a.nc.Publish(a.reply, ackAck) }
 
 // InProgress resets the message's ack wait.
 func (a acker) InProgress() error { return a.nc.Publish(a.reply, ackInProgress) }
+
+// Nak asks JetStream to deliver the message again now: it goes ahead of newer ones.
+func (a acker) Nak() error { return a.nc.Publish(a.reply, ackNak) }

@@ -11,8 +11,10 @@ import (
 // being published or waiting to retry. Newer events merge into pending while a job is
 // out, so they can never be published before it.
 type channel struct {
-	name  string
-	token string
+	name      string
+	token     string
+	partition int
+	pin       string // the pin its events came under
 
 	pending        *merge.Update
 	pendingSources []Input
@@ -22,6 +24,18 @@ type channel struct {
 	inCall   bool      // the job is with a publisher
 	gen      uint64    // invalidates scheduled wake-ups
 	keptFrom time.Time // when the held messages were last marked in progress
+	// dropped: the loop forgot the channel while its job was with a publisher (its
+	// partition was lost or handed over); the call's outcome must not bring it back.
+	dropped bool
+}
+
+// sources returns every message the channel holds, oldest first.
+func (c *channel) sources() []Input {
+	var out []Input
+	if c.job != nil {
+		out = append(out, c.job.sources...)
+	}
+	return append(out, c.pendingSources...)
 }
 
 // add merges in and returns how many of its operations were older than ones merged

@@ -212,6 +212,7 @@ type fakeSource struct {
 	ops        *opLog
 
 	acks       atomic.Int32
+	naks       atomic.Int32
 	inProgress atomic.Int32
 
 	mu         sync.Mutex
@@ -225,6 +226,12 @@ func (s *fakeSource) Ack() error {
 	s.ackedAt = time.Now()
 	s.mu.Unlock()
 	s.ops.add("ack %d", s.seq)
+	return nil
+}
+
+func (s *fakeSource) Nak() error {
+	s.naks.Add(1)
+	s.ops.add("nak %d", s.seq)
 	return nil
 }
 

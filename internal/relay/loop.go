@@ -25,10 +25,17 @@ type loop struct {
 	next     *call  // the call offered to publishers now
 	br       *breaker
 	expired  bool // the shutdown deadline passed: calls coming back only end their channel
+
+	perPart   map[int]int             // channels held per partition
+	releasing map[int][]chan struct{} // partitions being handed over, and who waits
+	givingUp  map[int]bool            // partitions whose hand-over ran out of time
 }
 
 func newLoop(r *Relay) *loop {
-	return &loop{r: r, channels: map[string]*channel{}, br: newBreaker(breakerThreshold, r.cfg.Retry.Initial, r.cfg.Retry.Max)}
+	return &loop{
+		r: r, channels: map[string]*channel{}, br: newBreaker(breakerThreshold, r.cfg.Retry.Initial, r.cfg.Retry.Max),
+		perPart: map[int]int{}, releasing: map[int][]chan struct{}{}, givingUp: map[int]bool{},
+	}
 }
 
 func (l *loop) run(ctx context.Context, cancelPublish context.CancelFunc) error {
@@ -88,6 +95,8 @@ func (l *loop) run(ctx context.Context, cancelPublish context.CancelFunc) error 
 		select {
 		case msg := <-in:
 			l.receive(msg, l.r.now())
+		case c := <-l.r.ctl:
+			l.control(c, l.r.now())
 		case calls <- l.next:
 			l.out++
 			l.next = nil
@@ -143,8 +152,9 @@ func (l *loop) receive(in Input, now time.Time) {
 	l.r.metrics.events.Inc()
 	c := l.channels[in.Event.Channel]
 	if c == nil {
-		c = &channel{name: in.Event.Channel, token: in.Token, keptFrom: now}
+		c = &channel{name: in.Event.Channel, token: in.Token, partition: in.Partition, pin: in.Pin, keptFrom: now}
 		l.channels[c.name] = c
+		l.perPart[c.partition]++
 	}
 	first := c.pending == nil
 	if stale := c.add(in); stale > 0 {
@@ -154,7 +164,8 @@ func (l *loop) receive(in Input, now time.Time) {
 		c.due = now.Add(l.r.cfg.Window)
 	}
 	full := c.pending.Events() >= l.r.cfg.MaxEvents || c.pending.ApproxSize() >= l.r.cfg.MaxBytes
-	if full {
+	if full || l.leaving(c.partition) {
+		full = true
 		c.due = now
 	}
 	// A channel with a job out waits for it; its pending update goes next.
@@ -256,6 +267,9 @@ func (l *loop) finish(c *call, now time.Time, draining bool) {
 	for _, j := range c.jobs {
 		ch := j.ch
 		ch.inCall = false
+		if ch.dropped {
+			continue // its partition is another worker's now: published or not, it is not ours to go on with
+		}
 		switch {
 		case j.deadErr != nil:
 			// The dead-letter stream could not store it: keep everything, try again.
@@ -268,6 +282,9 @@ func (l *loop) finish(c *call, now time.Time, draining bool) {
 			// Published (or dead-lettered) and acked.
 			ch.job = nil
 			l.next1(ch, now, draining)
+		}
+		if l.givingUp[ch.partition] && !ch.inCall {
+			l.handBack(ch)
 		}
 	}
 }
@@ -354,19 +371,23 @@ func errorClass(d retry.Decision) string {
 // unacked instead.
 func (l *loop) retryLater(j *job, now time.Time, draining bool, wait time.Duration) {
 	ch := j.ch
-	if draining {
+	switch {
+	case draining:
 		l.abandon(ch)
-		return
+	case l.leaving(ch.partition):
+		// Handed over: the next owner retries it, before anything newer.
+		l.handBack(ch)
+	default:
+		l.sched.at(ch, now.Add(wait))
 	}
-	l.sched.at(ch, now.Add(wait))
 }
 
 // next1 schedules what comes after a channel's job: its pending update, or nothing.
 func (l *loop) next1(ch *channel, now time.Time, draining bool) {
 	switch {
 	case ch.pending == nil:
-		delete(l.channels, ch.name)
-	case draining || !ch.due.After(now):
+		l.forget(ch)
+	case draining || l.leaving(ch.partition) || !ch.due.After(now):
 		l.sched.at(ch, now)
 	default:
 		l.sched.at(ch, ch.due)
@@ -376,9 +397,8 @@ func (l *loop) next1(ch *channel, now time.Time, draining bool) {
 // abandon forgets a channel's messages without acking them: JetStream delivers them
 // again (to this worker after a restart, or to another).
 func (l *loop) abandon(ch *channel) {
+	l.forget(ch)
 	ch.job, ch.pending, ch.pendingSources = nil, nil, nil
-	ch.gen++
-	delete(l.channels, ch.name)
 }
 
 // dropAll abandons every channel that has nothing with a publisher.

@@ -15,6 +15,8 @@ type Metrics struct {
 	requestSeconds prometheus.Histogram
 	stale          prometheus.Counter
 	breakerOpens   prometheus.Counter
+	handedBack     prometheus.Counter
+	notOwned       prometheus.Counter
 }
 
 // NewMetrics registers the relay's metrics on reg.
@@ -39,7 +41,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help: "Renders and removals dropped because readers already had a newer revision of the post."})
 	m.breakerOpens = prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_provider_breaker_opens_total",
 		Help: "Times the provider failed for every channel and all calls were held for a cool-down."})
-	reg.MustRegister(m.stale, m.breakerOpens)
+	m.handedBack = prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_handed_back_messages_total",
+		Help: "Messages given back to JetStream unpublished during a partition hand-over, for the next owner to publish first."})
+	m.notOwned = prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_unowned_publishes_total",
+		Help: "Jobs held back because this worker could not be sure it still held their partition."})
+	reg.MustRegister(m.stale, m.breakerOpens, m.handedBack, m.notOwned)
 	reg.MustRegister(m.events, m.updates, m.messages, m.acked, m.ackErrors, m.publishErrors, m.channels, m.latency, m.requestSeconds)
 	return m
 }

@@ -30,7 +30,7 @@ func (r *Relay) runCall(ctx context.Context, c *call) {
 			r.ack(j)
 			continue
 		}
-		if !r.checkFence(ctx, j) {
+		if !r.checkOwner(j) || !r.checkFence(ctx, j) {
 			continue
 		}
 		if len(j.msgs) == 0 {
@@ -76,13 +76,29 @@ func (r *Relay) runCall(ctx context.Context, c *call) {
 			// does not: the fence already knows them.
 			r.storing.add(j)
 			r.fence.Record(j.update, func() {
-				r.storing.remove(j)
-				r.ack(j)
+				if r.storing.remove(j) {
+					r.ack(j)
+				}
 			})
 		} else {
 			r.ack(j)
 		}
 	}
+}
+
+// checkOwner keeps a job from being published when this worker may no longer hold its
+// partition. The job fails like a fence error: retried, without counting against the
+// provider; a partition that is gone for good is dropped by the consumer meanwhile.
+func (r *Relay) checkOwner(j *job) bool {
+	if r.owner == nil {
+		return true
+	}
+	if err := r.owner.Owns(j.ch.partition, j.ch.pin); err != nil {
+		r.metrics.notOwned.Inc()
+		j.pubErr, j.fenceErr = &publish.Error{Provider: "partition ownership", Err: err}, true
+		return false
+	}
+	return true
 }
 
 // checkFence drops the job's operations that are older than what readers already

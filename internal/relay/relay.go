@@ -48,6 +48,17 @@ type Fence interface {
 type Source interface {
 	Ack() error
 	InProgress() error
+	// Nak asks JetStream to deliver the message again now, before newer ones: how a
+	// partition handed to another worker gives back what it could not publish.
+	Nak() error
+}
+
+// Owner says whether this worker still holds a partition under the pin its events
+// came with (package consumer). A publisher asks it before every provider call, so
+// that a worker that lost a partition (paused, cut off from NATS) does not publish
+// after the new owner did.
+type Owner interface {
+	Owns(partition int, pin string) error
 }
 
 // Input is one valid event handed to the relay, with the message it came from.
@@ -57,6 +68,10 @@ type Input struct {
 	Subject string // the stored subject
 	Seq     uint64 // the stream sequence
 	Msg     Source
+	// Partition and Pin say which partition consumer delivered the event and under
+	// which pin; a channel's events all come from one partition.
+	Partition int
+	Pin       string
 }
 
 // Config tunes the relay.
@@ -77,6 +92,7 @@ type Relay struct {
 	provider Provider
 	dead     DeadLetters
 	fence    Fence // nil: no revision fence
+	owner    Owner // nil: every partition is this worker's
 	log      *zap.Logger
 	metrics  *Metrics
 	now      func() time.Time
@@ -84,9 +100,11 @@ type Relay struct {
 	storing storing // published jobs whose acks wait for the fence
 
 	in      chan Input
+	ctl     chan control
 	calls   chan *call
 	results chan *call
 	stopped chan struct{}
+	exited  chan struct{} // closed when the loop has returned
 }
 
 // New returns a relay; metrics may come from NewMetrics on any registry.
@@ -109,15 +127,21 @@ func New(cfg Config, p Provider, dead DeadLetters, m *Metrics, log *zap.Logger) 
 		metrics:  m,
 		now:      time.Now,
 		in:       make(chan Input), // unbuffered: Submit returns nil only once the loop has the event
+		ctl:      make(chan control),
 		calls:    make(chan *call),
 		results:  make(chan *call, cfg.Concurrency),
 		stopped:  make(chan struct{}),
+		exited:   make(chan struct{}),
 	}, nil
 }
 
 // SetFence makes the relay check every update against f before publishing it and
 // record it after. Call it before Run.
 func (r *Relay) SetFence(f Fence) { r.fence = f }
+
+// SetOwner makes every publisher check that the worker still holds a job's partition
+// before publishing it. Call it before Run.
+func (r *Relay) SetOwner(o Owner) { r.owner = o }
 
 // ErrStopped is returned by Submit once the relay no longer takes events.
 var ErrStopped = errors.New("relay stopped taking events")
@@ -153,6 +177,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 	l := newLoop(r)
 	err := l.run(ctx, cancel)
+	close(r.exited)
 	close(r.calls)
 	for i := 0; i < r.cfg.Concurrency; i++ {
 		<-done

@@ -20,10 +20,13 @@ func (s *storing) add(j *job) {
 	s.jobs[j] = struct{}{}
 }
 
-func (s *storing) remove(j *job) {
+// remove reports whether j was still waiting (not handed back meanwhile).
+func (s *storing) remove(j *job) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	_, ok := s.jobs[j]
 	delete(s.jobs, j)
+	return ok
 }
 
 // keepAlive marks every waiting job's messages as in progress.
@@ -35,4 +38,32 @@ func (s *storing) keepAlive() {
 			_ = src.Msg.InProgress()
 		}
 	}
+}
+
+// count returns how many waiting jobs belong to partition p.
+func (s *storing) count(p int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for j := range s.jobs {
+		if j.ch.partition == p {
+			n++
+		}
+	}
+	return n
+}
+
+// take removes the waiting jobs of partition p and returns their messages: their
+// record was not stored in time, and they are handed back instead of acked.
+func (s *storing) take(p int) []Input {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Input
+	for j := range s.jobs {
+		if j.ch.partition == p {
+			out = append(out, j.sources...)
+			delete(s.jobs, j)
+		}
+	}
+	return out
 }

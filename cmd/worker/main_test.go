@@ -19,7 +19,7 @@ func TestBadSettingsStopStartUp(t *testing.T) {
 		{"unparsable duration", map[string]string{"LIVE_BATCH_WINDOW": "abc"}, nil, []string{"LIVE_BATCH_WINDOW", "duration"}},
 		{"unknown provider", map[string]string{"LIVE_PROVIDER": "kafka"}, nil, []string{"LIVE_PROVIDER", `"pusher"`, `"ably"`}},
 		{"pusher without credentials", map[string]string{"LIVE_PROVIDER": "pusher"}, nil, []string{"PUSHER_APP_ID", "PUSHER_APP_SECRET"}},
-		{"partitions out of range, by flag", nil, []string{"run", "--partitions", "0"}, []string{"LIVE_PARTITIONS"}},
+		{"partitions out of range, by flag", nil, []string{"run", "--partitions", "2000"}, []string{"LIVE_PARTITIONS"}},
 		{"secret never echoed", map[string]string{"LIVE_PROVIDER": "pusher", "PUSHER_APP_SECRET": "hunter2", "PUSHER_APP_ID": "1"}, nil, []string{"PUSHER_APP_KEY"}},
 	}
 	for _, tt := range tests {

@@ -79,10 +79,43 @@ func (t Topology) EventSubject(token string) string { return t.Prefix + "." + to
 // DLQSubject is where dead letters of the channel with this token go.
 func (t Topology) DLQSubject(token string) string { return t.DLQPrefix + "." + token }
 
-// Ensure creates the streams or brings them in line with t. It refuses to change the
-// number of partitions of an existing stream: channels would move between partitions
-// while their events are in flight, and per-channel order would be lost.
-func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
+// DefaultPartitions is the partition count of a new stream when none is set: enough
+// for a few dozen workers, at a cost of one idle pull per partition (docs/scaling.md).
+const DefaultPartitions = 32
+
+// partitionsOf reads the partition count from a stream's subject transform.
+func partitionsOf(cfg jetstream.StreamConfig) (int, bool) {
+	if cfg.SubjectTransform == nil {
+		return 0, false
+	}
+	_, rest, ok := strings.Cut(cfg.SubjectTransform.Destination, "{{partition(")
+	if !ok {
+		return 0, false
+	}
+	num, _, ok := strings.Cut(rest, ",")
+	n, err := strconv.Atoi(num)
+	return n, ok && err == nil && n > 0
+}
+
+// Ensure creates the streams or brings them in line with t. Partitions 0 takes the
+// existing stream's count, or DefaultPartitions for a new stream, and sets t's. It
+// refuses to change the number of partitions of an existing stream: channels would
+// move between partitions while their events are in flight, and per-channel order
+// would be lost.
+func (t *Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
+	info, err := js.Stream(ctx, t.Stream)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+	case err != nil:
+		return fmt.Errorf("look up stream %s: %w", t.Stream, err)
+	case t.Partitions == 0:
+		if n, ok := partitionsOf(info.CachedInfo().Config); ok {
+			t.Partitions = n
+		}
+	}
+	if t.Partitions == 0 {
+		t.Partitions = DefaultPartitions
+	}
 	events := jetstream.StreamConfig{
 		Name:        t.Stream,
 		Description: "liverelay: live-page change events from the CMS",
@@ -98,12 +131,7 @@ func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
 		MaxAge:     t.MaxAge,
 		Discard:    jetstream.DiscardOld,
 	}
-	info, err := js.Stream(ctx, t.Stream)
-	switch {
-	case errors.Is(err, jetstream.ErrStreamNotFound):
-	case err != nil:
-		return fmt.Errorf("look up stream %s: %w", t.Stream, err)
-	default:
+	if err == nil {
 		cur := info.CachedInfo().Config
 		if cur.SubjectTransform == nil || cur.SubjectTransform.Destination != events.SubjectTransform.Destination {
 			have := "none"
@@ -199,3 +227,7 @@ func (t Topology) EnsureConsumers(ctx context.Context, js jetstream.JetStream, c
 	}
 	return out, nil
 }
+
+// WorkersBucket is the key-value bucket where the workers of this stream announce
+// themselves (package group).
+func (t Topology) WorkersBucket() string { return t.Stream + "_WORKERS" }

@@ -73,12 +73,31 @@ func TestEnsureRefusesToChangePartitions(t *testing.T) {
 	srv := brokertest.Start(t)
 	_, js := srv.Connect()
 	ctx := context.Background()
-	if err := testTopology(8).Ensure(ctx, js); err != nil {
+	eight := testTopology(8)
+	if err := eight.Ensure(ctx, js); err != nil {
 		t.Fatal(err)
 	}
-	err := testTopology(4).Ensure(ctx, js)
+	four := testTopology(4)
+	err := four.Ensure(ctx, js)
 	if err == nil || !strings.Contains(err.Error(), "LIVE_PARTITIONS=4") || !strings.Contains(err.Error(), "partition(8,1)") {
 		t.Fatalf("Ensure with other partitions: %v", err)
+	}
+	// Unset, it takes the stream's count.
+	auto := testTopology(0)
+	if err := auto.Ensure(ctx, js); err != nil || auto.Partitions != 8 {
+		t.Fatalf("Ensure with partitions unset on an 8-partition stream: %v, partitions %d", err, auto.Partitions)
+	}
+}
+
+func TestEnsureDefaultsPartitionsOfANewStream(t *testing.T) {
+	srv := brokertest.Start(t)
+	_, js := srv.Connect()
+	top := testTopology(0)
+	if err := top.Ensure(context.Background(), js); err != nil {
+		t.Fatal(err)
+	}
+	if top.Partitions != DefaultPartitions {
+		t.Fatalf("a new stream got %d partitions, want %d", top.Partitions, DefaultPartitions)
 	}
 }
 

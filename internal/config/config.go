@@ -18,6 +18,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -100,6 +101,8 @@ type Config struct {
 	MaxDeliver         int // -1 is unlimited
 	ShutdownTimeout    time.Duration
 
+	WorkerName string // how this worker appears in logs, metrics and `worker status`; empty: host name and pid
+
 	HTTPAddr  string // empty disables the health and metrics server
 	Pprof     bool   // serve /debug/pprof/ on HTTPAddr
 	LogLevel  string
@@ -157,7 +160,7 @@ func Default() Config {
 		DLQStream:          "LIVE_DLQ",
 		DLQPrefix:          "live.dlq",
 		Replicas:           1,
-		Partitions:         8,
+		Partitions:         0, // the stream's count, or broker.DefaultPartitions for a new stream
 		DuplicateWindow:    2 * time.Minute,
 		FenceBucket:        "LIVE_REVISIONS",
 		DLQMaxAge:          30 * 24 * time.Hour,
@@ -172,7 +175,7 @@ func Default() Config {
 		BatchMaxBytes:      1 << 20,
 		PublishConcurrency: 16,
 		MaxAckPending:      10000,
-		AckWait:            30 * time.Second,
+		AckWait:            5 * time.Second,
 		MaxDeliver:         20,
 		ShutdownTimeout:    20 * time.Second,
 		HTTPAddr:           ":9090",
@@ -185,6 +188,18 @@ func Default() Config {
 			MaxElapsed:  5 * time.Minute,
 		},
 	}
+}
+
+// ResolvedWorkerName is WorkerName, or the host name and process id when it is empty.
+func (c Config) ResolvedWorkerName() string {
+	if c.WorkerName != "" {
+		return c.WorkerName
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "worker"
+	}
+	return host + "-" + strconv.Itoa(os.Getpid())
 }
 
 // Embedded reports whether the worker runs its own JetStream server.
@@ -422,7 +437,7 @@ func settings() []spec {
 		{env: "LIVE_DLQ_STREAM", help: "JetStream stream of dead letters", field: func(c *Config) any { return &c.DLQStream }},
 		{env: "LIVE_DLQ_PREFIX", help: "dead letters are written to <prefix>.<channel token>", field: func(c *Config) any { return &c.DLQPrefix }},
 		{env: "LIVE_STREAM_REPLICAS", help: "replicas of the streams (1 to 5; 3 in production clusters)", field: func(c *Config) any { return &c.Replicas }},
-		{env: "LIVE_PARTITIONS", help: "channel partitions, each consumed in order by one worker", field: func(c *Config) any { return &c.Partitions }},
+		{env: "LIVE_PARTITIONS", help: "channel partitions, each consumed in order by one worker; 0 takes the stream's count, or 32 for a new stream", field: func(c *Config) any { return &c.Partitions }},
 		{env: "LIVE_DUPLICATE_WINDOW", help: "JetStream de-duplication window of the event stream", field: func(c *Config) any { return &c.DuplicateWindow }},
 		{env: "LIVE_DLQ_MAX_AGE", help: "how long dead letters are kept; 0 keeps them until replayed or purged", field: func(c *Config) any { return &c.DLQMaxAge }},
 		{env: "LIVE_FENCE_BUCKET", help: "JetStream key-value bucket of the newest published revision per post (the no-rollback fence)", field: func(c *Config) any { return &c.FenceBucket }},
@@ -450,9 +465,10 @@ func settings() []spec {
 		{env: "LIVE_BATCH_MAX_BYTES", help: "bytes of one merged update before it is flushed early", field: func(c *Config) any { return &c.BatchMaxBytes }},
 		{env: "LIVE_PUBLISH_CONCURRENCY", help: "provider requests in flight", field: func(c *Config) any { return &c.PublishConcurrency }},
 		{env: "LIVE_MAX_ACK_PENDING", help: "unacknowledged events one worker holds, split evenly over the partitions", field: func(c *Config) any { return &c.MaxAckPending }},
-		{env: "LIVE_ACK_WAIT", help: "JetStream ack wait before an event is redelivered", field: func(c *Config) any { return &c.AckWait }},
+		{env: "LIVE_ACK_WAIT", help: "JetStream ack wait before an event is redelivered; a dead worker's partitions move after about this plus 3 s", field: func(c *Config) any { return &c.AckWait }},
 		{env: "LIVE_MAX_DELIVER", help: "deliveries of an event before it is dead-lettered; -1 is unlimited", field: func(c *Config) any { return &c.MaxDeliver }},
 		{env: "LIVE_SHUTDOWN_TIMEOUT", help: "time allowed to flush pending updates on shutdown", field: func(c *Config) any { return &c.ShutdownTimeout }},
+		{env: "LIVE_WORKER_NAME", help: "this worker's name in logs, metrics and worker status; empty is the host name and process id", field: func(c *Config) any { return &c.WorkerName }},
 		{env: "LIVE_HTTP_ADDR", help: "address of /healthz, /readyz and /metrics; empty disables them", field: func(c *Config) any { return &c.HTTPAddr }},
 		{env: "LIVE_PPROF", help: "serve Go profiles under /debug/pprof/ on LIVE_HTTP_ADDR (keep that address private)", field: func(c *Config) any { return &c.Pprof }},
 		{env: "LIVE_LOG_LEVEL", help: "debug, info, warn or error", field: func(c *Config) any { return &c.LogLevel }},

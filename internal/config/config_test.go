@@ -102,7 +102,7 @@ func TestLoadEnv(t *testing.T) {
 			return c.Retry.MaxAttempts == 0 && c.Retry.Max == time.Minute
 		}},
 		{"empty string disables", map[string]string{"LIVE_HTTP_ADDR": ""}, func(c Config) bool { return c.HTTPAddr == "" }},
-		{"empty number keeps default", map[string]string{"LIVE_PARTITIONS": ""}, func(c Config) bool { return c.Partitions == 8 }},
+		{"empty number keeps default", map[string]string{"LIVE_MAX_DELIVER": ""}, func(c Config) bool { return c.MaxDeliver == 20 }},
 		{"unset keeps default", nil, func(c Config) bool { return c == Default() }},
 	}
 	for _, tt := range tests {

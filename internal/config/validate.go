@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // FieldError is one problem with one setting. Validate and LoadEnv return
@@ -56,7 +57,7 @@ func (c Config) Validate() error {
 	if v.intRange("LIVE_STREAM_REPLICAS", c.Replicas, 1, 5) && c.Replicas > 1 && c.Embedded() {
 		v.fail("LIVE_STREAM_REPLICAS", "want 1 with the embedded server (LIVE_NATS_URL empty): it is a single node")
 	}
-	v.intRange("LIVE_PARTITIONS", c.Partitions, 1, 1024)
+	v.intRange("LIVE_PARTITIONS", c.Partitions, 0, 1024)
 	v.atLeast("LIVE_DUPLICATE_WINDOW", c.DuplicateWindow, time.Second)
 	v.streamName("LIVE_FENCE_BUCKET", c.FenceBucket)
 	if c.DLQMaxAge != 0 && c.DLQMaxAge < time.Hour {
@@ -80,6 +81,9 @@ func (c Config) Validate() error {
 	}
 	v.atLeast("LIVE_SHUTDOWN_TIMEOUT", c.ShutdownTimeout, time.Second)
 
+	if len(c.WorkerName) > 64 || strings.IndexFunc(c.WorkerName, func(r rune) bool { return r < ' ' || r == 0x7f || r == utf8.RuneError }) >= 0 {
+		v.fail("LIVE_WORKER_NAME", "want at most 64 bytes of printable UTF-8, or empty for the host name and process id")
+	}
 	if c.HTTPAddr != "" {
 		v.hostPort("LIVE_HTTP_ADDR", c.HTTPAddr)
 	}

@@ -89,7 +89,9 @@ func TestValidate(t *testing.T) {
 		{"replicas 0", func(c *Config) { remote(c); c.Replicas = 0 }, []string{"LIVE_STREAM_REPLICAS"}},
 		{"replicas 6", func(c *Config) { remote(c); c.Replicas = 6 }, []string{"LIVE_STREAM_REPLICAS"}},
 		{"partitions bounds", func(c *Config) { c.Partitions = 1024 }, nil},
-		{"partitions 0", func(c *Config) { c.Partitions = 0 }, []string{"LIVE_PARTITIONS"}},
+		{"partitions 0 takes the stream's", func(c *Config) { c.Partitions = 0 }, nil},
+		{"partitions -1", func(c *Config) { c.Partitions = -1 }, []string{"LIVE_PARTITIONS"}},
+		{"worker name with a control byte", func(c *Config) { c.WorkerName = "a\x1b[2Jb" }, []string{"LIVE_WORKER_NAME"}},
 		{"partitions 1025", func(c *Config) { c.Partitions = 1025 }, []string{"LIVE_PARTITIONS"}},
 		{"duplicate window short", func(c *Config) { c.DuplicateWindow = 999 * time.Millisecond }, []string{"LIVE_DUPLICATE_WINDOW"}},
 
@@ -164,7 +166,7 @@ func TestValidate(t *testing.T) {
 		{"retry max elapsed 0", func(c *Config) { c.Retry.MaxElapsed = 0 }, []string{"LIVE_RETRY_MAX_ELAPSED"}},
 
 		// Everything is reported at once.
-		{"several", func(c *Config) { c.Partitions, c.LogLevel, c.Retry.MaxElapsed = 0, "loud", 0 },
+		{"several", func(c *Config) { c.Partitions, c.LogLevel, c.Retry.MaxElapsed = -1, "loud", 0 },
 			[]string{"LIVE_PARTITIONS", "LIVE_LOG_LEVEL", "LIVE_RETRY_MAX_ELAPSED"}},
 	}
 	for _, tt := range tests {
@@ -195,7 +197,7 @@ func TestValidateMessages(t *testing.T) {
 		mutate func(*Config)
 		want   string
 	}{
-		{"range", func(c *Config) { c.Partitions = 0 }, `LIVE_PARTITIONS="0": want a whole number from 1 to 1024`},
+		{"range", func(c *Config) { c.Partitions = 2000 }, `LIVE_PARTITIONS="2000": want a whole number from 0 to 1024`},
 		{"duration range", func(c *Config) { c.BatchWindow = time.Minute }, `LIVE_BATCH_WINDOW="1m": want a duration from 0s to 10s`},
 		{"enum", func(c *Config) { c.Provider = "kafka" }, `LIVE_PROVIDER="kafka": want one of "stdout", "pusher", "ably", "piesocket"`},
 		{"required", func(c *Config) { c.Provider = "pusher"; c.Pusher = Pusher{AppID: "1", Key: "k", Cluster: "eu"} },

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,9 +24,13 @@ import (
 // ReasonPanic marks a message whose handling panicked.
 const ReasonPanic = "handler-panic"
 
-// Submitter takes valid events; it acks them once delivered.
-type Submitter interface {
+// Relay takes valid events and acks them once delivered (package relay).
+type Relay interface {
 	Submit(ctx context.Context, in relay.Input) error
+	// Release publishes and acks what is held of a partition, or hands it back.
+	Release(ctx context.Context, partition int) error
+	// Drop forgets what is held of a partition another worker now owns.
+	Drop(ctx context.Context, partition int) error
 }
 
 // DeadLetters stores events that are not valid.
@@ -33,87 +38,135 @@ type DeadLetters interface {
 	Write(ctx context.Context, l dlq.Letter) error
 }
 
-// Config tunes pulling.
+// Config tunes pulling and hand-overs.
 type Config struct {
+	Self       string        // this worker's id in the group
 	PullBatch  int           // messages buffered per partition
 	PullExpiry time.Duration // how long one pull request waits on the server
+	PinnedTTL  time.Duration // how long the server keeps a pin without pull requests
+	// HandoverTimeout bounds the publishing of a partition being handed over; it must
+	// end well before the server lets the pin go by itself.
+	HandoverTimeout time.Duration
+	// Acquired, if set, is called when a partition is pinned to this worker.
+	Acquired func(partition int)
 }
 
-// Consumer reads every partition given to it.
+// Consumer pulls the partitions the worker group assigns to this worker, hands them
+// over when the assignment moves them, and reads their messages.
 type Consumer struct {
-	nc        *nats.Conn
-	cfg       Config
-	top       broker.Topology
-	consumers []jetstream.Consumer
-	relay     Submitter
-	dead      DeadLetters
-	log       *zap.Logger
-	invalid   *prometheus.CounterVec
-	onReady   func()
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	stream  jetstream.Stream
+	cfg     Config
+	top     broker.Topology
+	group   Group
+	self    string
+	relay   Relay
+	dead    DeadLetters
+	log     *zap.Logger
+	invalid *prometheus.CounterVec
+	metrics metrics
+	lease   *lease
+
+	mu       sync.Mutex
+	parts    map[int]*partition
+	running  bool
+	kick     chan struct{}
+	handlers sync.WaitGroup
+	releases sync.WaitGroup
 }
 
-// New returns a consumer of the given partition consumers. onReady, if not nil, is
-// called once every partition is being consumed.
-func New(nc *nats.Conn, cfg Config, top broker.Topology, consumers []jetstream.Consumer, r Submitter, dead DeadLetters,
-	reg prometheus.Registerer, log *zap.Logger, onReady func()) *Consumer {
+// New returns a consumer of the partitions the group gives this worker.
+func New(nc *nats.Conn, js jetstream.JetStream, stream jetstream.Stream, cfg Config, top broker.Topology, g Group, r Relay, dead DeadLetters,
+	reg prometheus.Registerer, log *zap.Logger) *Consumer {
 	invalid := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "liverelay_invalid_events_total",
 		Help: "Messages that were not valid events and went to the dead-letter stream, by reason.",
 	}, []string{"reason"})
 	reg.MustRegister(invalid)
-	return &Consumer{nc: nc, cfg: cfg, top: top, consumers: consumers, relay: r, dead: dead, log: log, invalid: invalid, onReady: onReady}
+	limit := max(cfg.PinnedTTL-cfg.PullExpiry-time.Second, time.Second)
+	return &Consumer{
+		nc: nc, js: js, stream: stream, cfg: cfg, top: top, group: g, self: cfg.Self, relay: r, dead: dead, log: log,
+		invalid: invalid, metrics: newMetrics(reg, top.Partitions), lease: newLease(limit, time.Now()),
+		parts: map[int]*partition{}, kick: make(chan struct{}, 1),
+	}
 }
 
-// Run consumes until ctx is cancelled, then stops pulling and waits for the message
-// handlers to return.
+// Ready reports why the consumer is not ready to carry its share, or nil.
+func (c *Consumer) Ready() error {
+	if !c.nc.IsConnected() {
+		return errors.New("not connected to NATS")
+	}
+	c.mu.Lock()
+	running := c.running
+	c.mu.Unlock()
+	if !running {
+		return errors.New("not consuming")
+	}
+	return c.lease.check(time.Now())
+}
+
+// Run consumes until ctx is cancelled; then it hands every partition over (publishes
+// and acks what it holds, then unpins) and returns.
 func (c *Consumer) Run(ctx context.Context) error {
-	var ccs []jetstream.ConsumeContext
-	stopAll := func() {
-		for _, cc := range ccs {
-			cc.Stop()
-		}
-		for _, cc := range ccs {
-			<-cc.Closed()
+	c.reconcile(ctx)
+	c.mu.Lock()
+	c.running = true
+	c.mu.Unlock()
+	c.log.Info("consuming", zap.Ints("partitions", c.owned()))
+	watchdog := time.NewTicker(250 * time.Millisecond)
+	defer watchdog.Stop()
+	recheck := time.NewTicker(2 * time.Second) // a failed start, a missed change
+	defer recheck.Stop()
+	stats := time.NewTicker(5 * time.Second)
+	defer stats.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			c.mu.Lock()
+			c.running = false
+			c.mu.Unlock()
+			// Leave first, so that the others already wait for the partitions when
+			// each is unpinned.
+			lctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			c.group.Leave(lctx)
+			cancel()
+			c.releaseAll()
+			c.handlers.Wait()
+			return nil
+		case <-c.group.Changes():
+			c.reconcile(ctx)
+		case <-c.kick:
+			c.reconcile(ctx)
+		case <-recheck.C:
+			c.reconcile(ctx)
+		case now := <-watchdog.C:
+			if c.lease.watch(now, c.nc.IsConnected()) && c.verifyPins(ctx) {
+				c.lease.verified()
+				c.log.Info("pins verified with the server after a pause or a disconnection")
+			}
+		case <-stats.C:
+			c.observe(ctx)
 		}
 	}
-	var handlers sync.WaitGroup
-	for _, cons := range c.consumers {
-		name := cons.CachedInfo().Name
-		log := c.log.With(zap.String("consumer", name))
-		cc, err := cons.Consume(func(msg jetstream.Msg) {
-			handlers.Add(1)
-			defer handlers.Done()
-			c.handle(ctx, msg, log)
-		},
-			jetstream.PullPriorityGroup(broker.PriorityGroup),
-			jetstream.PullMaxMessages(c.cfg.PullBatch),
-			jetstream.PullExpiry(c.cfg.PullExpiry),
-			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-				if !errors.Is(err, jetstream.ErrNoHeartbeat) {
-					log.Warn("consume", zap.Error(err))
-				}
-			}),
-		)
-		if err != nil {
-			stopAll()
-			return fmt.Errorf("consume %s: %w", name, err)
-		}
-		ccs = append(ccs, cc)
+}
+
+// owned lists the partitions consumed here, sorted.
+func (c *Consumer) owned() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]int, 0, len(c.parts))
+	for p := range c.parts {
+		out = append(out, p)
 	}
-	c.log.Info("consuming", zap.Int("partitions", len(ccs)))
-	if c.onReady != nil {
-		c.onReady()
-	}
-	<-ctx.Done()
-	stopAll()
-	handlers.Wait()
-	return nil
+	slices.Sort(out)
+	return out
 }
 
 // handle takes one message: a valid event goes to the relay, anything else to the
 // dead-letter stream (and is then acked). A panic is caught and dead-lettered: one bad
 // message must not stop the worker.
-func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg, log *zap.Logger) {
+func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg, log *zap.Logger, partition int, epoch string) {
 	meta, err := msg.Metadata()
 	if err != nil {
 		log.Error("message without JetStream metadata", zap.String("subject", msg.Subject()), zap.Error(err))
@@ -146,7 +199,8 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg, log *zap.Logge
 			fmt.Sprintf("channel %q belongs on subject token %q, but came on %q", ev.Channel, want, token), log)
 		return
 	}
-	in := relay.Input{Event: ev, Token: token, Subject: msg.Subject(), Seq: meta.Sequence.Stream, Msg: acker{nc: c.nc, reply: msg.Reply()}}
+	in := relay.Input{Event: ev, Token: token, Subject: msg.Subject(), Seq: meta.Sequence.Stream, Msg: acker{nc: c.nc, reply: msg.Reply()},
+		Partition: partition, Epoch: epoch}
 	if err := c.relay.Submit(ctx, in); err != nil {
 		// Not taken (shutting down): left unacked, JetStream delivers it again.
 		log.Debug("event not taken", zap.Uint64("seq", meta.Sequence.Stream), zap.Error(err))

@@ -35,13 +35,24 @@ func (s *submitter) Submit(_ context.Context, in relay.Input) error {
 	return in.Msg.Ack()
 }
 
+func (s *submitter) Release(context.Context, int) error { return nil }
+func (s *submitter) Drop(context.Context, int) error    { return nil }
+
+// soloGroup is a worker group of one.
+type soloGroup struct{ self string }
+
+func (g soloGroup) Alive() []string          { return []string{g.self} }
+func (g soloGroup) Changes() <-chan struct{} { return nil }
+func (g soloGroup) SetPins(map[int]string)   {}
+func (g soloGroup) Leave(context.Context)    {}
+
 func (s *submitter) taken() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.got...)
 }
 
-func setup(t *testing.T, sub Submitter) (jetstream.JetStream, broker.Topology, func()) {
+func setup(t *testing.T, sub Relay) (jetstream.JetStream, broker.Topology, func()) {
 	t.Helper()
 	srv := brokertest.Start(t)
 	nc, js := srv.Connect()
@@ -51,17 +62,20 @@ func setup(t *testing.T, sub Submitter) (jetstream.JetStream, broker.Topology, f
 	if err := top.Ensure(ctx, js); err != nil {
 		t.Fatal(err)
 	}
-	cons, err := top.EnsureConsumers(ctx, js, broker.ConsumerConfig{AckWait: 5 * time.Second, MaxDeliver: 5, MaxAckPending: 100, PinnedTTL: 10 * time.Second})
+	if _, err := top.EnsureConsumers(ctx, js, broker.ConsumerConfig{AckWait: 5 * time.Second, MaxDeliver: 5, MaxAckPending: 100, PinnedTTL: 10 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(ctx, top.Stream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ready := make(chan struct{})
-	c := New(nc, Config{PullBatch: 10, PullExpiry: time.Second}, top, cons, sub, dlq.NewWriter(js, top.DLQPrefix),
-		prometheus.NewRegistry(), zaptest.NewLogger(t), func() { close(ready) })
+	cfg := Config{Self: "me", PullBatch: 10, PullExpiry: time.Second, PinnedTTL: 10 * time.Second, HandoverTimeout: 5 * time.Second}
+	c := New(nc, js, stream, cfg, top, soloGroup{"me"}, sub, dlq.NewWriter(js, top.DLQPrefix),
+		prometheus.NewRegistry(), zaptest.NewLogger(t))
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(runCtx) }()
-	<-ready
+	waitFor(t, "the consumer to be ready", func() bool { return c.Ready() == nil })
 	stop := func() {
 		cancel()
 		if err := <-done; err != nil {

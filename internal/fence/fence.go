@@ -30,10 +30,11 @@ import (
 // a cache of the channels it publishes: Check reads the bucket only for a channel it
 // has not seen within CacheTTL, and Record updates the cache at once and leaves the
 // write to Run, which coalesces the records of a channel into one compare-and-set write
-// and only then runs their done callbacks (the acks). A channel moves to another
-// worker only after the pinned consumer's TTL, longer than CacheTTL, so a cached entry
-// cannot hide the other worker's writes; a compare-and-set conflict still catches a
-// race and merges both.
+// and only then runs their done callbacks (the acks). While a worker holds a
+// partition, only it publishes the partition's channels; when a partition comes to
+// it, Forget makes it read the bucket again, so a cached entry cannot hide what the
+// previous owner wrote. A compare-and-set conflict still catches a race and merges
+// both.
 type Fence struct {
 	stream jetstream.Stream // the bucket's stream, read directly to see delete markers
 	js     jetstream.JetStream
@@ -63,8 +64,8 @@ type Config struct {
 	// TTL is how long a post's revision is remembered after its last publish. A replay
 	// of letters older than that is no longer fenced.
 	TTL time.Duration
-	// CacheTTL is how long a worker trusts its cached entry of a channel; keep it well
-	// below the pinned consumer's TTL.
+	// CacheTTL is how long a worker trusts its cached entry of a channel (an operator
+	// may delete a key to unfence a channel).
 	CacheTTL time.Duration
 }
 
@@ -160,6 +161,17 @@ func (f *Fence) entry(key string) *entry {
 		f.cache[key] = e
 	}
 	return e
+}
+
+// Forget makes every cached entry be read from the bucket again before it is trusted:
+// call it when a partition comes to this worker, whose previous owner may have
+// published its channels meanwhile. Records still waiting to be stored are kept.
+func (f *Fence) Forget() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range f.cache {
+		e.known = false
+	}
 }
 
 // Record notes u's revisions as published and returns at once; done runs once they

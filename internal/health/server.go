@@ -4,6 +4,7 @@ package health
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -27,7 +28,7 @@ const ShutdownTimeout = 5 * time.Second
 type Server struct {
 	ln    net.Listener
 	srv   *http.Server
-	ready atomic.Bool
+	ready atomic.Pointer[func() error]
 	log   *zap.Logger
 	mux   *http.ServeMux
 }
@@ -69,11 +70,16 @@ func Listen(addr string, reg prometheus.Gatherer, log *zap.Logger) (*Server, err
 		reply(w, http.StatusOK, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if s.ready.Load() {
-			reply(w, http.StatusOK, "ready")
-			return
+		reason := "starting"
+		if check := s.ready.Load(); check != nil {
+			err := (*check)()
+			if err == nil {
+				replyJSON(w, http.StatusOK, readiness{Status: "ready"})
+				return
+			}
+			reason = err.Error()
 		}
-		reply(w, http.StatusServiceUnavailable, "not ready")
+		replyJSON(w, http.StatusServiceUnavailable, readiness{Status: "not ready", Reason: reason})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:      errLog,
@@ -95,8 +101,16 @@ func Listen(addr string, reg prometheus.Gatherer, log *zap.Logger) (*Server, err
 // Listen was given port 0.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// SetReady sets what /readyz reports. It is safe for concurrent use.
-func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
+// SetReadiness makes /readyz answer 200 while check returns nil, and 503 with the
+// error as the reason otherwise; before it is called, /readyz answers 503
+// ("starting"). It is safe for concurrent use.
+func (s *Server) SetReadiness(check func() error) { s.ready.Store(&check) }
+
+// readiness is the body of /readyz.
+type readiness struct {
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+}
 
 // Serve answers requests until ctx is cancelled, then shuts down gracefully
 // within ShutdownTimeout and returns nil. It returns an error if serving
@@ -131,6 +145,14 @@ func (s *Server) Serve(ctx context.Context) error {
 // for example when start-up fails after Listen.
 func (s *Server) Close() error {
 	return s.ln.Close()
+}
+
+func replyJSON(w http.ResponseWriter, status int, v any) {
+	b, _ := json.Marshal(v)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
 }
 
 func reply(w http.ResponseWriter, status int, body string) {

@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -59,25 +60,27 @@ func TestEndpoints(t *testing.T) {
 	counter.Add(3)
 	s, base := start(t, reg)
 
+	var notReady error = errors.New("not connected to NATS")
 	steps := []struct {
 		name       string
-		setReady   *bool
+		setReady   *error
 		path       string
 		wantStatus int
 		wantBody   string // exact, or a substring for /metrics
 	}{
 		{name: "alive", path: "/healthz", wantStatus: 200, wantBody: "ok"},
-		{name: "not ready at start", path: "/readyz", wantStatus: 503, wantBody: "not ready"},
-		{name: "ready", setReady: new(true), path: "/readyz", wantStatus: 200, wantBody: "ready"},
+		{name: "not ready at start", path: "/readyz", wantStatus: 503, wantBody: `{"status":"not ready","reason":"starting"}` + "\n"},
+		{name: "ready", setReady: new(error(nil)), path: "/readyz", wantStatus: 200, wantBody: `{"status":"ready"}` + "\n"},
 		{name: "alive while ready", path: "/healthz", wantStatus: 200, wantBody: "ok"},
-		{name: "no longer ready", setReady: new(false), path: "/readyz", wantStatus: 503, wantBody: "not ready"},
+		{name: "no longer ready", setReady: &notReady, path: "/readyz", wantStatus: 503, wantBody: `{"status":"not ready","reason":"not connected to NATS"}` + "\n"},
 		{name: "metrics", path: "/metrics", wantStatus: 200, wantBody: "liverelay_test_events_total 3"},
 		{name: "unknown path", path: "/nope", wantStatus: 404},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
 			if st.setReady != nil {
-				s.SetReady(*st.setReady)
+				err := *st.setReady
+				s.SetReadiness(func() error { return err })
 			}
 			status, body := get(t, base+st.path)
 			if status != st.wantStatus {

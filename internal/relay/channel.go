@@ -14,7 +14,7 @@ type channel struct {
 	name      string
 	token     string
 	partition int
-	pin       string // the pin its events came under
+	epoch     string // the holding of the partition its events came in
 
 	pending        *merge.Update
 	pendingSources []Input

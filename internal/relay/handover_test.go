@@ -21,7 +21,7 @@ func (h *harness) submitTo(partition int, pin string, evs ...event.Event) []*fak
 	var out []*fakeSource
 	for _, ev := range evs {
 		in, src := h.input(ev)
-		in.Partition, in.Pin = partition, pin
+		in.Partition, in.Epoch = partition, pin
 		if err := h.relay.Submit(context.Background(), in); err != nil {
 			h.t.Fatalf("Submit(seq %d): %v", in.Seq, err)
 		}

@@ -152,7 +152,7 @@ func (l *loop) receive(in Input, now time.Time) {
 	l.r.metrics.events.Inc()
 	c := l.channels[in.Event.Channel]
 	if c == nil {
-		c = &channel{name: in.Event.Channel, token: in.Token, partition: in.Partition, pin: in.Pin, keptFrom: now}
+		c = &channel{name: in.Event.Channel, token: in.Token, partition: in.Partition, epoch: in.Epoch, keptFrom: now}
 		l.channels[c.name] = c
 		l.perPart[c.partition]++
 	}

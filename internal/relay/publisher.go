@@ -93,7 +93,7 @@ func (r *Relay) checkOwner(j *job) bool {
 	if r.owner == nil {
 		return true
 	}
-	if err := r.owner.Owns(j.ch.partition, j.ch.pin); err != nil {
+	if err := r.owner.Owns(j.ch.partition, j.ch.epoch); err != nil {
 		r.metrics.notOwned.Inc()
 		j.pubErr, j.fenceErr = &publish.Error{Provider: "partition ownership", Err: err}, true
 		return false

@@ -53,12 +53,12 @@ type Source interface {
 	Nak() error
 }
 
-// Owner says whether this worker still holds a partition under the pin its events
-// came with (package consumer). A publisher asks it before every provider call, so
+// Owner says whether this worker still holds a partition in the epoch its events
+// came in (package consumer). A publisher asks it before every provider call, so
 // that a worker that lost a partition (paused, cut off from NATS) does not publish
 // after the new owner did.
 type Owner interface {
-	Owns(partition int, pin string) error
+	Owns(partition int, epoch string) error
 }
 
 // Input is one valid event handed to the relay, with the message it came from.
@@ -68,10 +68,11 @@ type Input struct {
 	Subject string // the stored subject
 	Seq     uint64 // the stream sequence
 	Msg     Source
-	// Partition and Pin say which partition consumer delivered the event and under
-	// which pin; a channel's events all come from one partition.
+	// Partition is the partition the event came from (a channel's events all come
+	// from one); Epoch tags one unbroken holding of it by this worker (package
+	// consumer), so that what was held before a loss is never published.
 	Partition int
-	Pin       string
+	Epoch     string
 }
 
 // Config tunes the relay.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
@@ -20,6 +21,7 @@ import (
 	"github.com/liverelay/liverelay/internal/consumer"
 	"github.com/liverelay/liverelay/internal/dlq"
 	"github.com/liverelay/liverelay/internal/fence"
+	"github.com/liverelay/liverelay/internal/group"
 	"github.com/liverelay/liverelay/internal/health"
 	"github.com/liverelay/liverelay/internal/relay"
 	"github.com/liverelay/liverelay/internal/retry"
@@ -62,13 +64,11 @@ func Run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 	if err := top.Ensure(setupCtx, js); err != nil {
 		return err
 	}
-	const pullExpiry = 5 * time.Second
-	pinnedTTL := cfg.AckWait + 2*pullExpiry // design.md §3a: ≥ AckWait + pull expiry
-	consumers, err := top.EnsureConsumers(setupCtx, js, broker.ConsumerConfig{
+	t := Timings(cfg.AckWait)
+	if _, err := top.EnsureConsumers(setupCtx, js, broker.ConsumerConfig{
 		AckWait: cfg.AckWait, MaxDeliver: cfg.MaxDeliver, MaxAckPending: cfg.MaxAckPending,
-		PinnedTTL: pinnedTTL,
-	})
-	if err != nil {
+		PinnedTTL: t.PinnedTTL,
+	}); err != nil {
 		return err
 	}
 
@@ -82,9 +82,20 @@ func Run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 	}
 	revisions, err := fence.Open(setupCtx, js, fence.Config{
 		Bucket: cfg.FenceBucket, Replicas: cfg.Replicas, TTL: cfg.FenceTTL,
-		CacheTTL: pinnedTTL / 2, // a partition moves only after pinnedTTL: the cache cannot hide the new owner's writes
+		CacheTTL: 30 * time.Second, // and forgotten whenever a partition comes to this worker
 	}, log.Named("fence"))
 	if err != nil {
+		return err
+	}
+	workers, err := group.OpenBucket(setupCtx, js, top.WorkersBucket(), cfg.Replicas, group.DefaultTiming)
+	if err != nil {
+		return err
+	}
+	name := cfg.ResolvedWorkerName()
+	self := group.Member{ID: nuid.Next(), Name: name, Started: time.Now().UTC()}
+	log = log.With(zap.String("worker", name))
+	members := group.NewMembership(workers, self, group.DefaultTiming, log.Named("group"))
+	if err := members.Join(setupCtx); err != nil {
 		return err
 	}
 
@@ -110,6 +121,9 @@ func Run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 	}
 	rel.SetFence(revisions)
 	revisions.Instrument(reg)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "liverelay_worker_info",
+		Help: "Always 1; its label names this worker (LIVE_WORKER_NAME).", ConstLabels: prometheus.Labels{"worker": name}},
+		func() float64 { return 1 }))
 
 	var hs *health.Server
 	if cfg.HTTPAddr != "" {
@@ -120,37 +134,58 @@ func Run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 			hs.EnableProfiling()
 		}
 	}
-	ready := func() {
-		if hs != nil {
-			hs.SetReady(true)
-		}
-		log.Info("worker ready", zap.String("provider", provider.Name()), zap.Int("partitions", cfg.Partitions), zap.String("nats", nc.ConnectedUrlRedacted()))
-	}
-	batch := min(max(cfg.MaxAckPending/cfg.Partitions, 1), 500)
+	batch := min(max(cfg.MaxAckPending/top.Partitions, 1), 500)
 	mover := dlq.NewMover(advisories, events, dead, dlq.LastToken, log.Named("dlq-mover"))
-	cons := consumer.New(nc, consumer.Config{PullBatch: batch, PullExpiry: pullExpiry}, top, consumers, rel, dead, reg, log.Named("consumer"), ready)
+	cons := consumer.New(nc, js, events, consumer.Config{
+		Self: self.ID, PullBatch: batch, PullExpiry: t.PullExpiry, PinnedTTL: t.PinnedTTL, HandoverTimeout: t.Handover,
+		Acquired: func(int) { revisions.Forget() },
+	}, top, members, rel, dead, reg, log.Named("consumer"))
+	rel.SetOwner(cons)
+	dlqDepth(reg, js, top.DLQStream)
+	if hs != nil {
+		hs.SetReadiness(cons.Ready)
+	}
+	log.Info("worker ready", zap.String("provider", provider.Name()), zap.Int("partitions", top.Partitions), zap.String("nats", nc.ConnectedUrlRedacted()))
 
 	g, gctx := errgroup.WithContext(ctx)
-	// The fence stores what the relay published; it must outlive the relay's flush at
-	// shutdown, so it stops only after the relay returned.
+	// The relay must outlive the consumer, which hands its partitions over at shutdown
+	// through it; the fence must outlive the relay's flush. So each stops only after
+	// the one before it returned.
+	relCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	fenceCtx, stopFence := context.WithCancel(context.WithoutCancel(ctx))
-	fenceDone := make(chan struct{})
+	groupCtx, stopGroup := context.WithCancel(context.WithoutCancel(ctx))
+	fenceDone, relDone, groupDone := make(chan struct{}), make(chan error, 1), make(chan struct{})
 	go func() {
 		defer close(fenceDone)
 		_ = revisions.Run(fenceCtx, 5*time.Second)
 	}()
-	g.Go(func() error {
+	go func() {
+		defer close(groupDone)
+		if err := members.Run(groupCtx); err != nil {
+			log.Error("worker group", zap.Error(err))
+		}
+	}()
+	go func() {
 		defer stopFence()
-		return rel.Run(gctx)
+		relDone <- rel.Run(relCtx)
+	}()
+	g.Go(func() error {
+		defer stopRelay()
+		return cons.Run(gctx)
 	})
-	g.Go(func() error { return cons.Run(gctx) })
 	g.Go(func() error { return mover.Run(gctx) })
 	if hs != nil {
 		g.Go(func() error { return hs.Serve(gctx) })
 	}
 	err = g.Wait()
+	stopRelay()
+	if rerr := <-relDone; err == nil {
+		err = rerr
+	}
 	stopFence()
 	<-fenceDone
+	stopGroup()
+	<-groupDone
 	// Acks are sent asynchronously: a flush round trip makes sure the server has them.
 	if ferr := nc.FlushTimeout(5 * time.Second); ferr != nil {
 		log.Warn("flush NATS connection; unsent acks will be redelivered", zap.Error(ferr))

@@ -1,0 +1,371 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+	"go.uber.org/zap"
+
+	"github.com/liverelay/liverelay/internal/broker"
+	"github.com/liverelay/liverelay/internal/group"
+)
+
+// Group is the worker group this worker belongs to (package group).
+type Group interface {
+	Alive() []string
+	Changes() <-chan struct{}
+	SetPins(map[int]string)
+	Leave(ctx context.Context)
+}
+
+// pinHeader carries, on every message of a pinned consumer, the pin id it was
+// delivered under.
+const pinHeader = "Nats-Pin-Id"
+
+// partition is one partition this worker consumes, or is handing over.
+type partition struct {
+	n   int
+	cc  jetstream.ConsumeContext
+	pin string // the server's pin id of the messages received, "" before the first
+	// epoch tags the messages of one unbroken holding of the partition; it changes
+	// when the partition was lost, so that what was held before is never published.
+	epoch     string
+	releasing bool
+	since     time.Time // when pulling started
+}
+
+// reconcile makes the partitions consumed here match the assignment.
+func (c *Consumer) reconcile(ctx context.Context) {
+	want := group.Assign(c.group.Alive(), c.top.Partitions)[c.self]
+	c.mu.Lock()
+	var start []int
+	for _, p := range want {
+		if c.parts[p] == nil {
+			start = append(start, p)
+		}
+	}
+	var release []*partition
+	for p, part := range c.parts {
+		if !part.releasing && !slices.Contains(want, p) {
+			part.releasing = true
+			release = append(release, part)
+		}
+	}
+	c.mu.Unlock()
+	for _, p := range start {
+		if err := c.start(ctx, p); err != nil {
+			c.log.Warn("start consuming a partition; will try again", zap.Int("partition", p), zap.Error(err))
+		}
+	}
+	for _, part := range release {
+		c.releases.Add(1)
+		go func() {
+			defer c.releases.Done()
+			c.release(part, "rebalance")
+			c.poke()
+		}()
+	}
+	c.updateOwned()
+}
+
+// start begins pulling partition p. The server delivers to this worker only once it
+// pins the partition to it: at once when nobody holds it, or when the holder lets it go.
+func (c *Consumer) start(ctx context.Context, p int) error {
+	name := c.top.ConsumerName(p)
+	// A fresh handle: the client remembers the last pin id per handle.
+	cons, err := c.js.Consumer(ctx, c.top.Stream, name)
+	if err != nil {
+		return fmt.Errorf("consumer %s: %w", name, err)
+	}
+	part := &partition{n: p, since: time.Now(), epoch: nuid.Next()}
+	log := c.log.With(zap.Int("partition", p))
+	// Messages still arrive while the partition is handed over at shutdown, after ctx
+	// ended: they must reach the relay, which runs until the consumer returns.
+	ctx = context.WithoutCancel(ctx)
+	cc, err := cons.Consume(func(msg jetstream.Msg) {
+		c.handlers.Add(1)
+		defer c.handlers.Done()
+		epoch, ok := c.notePin(ctx, part, msg.Headers().Get(pinHeader), log)
+		if !ok {
+			return // the relay stopped; the message is delivered again
+		}
+		c.handle(ctx, msg, log, p, epoch)
+	},
+		jetstream.PullPriorityGroup(broker.PriorityGroup),
+		jetstream.PullMaxMessages(c.cfg.PullBatch),
+		jetstream.PullExpiry(c.cfg.PullExpiry),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			switch {
+			case errors.Is(err, jetstream.ErrPinIDMismatch):
+				c.pinRefused(ctx, part, log)
+			case errors.Is(err, jetstream.ErrNoHeartbeat):
+			default:
+				log.Warn("consume", zap.Error(err))
+			}
+		}),
+	)
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", name, err)
+	}
+	part.cc = cc
+	c.mu.Lock()
+	c.parts[p] = part
+	c.mu.Unlock()
+	log.Debug("pulling partition")
+	return nil
+}
+
+// notePin records the pin a message came with and returns the epoch to tag it with.
+//
+// The server gives a new pin id when it pins the partition again: after it restarted
+// or its consumer leader changed (this worker held the partition throughout, and
+// goes on with what it holds), or after this worker lost the pin (paused or cut off
+// past the pinned TTL: what it held was delivered again to another worker, and is
+// dropped). The lease tells the two apart: only a worker in doubt can have lost it.
+func (c *Consumer) notePin(ctx context.Context, part *partition, pin string, log *zap.Logger) (epoch string, ok bool) {
+	c.mu.Lock()
+	old := part.pin
+	part.pin = pin
+	epoch = part.epoch
+	c.mu.Unlock()
+	if pin == old || pin == "" {
+		return epoch, true
+	}
+	if old != "" {
+		if c.lease.check(time.Now()) != nil {
+			epoch = c.lost(ctx, part, "it came back under a new pin after this worker was away", log)
+		} else {
+			log.Info("the server pinned the partition again (restart or leader change); carrying on")
+		}
+	} else {
+		c.metrics.handovers.WithLabelValues("acquired").Inc()
+		log.Info("partition acquired", zap.Duration("waited", time.Since(part.since).Round(time.Millisecond)))
+		if c.cfg.Acquired != nil {
+			c.cfg.Acquired(part.n)
+		}
+	}
+	c.publishPins()
+	return epoch, true
+}
+
+// pinRefused handles the server's refusal of a pull under this worker's old pin.
+func (c *Consumer) pinRefused(ctx context.Context, part *partition, log *zap.Logger) {
+	if c.lease.check(time.Now()) != nil {
+		c.lost(ctx, part, "the server refused its pin after this worker was away", log)
+		return
+	}
+	// A server restart or a leader change: nobody else held the partition; the next
+	// message brings the new pin.
+	c.mu.Lock()
+	part.pin = ""
+	part.since = time.Now()
+	c.mu.Unlock()
+}
+
+// lost forgets what the relay holds of a partition whose pin moved on, and starts a
+// new epoch for what comes next; it returns the new epoch.
+func (c *Consumer) lost(ctx context.Context, part *partition, why string, log *zap.Logger) string {
+	c.mu.Lock()
+	part.pin = ""
+	part.epoch = nuid.Next()
+	epoch := part.epoch
+	c.mu.Unlock()
+	c.metrics.handovers.WithLabelValues("lost").Inc()
+	log.Warn("partition lost: dropping what this worker held of it", zap.String("why", why))
+	_ = c.relay.Drop(ctx, part.n)
+	if c.cfg.Acquired != nil {
+		c.cfg.Acquired(part.n) // whoever had it meanwhile may have published
+	}
+	c.publishPins()
+	return epoch
+}
+
+// release hands a partition over: stop pulling, deliver what arrived to the relay,
+// publish and ack it all (or hand it back), then unpin so that the next owner's
+// waiting pull is served at once.
+func (c *Consumer) release(part *partition, why string) {
+	start := time.Now()
+	log := c.log.With(zap.Int("partition", part.n), zap.String("why", why))
+	// What the server sent before it saw the unsubscribe still reaches the handler.
+	part.cc.Drain()
+	select {
+	case <-part.cc.Closed():
+	case <-time.After(c.cfg.PullExpiry + time.Second):
+		log.Warn("draining the partition's subscription did not finish")
+	}
+	// The server keeps the pin for PinnedTTL after the last pull: the hand-over must
+	// end before it lets the pin go by itself.
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.HandoverTimeout)
+	defer cancel()
+	if err := c.relay.Release(ctx, part.n); err != nil {
+		log.Warn("hand-over ran out of time: the rest was handed back to JetStream for the next owner", zap.Error(err))
+	}
+	c.mu.Lock()
+	pin := part.pin
+	c.mu.Unlock()
+	if pin != "" {
+		c.unpin(part.n, pin, log)
+	}
+	c.mu.Lock()
+	if c.parts[part.n] == part {
+		delete(c.parts, part.n)
+	}
+	c.mu.Unlock()
+	c.metrics.handovers.WithLabelValues("released").Inc()
+	c.updateOwned()
+	c.publishPins()
+	log.Info("partition handed over", zap.Duration("took", time.Since(start).Round(time.Millisecond)))
+}
+
+// unpin lets the server give the partition to the next worker now, if this worker
+// still holds its pin (never unpin another worker).
+func (c *Consumer) unpin(p int, pin string, log *zap.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	name := c.top.ConsumerName(p)
+	cons, err := c.js.Consumer(ctx, c.top.Stream, name)
+	if err != nil {
+		log.Warn("unpin: look up the consumer; the pin expires by itself", zap.Error(err))
+		return
+	}
+	info := cons.CachedInfo()
+	if holder := pinned(info); holder != pin {
+		return // the pin is someone else's already
+	}
+	if info.NumAckPending > 0 {
+		// Delivered to this worker but never handled (lost in the client): unpinned
+		// now, the next owner would get newer messages before them. The pin runs out
+		// by itself once they are due for redelivery.
+		log.Warn("messages delivered here are unaccounted for; leaving the pin to expire", zap.Int("ack_pending", info.NumAckPending))
+		return
+	}
+	if err := c.stream.UnpinConsumer(ctx, name, broker.PriorityGroup); err != nil {
+		log.Warn("unpin; the pin expires by itself", zap.Error(err))
+	}
+}
+
+// pinned returns the pin id of the relay group in a consumer's info.
+func pinned(info *jetstream.ConsumerInfo) string {
+	if info == nil {
+		return ""
+	}
+	for _, g := range info.PriorityGroups {
+		if g.Group == broker.PriorityGroup {
+			return g.PinnedClientID
+		}
+	}
+	return ""
+}
+
+// verifyPins asks the server, after a pause or a long disconnection, whether the
+// partitions this worker holds are still pinned to it; those that are not are lost.
+func (c *Consumer) verifyPins(ctx context.Context) bool {
+	c.mu.Lock()
+	var held []*partition
+	for _, part := range c.parts {
+		if part.pin != "" {
+			held = append(held, part)
+		}
+	}
+	c.mu.Unlock()
+	for _, part := range held {
+		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		cons, err := c.js.Consumer(ictx, c.top.Stream, c.top.ConsumerName(part.n))
+		cancel()
+		if err != nil {
+			return false
+		}
+		c.mu.Lock()
+		mine := part.pin
+		c.mu.Unlock()
+		if holder := pinned(cons.CachedInfo()); holder != mine {
+			// Pinned to another worker, or to nobody yet: either way this worker's
+			// messages are due for redelivery, and come before anything newer.
+			c.lost(ctx, part, "paused or cut off past the pinned TTL", c.log.With(zap.Int("partition", part.n)))
+		}
+	}
+	return true
+}
+
+// Owns tells the relay whether a job of partition p, received under pin, may be
+// published: the partition is consumed here under that pin, and nothing suggests the
+// server moved it.
+func (c *Consumer) Owns(p int, epoch string) error {
+	if err := c.lease.check(time.Now()); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	part := c.parts[p]
+	switch {
+	case part == nil:
+		return errNotHere
+	case part.epoch != epoch:
+		return errPinChanged
+	}
+	return nil
+}
+
+// pins returns the pin held per partition.
+func (c *Consumer) pins() map[int]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[int]string{}
+	for p, part := range c.parts {
+		if part.pin != "" {
+			out[p] = part.pin
+		}
+	}
+	return out
+}
+
+func (c *Consumer) publishPins() { c.group.SetPins(c.pins()) }
+
+func (c *Consumer) updateOwned() {
+	c.mu.Lock()
+	n := 0
+	for _, part := range c.parts {
+		if !part.releasing {
+			n++
+		}
+	}
+	c.mu.Unlock()
+	c.metrics.owned.Set(float64(n))
+}
+
+// poke asks the run loop to reconcile again.
+func (c *Consumer) poke() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// releaseAll hands every partition over at once, at shutdown.
+func (c *Consumer) releaseAll() {
+	c.mu.Lock()
+	var parts []*partition
+	for _, part := range c.parts {
+		if !part.releasing {
+			part.releasing = true
+			parts = append(parts, part)
+		}
+	}
+	c.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, part := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.release(part, "shutdown")
+		}()
+	}
+	wg.Wait()
+	c.releases.Wait()
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -16,12 +17,19 @@ import (
 	"go.uber.org/zap"
 )
 
-// Ably limits and rules, from Ably's documentation (limits, batch publish, error codes):
+// Ably limits and rules, from Ably's documentation (limits, idempotent publishing,
+// batch publish, error codes):
 //   - one publish carries at most 64 KiB on paid accounts, 16 KiB on free ones,
 //     counting name, data, clientId and extras of all its messages together (40009);
-//   - a batch publish addresses at most 100 channels, in a body of at most 2 MiB;
-//   - several messages published in one call must carry ids <base>:0, <base>:1, … in
-//     their order (40031), so every publish here carries one message;
+//   - a client-supplied id is an idempotency key: Ably drops a publish that repeats
+//     the key of an earlier one on the channel (within two minutes) and still answers
+//     success. The key of an id <base>:<idx> is <base>, and idx must be the message's
+//     position in its publish's array (40031): the messages of one publish share one
+//     key. So every message here goes in a publish of its own (a channel publish, or
+//     a batch spec), with the id <Message.ID>:0 — its key is the relay's id, which
+//     the relay makes unique per message;
+//   - a batch publish addresses at most 100 channels, in a body of at most 2 MiB; each
+//     spec is published on its own, with its own keys;
 //   - channel names are not empty, start with neither '[' nor ':', and hold no line
 //     break (40010).
 const (
@@ -99,10 +107,11 @@ func (c AblyConfig) Validate() error {
 // ably-go: one channel's messages with RESTChannel.PublishMultiple, several channels'
 // in batch publish requests (POST /messages).
 //
-// Each message goes out as {"id": msg.ID, "name": "live-page-update", "data": "<the
-// update as JSON text>", "encoding": "json"}: Ably's client libraries decode the data
-// for subscribers, so a browser's message.data is the update object. The id is the
-// relay's, so Ably drops a retried message it already has.
+// Each message goes out alone, as {"id": "<msg.ID>:0", "name": "live-page-update",
+// "data": "<the update as JSON text>", "encoding": "json"}: Ably's client libraries
+// decode the data for subscribers, so a browser's message.data is the update object.
+// The id's idempotency key is the relay's id, so Ably drops a retried message it
+// already has, and only that one.
 type Ably struct {
 	client   *ably.REST
 	maxBytes int // per publish, as Ably counts it
@@ -228,10 +237,21 @@ func ablySize(m Message) int {
 	return len(EventName) + len(m.Data) + len(m.ID) + len(ablyEncodingJSON)
 }
 
+// ablyID is the id of message m as the pos-th message of its publish: <m.ID>:<pos>,
+// whose idempotency key is m.ID. Every publish here carries one message, at position
+// 0. A message without an id gets none.
+func ablyID(m Message, pos int) string {
+	if m.ID == "" {
+		return ""
+	}
+	return m.ID + ":" + strconv.Itoa(pos)
+}
+
 // Publish sends msgs, one message per publish so that Ably's per-publish limit holds
-// for each and every id stands alone. One channel's messages go in order, each after
-// the previous one was accepted; a failure stops that channel. Several channels go in
-// batch publish requests of one message per channel, in rounds while a channel has more.
+// for each and each has an idempotency key of its own. One channel's messages go in
+// order, each after the previous one was accepted; a failure stops that channel.
+// Several channels go in batch publish requests of one message per channel, in rounds
+// while a channel has more.
 //
 // Invalid messages are refused before any request. A failure is an *Error with the
 // HTTP status (0 when no answer came back), Ably's error code and the Retry-After;
@@ -284,8 +304,9 @@ func (a *Ably) publishOne(ctx context.Context, i int, m Message) error {
 	return a.failure(ex, err, fmt.Sprintf("publish message %d to ably channel %q", i+1, m.Channel))
 }
 
+// ablyMessage is m as the only message of a channel publish.
 func ablyMessage(m Message) *ably.Message {
-	return &ably.Message{ID: m.ID, Name: EventName, Data: string(m.Data), Encoding: ablyEncodingJSON}
+	return &ably.Message{ID: ablyID(m, 0), Name: EventName, Data: string(m.Data), Encoding: ablyEncodingJSON}
 }
 
 // failure describes a failed request from what the library returned and what the
@@ -374,7 +395,7 @@ func ablyBatchBody(msgs []Message, idx []int) (n int, body []byte) {
 		m := msgs[idx[n]]
 		spec, err := json.Marshal([]ablyBatchSpec{{
 			Channels: []string{m.Channel},
-			Messages: []ablyBatchMessage{{ID: m.ID, Name: EventName, Data: string(m.Data), Encoding: ablyEncodingJSON}},
+			Messages: []ablyBatchMessage{{ID: ablyID(m, 0), Name: EventName, Data: string(m.Data), Encoding: ablyEncodingJSON}},
 		}})
 		if err != nil {
 			panic(fmt.Sprintf("encode a batch spec of strings: %v", err))

@@ -20,7 +20,8 @@ import (
 // Ably limits and rules, from Ably's documentation (limits, idempotent publishing,
 // batch publish, error codes):
 //   - one publish carries at most 64 KiB on paid accounts, 16 KiB on free ones,
-//     counting name, data, clientId and extras of all its messages together (40009);
+//     counting the name, data, clientId and extras of all its messages together, not
+//     their ids or encodings (40009, HTTP 400);
 //   - a client-supplied id is an idempotency key: Ably drops a publish that repeats
 //     the key of an earlier one on the channel (within two minutes) and still answers
 //     success. The key of an id <base>:<idx> is <base>, and idx must be the message's
@@ -38,12 +39,10 @@ const (
 	ablyMinMessageBytes        = 1024
 	ablyMaxMessageBytesLimit   = 1 << 20
 
-	// ablyEnvelope is reserved out of the per-publish limit for what a message carries
-	// besides its data: the event name (16 bytes), its id (about 40 bytes as the relay
-	// derives it) and its encoding ("json"). Ably counts the name and the data (and the
-	// clientId and extras, which are not sent); the id and the encoding are counted
-	// too, to keep a margin.
-	ablyEnvelope = 128
+	// ablyEnvelope is what Ably counts of a message besides its data: the event name.
+	// The clientId and extras, which Ably counts too, are never sent; the id and the
+	// encoding are not counted.
+	ablyEnvelope = len(EventName)
 
 	ablyMaxBatch     = 100     // channels of one batch publish request
 	ablyMaxBatchBody = 2 << 20 // bytes of one batch publish request body
@@ -179,8 +178,8 @@ func NewAbly(cfg AblyConfig, log *zap.Logger) (*Ably, error) {
 // Name is the provider name used in errors, logs and DLQ headers.
 func (a *Ably) Name() string { return "ably" }
 
-// Limits are the account's message size less the envelope of a message, and 100
-// messages per call (the channels of one batch publish).
+// Limits are the account's message size less the event name, and 100 messages per
+// call (the channels of one batch publish).
 func (a *Ably) Limits() Limits {
 	return Limits{MaxData: a.maxData, MaxBatch: ablyMaxBatch}
 }
@@ -219,12 +218,9 @@ func (a *Ably) check(i int, m Message) error {
 		return a.reject(fmt.Errorf("message %d: %w", i+1, err))
 	}
 	switch {
-	case len(m.Data) > a.maxData:
-		return a.reject(fmt.Errorf("message %d for channel %q: data of %d bytes is over %d (%d per publish, less %d for the envelope)",
-			i+1, m.Channel, len(m.Data), a.maxData, a.maxBytes, ablyEnvelope))
 	case ablySize(m) > a.maxBytes:
-		return a.reject(fmt.Errorf("message %d for channel %q: id of %d bytes makes the message larger than %d",
-			i+1, m.Channel, len(m.ID), a.maxBytes))
+		return a.reject(fmt.Errorf("message %d for channel %q: data of %d bytes is over %d (%d per publish, less %d for the event name)",
+			i+1, m.Channel, len(m.Data), a.maxData, a.maxBytes, ablyEnvelope))
 	case !utf8.Valid(m.Data) || !json.Valid(m.Data):
 		// Sent with encoding "json": subscribers would fail to decode it.
 		return a.reject(fmt.Errorf("message %d for channel %q: data is not JSON", i+1, m.Channel))
@@ -232,9 +228,11 @@ func (a *Ably) check(i int, m Message) error {
 	return nil
 }
 
-// ablySize is the size of one message as counted against the per-publish limit.
+// ablySize is the size of one message as Ably counts it against the per-publish
+// limit: its name, data, clientId and extras. The messages sent here have no clientId
+// and no extras, and the id and the encoding do not count.
 func ablySize(m Message) int {
-	return len(EventName) + len(m.Data) + len(m.ID) + len(ablyEncodingJSON)
+	return ablyEnvelope + len(m.Data)
 }
 
 // ablyID is the id of message m as the pos-th message of its publish: <m.ID>:<pos>,

@@ -129,8 +129,8 @@ func TestAblyNameAndLimits(t *testing.T) {
 		max  int
 		want Limits
 	}{
-		{0, Limits{MaxData: 65536 - 128, MaxBatch: 100}},
-		{AblyFreeMaxMessageBytes, Limits{MaxData: 16384 - 128, MaxBatch: 100}},
+		{0, Limits{MaxData: 65536 - len("live-page-update"), MaxBatch: 100}},
+		{AblyFreeMaxMessageBytes, Limits{MaxData: 16384 - len("live-page-update"), MaxBatch: 100}},
 	}
 	for _, tc := range tests {
 		a := newTestAbly(t, srv, func(c *AblyConfig) { c.MaxMessageBytes = tc.max })
@@ -141,19 +141,36 @@ func TestAblyNameAndLimits(t *testing.T) {
 }
 
 // TestAblyFreeAccount publishes at the free accounts' limit, which the fake enforces
-// as Ably counts it.
+// as Ably counts it (name, data, clientId and extras; not the id): the provider's own
+// count is the same, to the byte.
 func TestAblyFreeAccount(t *testing.T) {
 	srv := ablytest.New(t, testAblyKey)
 	srv.SetMaxMessageBytes(AblyFreeMaxMessageBytes)
 	a := newTestAbly(t, srv, func(c *AblyConfig) { c.MaxMessageBytes = AblyFreeMaxMessageBytes })
-	msg := Message{Channel: "page-1", Data: dataOfSize(t, a.Limits().MaxData), ID: strings.Repeat("9", 20) + "-" + strings.Repeat("z", 13) + "-999"}
-	if err := a.Publish(t.Context(), []Message{msg, {Channel: "page-2", Data: msg.Data, ID: "2-0"}}); err != nil {
-		t.Fatalf("Publish at the limit: %v", err)
+	data := dataOfSize(t, a.Limits().MaxData)
+	msgs := []Message{
+		{Channel: "page-1", Data: data, ID: strings.Repeat("9", 20) + "-" + strings.Repeat("z", 13) + "-999"},
+		{Channel: "page-1", Data: data, ID: strings.Repeat("i", 500)}, // ids do not count
+		{Channel: "page-2", Data: data, ID: "2-0"},
 	}
-	long := msg
-	long.ID = strings.Repeat("i", 200)
-	if perr := providerError(t, a.Publish(t.Context(), []Message{long}), "ably"); !perr.Rejected || !strings.Contains(perr.Error(), "id of 200 bytes") {
-		t.Errorf("error %v, want a rejection of the id", perr)
+	for _, call := range [][]Message{msgs[:2], msgs} { // a channel publish, then a batch
+		if err := a.Publish(t.Context(), call); err != nil {
+			t.Fatalf("Publish at the limit: %v", err)
+		}
+	}
+	got := srv.Messages()
+	if len(got) != 3 || srv.Duplicates() != 2 || srv.Rejected() != 0 {
+		t.Fatalf("%d messages delivered, %d dropped as repeats, %d requests refused; want 3, 2 and none",
+			len(got), srv.Duplicates(), srv.Rejected())
+	}
+	for _, m := range got {
+		if ablytest.Size(m) != AblyFreeMaxMessageBytes {
+			t.Errorf("message %s is %d bytes as Ably counts, want exactly %d", m.ID, ablytest.Size(m), AblyFreeMaxMessageBytes)
+		}
+	}
+	over := Message{Channel: "page-1", Data: dataOfSize(t, a.Limits().MaxData+1), ID: "3-0"}
+	if perr := providerError(t, a.Publish(t.Context(), []Message{over}), "ably"); !perr.Rejected || !strings.Contains(perr.Error(), "over 16368") {
+		t.Errorf("error %v, want a rejection of the data", perr)
 	}
 }
 
@@ -529,7 +546,6 @@ func TestAblyRefusesBeforeSending(t *testing.T) {
 	for name, m := range map[string]Message{
 		"not JSON":      {Channel: "page-1", Data: []byte(`{"renders":`), ID: "1-0"},
 		"not UTF-8":     {Channel: "page-1", Data: []byte("{\"a\":\"\xff\"}"), ID: "1-0"},
-		"id too long":   {Channel: "page-1", Data: dataOfSize(t, a.Limits().MaxData), ID: strings.Repeat("i", 200)},
 		"data too long": {Channel: "page-1", Data: dataOfSize(t, a.Limits().MaxData+1), ID: "1-0"},
 		"bad channel":   {Channel: "[meta]x", Data: []byte(`{}`), ID: "1-0"},
 	} {

@@ -685,8 +685,8 @@ const (
 
 // ablyTransport sends ably-go's requests through the tuned pool. ably-go v1.2.22
 // closes answers without reading them, which makes Go drop the connection (a new
-// TCP and TLS handshake per publish, design.md §7): closing an answer here first
-// drains what is left of it. It also records each answer in the request's exchange.
+// TCP and TLS handshake per publish): closing an answer here first drains what is
+// left of it. It also records each answer in the request's exchange.
 type ablyTransport struct {
 	base http.RoundTripper
 }

@@ -465,7 +465,7 @@ func TestAblyConnectionReuse(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		// The trap of design.md §7, measured: if this fails, ably-go reads its
+		// The library's unread answers, measured: if this fails, ably-go reads its
 		// answers now, and ablyTransport's drain is no longer needed.
 		if srv.Connections() < 5 {
 			t.Errorf("ably-go alone opened %d connections for 5 publishes, want one each", srv.Connections())

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/liverelay/liverelay/internal/config"
 	"github.com/liverelay/liverelay/internal/publish/ablytest"
 	"github.com/liverelay/liverelay/internal/publish/piesockettest"
+	"github.com/liverelay/liverelay/internal/workload"
 )
 
 // received is one provider message as a browser gets it.
@@ -82,4 +84,82 @@ func TestEndToEndEveryProvider(t *testing.T) {
 			t.Logf("%s: 1500 events → %d provider messages", tt.provider, len(got()))
 		})
 	}
+}
+
+// TestEndToEndAblySplitUpdates: with posts of several KB and a free account's 16 KiB
+// limit, most merged updates are split into several Ably messages, each published on
+// its own. The fake reads their ids as Ably does (the key of <base>:<idx> is <base>, idx
+// the position in the publish) and drops a repeated key; every channel's readers must
+// still end with the CMS's page, with nothing refused and nothing dead-lettered.
+func TestEndToEndAblySplitUpdates(t *testing.T) {
+	const (
+		key      = "liverelay.test:ably-secret"
+		maxBytes = 16384
+		events   = 3000
+	)
+	fake := ablytest.New(t, key)
+	fake.SetMaxMessageBytes(maxBytes)
+	h := newHarness(t)
+	h.cfg.Provider = config.ProviderAbly
+	h.cfg.Ably = config.Ably{APIKey: key, RESTHost: fake.Host(), Port: fake.Port(), TLS: false, MaxMessageBytes: maxBytes}
+	h.cfg.BatchWindow = 250 * time.Millisecond // several posts merge even when events come slowly (-race, a busy machine)
+	h.startWorker()
+
+	wl := workload.Default()
+	wl.Channels, wl.Seed = 30, 9
+	wl.MinSize, wl.MaxSize = 3000, 9000 // a merged update of a few posts is over 16 KiB
+	wl.MaxLive = 30
+	gen := workload.New(wl)
+	want := cms{}
+	for range events {
+		ev := gen.Next()
+		want.apply(t, ev)
+		h.publish(ev)
+	}
+	h.waitDelivered(90 * time.Second)
+
+	msgs := fake.Messages()
+	pages := map[string]*browser.Page{}
+	parts := map[string]int{} // channel and update → its parts delivered
+	for _, m := range msgs {
+		if m.Name != "live-page-update" {
+			t.Fatalf("ably message name %q", m.Name)
+		}
+		p := pages[m.Channel]
+		if p == nil {
+			p = &browser.Page{}
+			pages[m.Channel] = p
+		}
+		if err := p.Apply([]byte(m.Data)); err != nil {
+			t.Fatalf("%s: %v", m.Channel, err)
+		}
+		parts[m.Channel+" "+updateOf(m.ID)]++
+	}
+	want.check(t, pages)
+	if n := len(h.deadLetters()); n != 0 {
+		t.Errorf("%d dead letters, want none", n)
+	}
+	if n := fake.Rejected(); n != 0 {
+		t.Errorf("the fake Ably refused %d requests", n)
+	}
+	split := 0
+	for _, n := range parts {
+		if n > 1 {
+			split++
+		}
+	}
+	t.Logf("%d events → %d Ably messages; %d updates arrived in several parts; %d repeats dropped", events, len(msgs), split, fake.Duplicates())
+	if split < 20 {
+		t.Errorf("only %d updates arrived in several parts, want 20 or more: parts were lost, or the test no longer splits updates", split)
+	}
+}
+
+// updateOf is the update a message id belongs to: the relay names part i of an update
+// <first source sequence>-<hash>-<i>, which goes to Ably as the id <…>:0.
+func updateOf(id string) string {
+	key := strings.TrimSuffix(id, ":0")
+	if cut := strings.LastIndexByte(key, '-'); cut > 0 {
+		return key[:cut]
+	}
+	return key
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -16,12 +17,20 @@ import (
 	"go.uber.org/zap"
 )
 
-// Ably limits and rules, from Ably's documentation (limits, batch publish, error codes):
+// Ably limits and rules, from Ably's documentation (limits, idempotent publishing,
+// batch publish, error codes):
 //   - one publish carries at most 64 KiB on paid accounts, 16 KiB on free ones,
-//     counting name, data, clientId and extras of all its messages together (40009);
-//   - a batch publish addresses at most 100 channels, in a body of at most 2 MiB;
-//   - several messages published in one call must carry ids <base>:0, <base>:1, … in
-//     their order (40031), so every publish here carries one message;
+//     counting the name, data, clientId and extras of all its messages together, not
+//     their ids or encodings (40009, HTTP 400);
+//   - a client-supplied id is an idempotency key: Ably drops a publish that repeats
+//     the key of an earlier one on the channel (within two minutes) and still answers
+//     success. The key of an id <base>:<idx> is <base>, and idx must be the message's
+//     position in its publish's array (40031): the messages of one publish share one
+//     key. So every message here goes in a publish of its own (a channel publish, or
+//     a batch spec), with the id <Message.ID>:0 — its key is the relay's id, which
+//     the relay makes unique per message;
+//   - a batch publish addresses at most 100 channels, in a body of at most 2 MiB; each
+//     spec is published on its own, with its own keys;
 //   - channel names are not empty, start with neither '[' nor ':', and hold no line
 //     break (40010).
 const (
@@ -30,12 +39,10 @@ const (
 	ablyMinMessageBytes        = 1024
 	ablyMaxMessageBytesLimit   = 1 << 20
 
-	// ablyEnvelope is reserved out of the per-publish limit for what a message carries
-	// besides its data: the event name (16 bytes), its id (about 40 bytes as the relay
-	// derives it) and its encoding ("json"). Ably counts the name and the data (and the
-	// clientId and extras, which are not sent); the id and the encoding are counted
-	// too, to keep a margin.
-	ablyEnvelope = 128
+	// ablyEnvelope is what Ably counts of a message besides its data: the event name.
+	// The clientId and extras, which Ably counts too, are never sent; the id and the
+	// encoding are not counted.
+	ablyEnvelope = len(EventName)
 
 	ablyMaxBatch     = 100     // channels of one batch publish request
 	ablyMaxBatchBody = 2 << 20 // bytes of one batch publish request body
@@ -99,10 +106,11 @@ func (c AblyConfig) Validate() error {
 // ably-go: one channel's messages with RESTChannel.PublishMultiple, several channels'
 // in batch publish requests (POST /messages).
 //
-// Each message goes out as {"id": msg.ID, "name": "live-page-update", "data": "<the
-// update as JSON text>", "encoding": "json"}: Ably's client libraries decode the data
-// for subscribers, so a browser's message.data is the update object. The id is the
-// relay's, so Ably drops a retried message it already has.
+// Each message goes out alone, as {"id": "<msg.ID>:0", "name": "live-page-update",
+// "data": "<the update as JSON text>", "encoding": "json"}: Ably's client libraries
+// decode the data for subscribers, so a browser's message.data is the update object.
+// The id's idempotency key is the relay's id, so Ably drops a retried message it
+// already has, and only that one.
 type Ably struct {
 	client   *ably.REST
 	maxBytes int // per publish, as Ably counts it
@@ -170,8 +178,8 @@ func NewAbly(cfg AblyConfig, log *zap.Logger) (*Ably, error) {
 // Name is the provider name used in errors, logs and DLQ headers.
 func (a *Ably) Name() string { return "ably" }
 
-// Limits are the account's message size less the envelope of a message, and 100
-// messages per call (the channels of one batch publish).
+// Limits are the account's message size less the event name, and 100 messages per
+// call (the channels of one batch publish).
 func (a *Ably) Limits() Limits {
 	return Limits{MaxData: a.maxData, MaxBatch: ablyMaxBatch}
 }
@@ -210,12 +218,9 @@ func (a *Ably) check(i int, m Message) error {
 		return a.reject(fmt.Errorf("message %d: %w", i+1, err))
 	}
 	switch {
-	case len(m.Data) > a.maxData:
-		return a.reject(fmt.Errorf("message %d for channel %q: data of %d bytes is over %d (%d per publish, less %d for the envelope)",
-			i+1, m.Channel, len(m.Data), a.maxData, a.maxBytes, ablyEnvelope))
 	case ablySize(m) > a.maxBytes:
-		return a.reject(fmt.Errorf("message %d for channel %q: id of %d bytes makes the message larger than %d",
-			i+1, m.Channel, len(m.ID), a.maxBytes))
+		return a.reject(fmt.Errorf("message %d for channel %q: data of %d bytes is over %d (%d per publish, less %d for the event name)",
+			i+1, m.Channel, len(m.Data), a.maxData, a.maxBytes, ablyEnvelope))
 	case !utf8.Valid(m.Data) || !json.Valid(m.Data):
 		// Sent with encoding "json": subscribers would fail to decode it.
 		return a.reject(fmt.Errorf("message %d for channel %q: data is not JSON", i+1, m.Channel))
@@ -223,15 +228,28 @@ func (a *Ably) check(i int, m Message) error {
 	return nil
 }
 
-// ablySize is the size of one message as counted against the per-publish limit.
+// ablySize is the size of one message as Ably counts it against the per-publish
+// limit: its name, data, clientId and extras. The messages sent here have no clientId
+// and no extras, and the id and the encoding do not count.
 func ablySize(m Message) int {
-	return len(EventName) + len(m.Data) + len(m.ID) + len(ablyEncodingJSON)
+	return ablyEnvelope + len(m.Data)
+}
+
+// ablyID is the id of message m as the pos-th message of its publish: <m.ID>:<pos>,
+// whose idempotency key is m.ID. Every publish here carries one message, at position
+// 0. A message without an id gets none.
+func ablyID(m Message, pos int) string {
+	if m.ID == "" {
+		return ""
+	}
+	return m.ID + ":" + strconv.Itoa(pos)
 }
 
 // Publish sends msgs, one message per publish so that Ably's per-publish limit holds
-// for each and every id stands alone. One channel's messages go in order, each after
-// the previous one was accepted; a failure stops that channel. Several channels go in
-// batch publish requests of one message per channel, in rounds while a channel has more.
+// for each and each has an idempotency key of its own. One channel's messages go in
+// order, each after the previous one was accepted; a failure stops that channel.
+// Several channels go in batch publish requests of one message per channel, in rounds
+// while a channel has more.
 //
 // Invalid messages are refused before any request. A failure is an *Error with the
 // HTTP status (0 when no answer came back), Ably's error code and the Retry-After;
@@ -284,8 +302,9 @@ func (a *Ably) publishOne(ctx context.Context, i int, m Message) error {
 	return a.failure(ex, err, fmt.Sprintf("publish message %d to ably channel %q", i+1, m.Channel))
 }
 
+// ablyMessage is m as the only message of a channel publish.
 func ablyMessage(m Message) *ably.Message {
-	return &ably.Message{ID: m.ID, Name: EventName, Data: string(m.Data), Encoding: ablyEncodingJSON}
+	return &ably.Message{ID: ablyID(m, 0), Name: EventName, Data: string(m.Data), Encoding: ablyEncodingJSON}
 }
 
 // failure describes a failed request from what the library returned and what the
@@ -374,7 +393,7 @@ func ablyBatchBody(msgs []Message, idx []int) (n int, body []byte) {
 		m := msgs[idx[n]]
 		spec, err := json.Marshal([]ablyBatchSpec{{
 			Channels: []string{m.Channel},
-			Messages: []ablyBatchMessage{{ID: m.ID, Name: EventName, Data: string(m.Data), Encoding: ablyEncodingJSON}},
+			Messages: []ablyBatchMessage{{ID: ablyID(m, 0), Name: EventName, Data: string(m.Data), Encoding: ablyEncodingJSON}},
 		}})
 		if err != nil {
 			panic(fmt.Sprintf("encode a batch spec of strings: %v", err))
@@ -666,8 +685,8 @@ const (
 
 // ablyTransport sends ably-go's requests through the tuned pool. ably-go v1.2.22
 // closes answers without reading them, which makes Go drop the connection (a new
-// TCP and TLS handshake per publish, design.md §7): closing an answer here first
-// drains what is left of it. It also records each answer in the request's exchange.
+// TCP and TLS handshake per publish): closing an answer here first drains what is
+// left of it. It also records each answer in the request's exchange.
 type ablyTransport struct {
 	base http.RoundTripper
 }

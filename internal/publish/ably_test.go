@@ -22,14 +22,15 @@ const (
 	testAblyKey     = testAblyKeyName + ":" + testSecret
 )
 
-// idMessages are n updates of channel with ids <base>:<i>, as the relay makes them.
+// idMessages are n updates of channel with ids <base>-<i>, as the relay makes them:
+// each id its own.
 func idMessages(channel, base string, n int) []Message {
 	msgs := make([]Message, n)
 	for i := range msgs {
 		msgs[i] = Message{
 			Channel: channel,
 			Data:    fmt.Appendf(nil, `{"renders":{"p%d":{"show":true,"content":"<p>%s &amp; %d</p>"}},"removals":[]}`, i, channel, i),
-			ID:      fmt.Sprintf("%s:%d", base, i),
+			ID:      fmt.Sprintf("%s-%d", base, i),
 		}
 	}
 	return msgs
@@ -128,8 +129,8 @@ func TestAblyNameAndLimits(t *testing.T) {
 		max  int
 		want Limits
 	}{
-		{0, Limits{MaxData: 65536 - 128, MaxBatch: 100}},
-		{AblyFreeMaxMessageBytes, Limits{MaxData: 16384 - 128, MaxBatch: 100}},
+		{0, Limits{MaxData: 65536 - len("live-page-update"), MaxBatch: 100}},
+		{AblyFreeMaxMessageBytes, Limits{MaxData: 16384 - len("live-page-update"), MaxBatch: 100}},
 	}
 	for _, tc := range tests {
 		a := newTestAbly(t, srv, func(c *AblyConfig) { c.MaxMessageBytes = tc.max })
@@ -140,19 +141,36 @@ func TestAblyNameAndLimits(t *testing.T) {
 }
 
 // TestAblyFreeAccount publishes at the free accounts' limit, which the fake enforces
-// as Ably counts it.
+// as Ably counts it (name, data, clientId and extras; not the id): the provider's own
+// count is the same, to the byte.
 func TestAblyFreeAccount(t *testing.T) {
 	srv := ablytest.New(t, testAblyKey)
 	srv.SetMaxMessageBytes(AblyFreeMaxMessageBytes)
 	a := newTestAbly(t, srv, func(c *AblyConfig) { c.MaxMessageBytes = AblyFreeMaxMessageBytes })
-	msg := Message{Channel: "page-1", Data: dataOfSize(t, a.Limits().MaxData), ID: strings.Repeat("9", 20) + "-" + strings.Repeat("z", 13) + ":999"}
-	if err := a.Publish(t.Context(), []Message{msg, {Channel: "page-2", Data: msg.Data, ID: "2:0"}}); err != nil {
-		t.Fatalf("Publish at the limit: %v", err)
+	data := dataOfSize(t, a.Limits().MaxData)
+	msgs := []Message{
+		{Channel: "page-1", Data: data, ID: strings.Repeat("9", 20) + "-" + strings.Repeat("z", 13) + "-999"},
+		{Channel: "page-1", Data: data, ID: strings.Repeat("i", 500)}, // ids do not count
+		{Channel: "page-2", Data: data, ID: "2-0"},
 	}
-	long := msg
-	long.ID = strings.Repeat("i", 200)
-	if perr := providerError(t, a.Publish(t.Context(), []Message{long}), "ably"); !perr.Rejected || !strings.Contains(perr.Error(), "id of 200 bytes") {
-		t.Errorf("error %v, want a rejection of the id", perr)
+	for _, call := range [][]Message{msgs[:2], msgs} { // a channel publish, then a batch
+		if err := a.Publish(t.Context(), call); err != nil {
+			t.Fatalf("Publish at the limit: %v", err)
+		}
+	}
+	got := srv.Messages()
+	if len(got) != 3 || srv.Duplicates() != 2 || srv.Rejected() != 0 {
+		t.Fatalf("%d messages delivered, %d dropped as repeats, %d requests refused; want 3, 2 and none",
+			len(got), srv.Duplicates(), srv.Rejected())
+	}
+	for _, m := range got {
+		if ablytest.Size(m) != AblyFreeMaxMessageBytes {
+			t.Errorf("message %s is %d bytes as Ably counts, want exactly %d", m.ID, ablytest.Size(m), AblyFreeMaxMessageBytes)
+		}
+	}
+	over := Message{Channel: "page-1", Data: dataOfSize(t, a.Limits().MaxData+1), ID: "3-0"}
+	if perr := providerError(t, a.Publish(t.Context(), []Message{over}), "ably"); !perr.Rejected || !strings.Contains(perr.Error(), "over 16368") {
+		t.Errorf("error %v, want a rejection of the data", perr)
 	}
 }
 
@@ -162,8 +180,8 @@ func TestAblyMessageFormat(t *testing.T) {
 	srv := ablytest.New(t, testAblyKey)
 	a := newTestAbly(t, srv, nil)
 	data := `{"renders":{"b":{"show":true,"content":"<p>é &amp; \u2028</p>"},"a":{"show":false,"content":""}},"removals":["c"]}`
-	msgs := []Message{{Channel: "page-1", Data: []byte(data), ID: "4711-abc:0"}}
-	for _, call := range [][]Message{msgs, append(msgs[:1:1], Message{Channel: "page-2", Data: []byte(data), ID: "4712-abc:0"})} {
+	msgs := []Message{{Channel: "page-1", Data: []byte(data), ID: "4711-abc-0"}}
+	for _, call := range [][]Message{msgs, append(msgs[:1:1], Message{Channel: "page-2", Data: []byte(data), ID: "4712-abc-0"})} {
 		if err := a.Publish(t.Context(), call); err != nil {
 			t.Fatalf("Publish: %v", err)
 		}
@@ -173,12 +191,60 @@ func TestAblyMessageFormat(t *testing.T) {
 		t.Fatalf("recorded %+v with %d duplicates, want page-1 once (the batch repeated it) and page-2", got, srv.Duplicates())
 	}
 	for i, want := range []ablytest.Message{
-		{Channel: "page-1", Name: EventName, ID: "4711-abc:0", Data: data, Encoding: "json"},
-		{Channel: "page-2", Name: EventName, ID: "4712-abc:0", Data: data, Encoding: "json"},
+		{Channel: "page-1", Name: EventName, ID: "4711-abc-0:0", Data: data, Encoding: "json"},
+		{Channel: "page-2", Name: EventName, ID: "4712-abc-0:0", Data: data, Encoding: "json"},
 	} {
 		want.Received = got[i].Received
 		if got[i] != want {
 			t.Errorf("message %d = %+v, want %+v", i, got[i], want)
+		}
+	}
+}
+
+// TestAblyOwnKeys: every message goes in a publish of its own with the id <ID>:0,
+// whose idempotency key is the message's ID, on the channel and batch paths alike. The
+// parts of a split update all arrive; sent again, every one is dropped as a repeat.
+func TestAblyOwnKeys(t *testing.T) {
+	tests := []struct {
+		name string
+		ids  []string
+	}{
+		{"relay ids", []string{"77-k3y-0", "77-k3y-1", "77-k3y-2"}},
+		// Ids of the <base>:<idx> form are keys of their own too: Ably would read
+		// 77-k3y:1 sent as it is as the key 77-k3y, a repeat of 77-k3y:0.
+		{"ids of Ably's indexed form", []string{"77-k3y:0", "77-k3y:1", "77-k3y:2"}},
+	}
+	for _, tc := range tests {
+		for _, channels := range []int{1, 2} {
+			t.Run(fmt.Sprintf("%s, %d channels", tc.name, channels), func(t *testing.T) {
+				srv := ablytest.New(t, testAblyKey)
+				a := newTestAbly(t, srv, nil)
+				var msgs []Message
+				for c := range channels {
+					for i, id := range tc.ids {
+						msgs = append(msgs, Message{Channel: fmt.Sprintf("page-%d", c), ID: id,
+							Data: fmt.Appendf(nil, `{"renders":{"p%d":{"show":true,"content":"part %d"}},"removals":[]}`, i, i)})
+					}
+				}
+				for attempt := range 2 { // the second is a retry: Ably drops every message
+					if err := a.Publish(t.Context(), msgs); err != nil {
+						t.Fatalf("attempt %d: %v", attempt+1, err)
+					}
+				}
+				got := srv.Messages()
+				if len(got) != len(msgs) || srv.Duplicates() != int64(len(msgs)) || srv.Rejected() != 0 {
+					t.Fatalf("%d delivered, %d dropped as repeats, %d refused; want %d, %d and none",
+						len(got), srv.Duplicates(), srv.Rejected(), len(msgs), len(msgs))
+				}
+				next := map[string]int{}
+				for _, m := range got {
+					i := next[m.Channel]
+					next[m.Channel]++
+					if want := tc.ids[i] + ":0"; m.ID != want || !strings.Contains(m.Data, fmt.Sprintf("part %d", i)) {
+						t.Errorf("%s message %d: id %q data %s, want id %q and part %d", m.Channel, i, m.ID, m.Data, want, i)
+					}
+				}
+			})
 		}
 	}
 }
@@ -225,7 +291,7 @@ func TestAblyRetryKeepsIDs(t *testing.T) {
 			}
 			next := map[string]int{}
 			for _, m := range got {
-				want := fmt.Sprintf("5%s-base:%d", strings.TrimPrefix(m.Channel, "page-"), next[m.Channel])
+				want := fmt.Sprintf("5%s-base-%d:0", strings.TrimPrefix(m.Channel, "page-"), next[m.Channel])
 				if m.ID != want {
 					t.Errorf("channel %s: id %q, want %q", m.Channel, m.ID, want)
 				}
@@ -277,7 +343,7 @@ func TestAblyBatchPartialFailure(t *testing.T) {
 			}
 			// Two rounds: the first message of every channel, then the second of those
 			// that did not fail.
-			if fmt.Sprint(got) != "[page-a:0 page-d:0 page-a:1 page-d:1]" || srv.Requests() != 2 {
+			if fmt.Sprint(got) != "[page-a-0:0 page-d-0:0 page-a-1:0 page-d-1:0]" || srv.Requests() != 2 {
 				t.Errorf("published %v in %d requests", got, srv.Requests())
 			}
 		})
@@ -399,7 +465,7 @@ func TestAblyConnectionReuse(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		// The trap of design.md §7, measured: if this fails, ably-go reads its
+		// The library's unread answers, measured: if this fails, ably-go reads its
 		// answers now, and ablyTransport's drain is no longer needed.
 		if srv.Connections() < 5 {
 			t.Errorf("ably-go alone opened %d connections for 5 publishes, want one each", srv.Connections())
@@ -478,11 +544,10 @@ func TestAblyRefusesBeforeSending(t *testing.T) {
 	srv := ablytest.New(t, testAblyKey)
 	a := newTestAbly(t, srv, nil)
 	for name, m := range map[string]Message{
-		"not JSON":      {Channel: "page-1", Data: []byte(`{"renders":`), ID: "1:0"},
-		"not UTF-8":     {Channel: "page-1", Data: []byte("{\"a\":\"\xff\"}"), ID: "1:0"},
-		"id too long":   {Channel: "page-1", Data: dataOfSize(t, a.Limits().MaxData), ID: strings.Repeat("i", 200)},
-		"data too long": {Channel: "page-1", Data: dataOfSize(t, a.Limits().MaxData+1), ID: "1:0"},
-		"bad channel":   {Channel: "[meta]x", Data: []byte(`{}`), ID: "1:0"},
+		"not JSON":      {Channel: "page-1", Data: []byte(`{"renders":`), ID: "1-0"},
+		"not UTF-8":     {Channel: "page-1", Data: []byte("{\"a\":\"\xff\"}"), ID: "1-0"},
+		"data too long": {Channel: "page-1", Data: dataOfSize(t, a.Limits().MaxData+1), ID: "1-0"},
+		"bad channel":   {Channel: "[meta]x", Data: []byte(`{}`), ID: "1-0"},
 	} {
 		msgs := append(idMessages("page-2", "ok", 1), m)
 		if perr := providerError(t, a.Publish(t.Context(), msgs), "ably"); !perr.Rejected || !strings.Contains(perr.Error(), "message 2") {

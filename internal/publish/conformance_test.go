@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -66,6 +67,8 @@ type providerUnderTest struct {
 	start func(t *testing.T) *fixture
 	// events is set for providers that carry the event name.
 	events bool
+	// dropsRepeats is set for providers that drop a message whose id they have seen.
+	dropsRepeats bool
 	// rateLimit and authFailure are how the provider answers a client that sends too
 	// much, or unknown credentials.
 	rateLimit, authFailure fault
@@ -139,6 +142,7 @@ var providersUnderTest = []providerUnderTest{
 	{
 		name:            "ably",
 		events:          true,
+		dropsRepeats:    true,
 		start:           startAbly,
 		rateLimit:       fault{status: http.StatusTooManyRequests, code: 42911, retryAfter: "7"},
 		authFailure:     fault{status: http.StatusUnauthorized, code: 40101},
@@ -257,6 +261,7 @@ var conformanceCases = []struct {
 	{"data of MaxData bytes is accepted", testAtMaxData},
 	{"data over MaxData is rejected before any request", testOverMaxData},
 	{"a split update keeps render order and each part fits", testSplitUpdate},
+	{"a retried split update delivers every part", testSplitRetry},
 	{"a rate limit is retryable after its wait", testRateLimit},
 	{"a server error is retryable", testServerError},
 	{"a timeout is retryable", testTimeout},
@@ -280,15 +285,15 @@ func TestConformance(t *testing.T) {
 	}
 }
 
-// conformanceMessages are n updates of channel with ids <base>:<i>, as the relay
-// makes them.
+// conformanceMessages are n updates of channel with ids <base>-<i>, as the relay
+// makes them: each message's id its own.
 func conformanceMessages(channel, base string, n int) []publish.Message {
 	msgs := make([]publish.Message, n)
 	for i := range msgs {
 		msgs[i] = publish.Message{
 			Channel: channel,
 			Data:    fmt.Appendf(nil, `{"renders":{"p%d":{"show":true,"content":"<p>%s &amp; %d</p>"}},"removals":[]}`, i, channel, i),
-			ID:      fmt.Sprintf("%s:%d", base, i),
+			ID:      fmt.Sprintf("%s-%d", base, i),
 		}
 	}
 	return msgs
@@ -395,7 +400,7 @@ func updateOfSize(t *testing.T, n int) []byte {
 }
 
 func testAtMaxData(t *testing.T, pt providerUnderTest, fx *fixture) {
-	msg := publish.Message{Channel: "page-1", Data: updateOfSize(t, fx.p.Limits().MaxData), ID: "1234567890-3w5e11264sgsg:12"}
+	msg := publish.Message{Channel: "page-1", Data: updateOfSize(t, fx.p.Limits().MaxData), ID: "1234567890-3w5e11264sgsg-12"}
 	if err := fx.p.Publish(t.Context(), []publish.Message{msg}); err != nil {
 		t.Fatalf("Publish of %d bytes: %v", len(msg.Data), err)
 	}
@@ -403,7 +408,7 @@ func testAtMaxData(t *testing.T, pt providerUnderTest, fx *fixture) {
 }
 
 func testOverMaxData(t *testing.T, pt providerUnderTest, fx *fixture) {
-	msgs := append(conformanceMessages("page-1", "1-a", 2), publish.Message{Channel: "page-1", Data: updateOfSize(t, fx.p.Limits().MaxData+1), ID: "1-a:2"})
+	msgs := append(conformanceMessages("page-1", "1-a", 2), publish.Message{Channel: "page-1", Data: updateOfSize(t, fx.p.Limits().MaxData+1), ID: "1-a-2"})
 	perr := failure(t, pt, fx.p.Publish(t.Context(), msgs))
 	if !perr.Rejected || retry.Classify(perr).Retryable {
 		t.Errorf("error %v, want a permanent rejection", perr)
@@ -413,11 +418,11 @@ func testOverMaxData(t *testing.T, pt providerUnderTest, fx *fixture) {
 	}
 }
 
-// testSplitUpdate splits a merged update far over the limit: each part fits, and
-// applied in order the parts leave a page as the whole update would.
-func testSplitUpdate(t *testing.T, pt providerUnderTest, fx *fixture) {
-	max := fx.p.Limits().MaxData
-	before := `{"renders":{"old-1":{"show":true,"content":"<p>old 1</p>"},"old-2":{"show":true,"content":"<p>old 2</p>"}},"removals":[]}`
+// splitUpdate is a merged update far over max, split as the relay splits it, with
+// message ids as the relay makes them, and the page readers had before it.
+func splitUpdate(t *testing.T, max int) (u *merge.Update, before string, msgs []publish.Message) {
+	t.Helper()
+	before = `{"renders":{"old-1":{"show":true,"content":"<p>old 1</p>"},"old-2":{"show":true,"content":"<p>old 2</p>"}},"removals":[]}`
 	ev := event.Event{Channel: "page-1"}
 	for i := range 40 {
 		size := max / 10 * (1 + i%4) // posts of a tenth to four tenths of the limit
@@ -427,25 +432,25 @@ func testSplitUpdate(t *testing.T, pt providerUnderTest, fx *fixture) {
 	}
 	ev.Renders = append(ev.Renders, event.Render{ID: "old-1", Show: true, Content: "<p>old 1, edited</p>"})
 	ev.Removals = []string{"old-2", "never-there"}
-	u := merge.New("page-1")
+	u = merge.New("page-1")
 	u.Add(ev)
 	parts, tooBig := u.Split(max)
 	if len(tooBig) != 0 || len(parts) < 3 {
 		t.Fatalf("split into %d parts with %d posts too big; want 3 or more parts, none too big", len(parts), len(tooBig))
 	}
-	var msgs []publish.Message
 	for i, data := range parts {
 		if len(data) > max {
 			t.Errorf("part %d is %d bytes, over %d", i, len(data), max)
 		}
-		msgs = append(msgs, publish.Message{Channel: "page-1", Data: data, ID: fmt.Sprintf("77-split:%d", i)})
+		msgs = append(msgs, publish.Message{Channel: "page-1", Data: data, ID: fmt.Sprintf("77-split-%d", i)})
 	}
-	if err := fx.p.Publish(t.Context(), msgs); err != nil {
-		t.Fatalf("Publish of %d parts: %v", len(parts), err)
-	}
-	got := fx.received()
-	checkReceived(t, pt, got, msgs)
+	return u, before, msgs
+}
 
+// checkPage applies what readers received after the page before, and compares the
+// page with the one the whole update leaves.
+func checkPage(t *testing.T, u *merge.Update, before string, got []received) {
+	t.Helper()
 	var want, page browser.Page
 	for _, p := range []*browser.Page{&want, &page} {
 		if err := p.Apply([]byte(before)); err != nil {
@@ -461,11 +466,43 @@ func testSplitUpdate(t *testing.T, pt providerUnderTest, fx *fixture) {
 		}
 	}
 	if !page.Equal(&want) {
-		t.Errorf("the page after %d parts differs from the page after the whole update", len(parts))
+		t.Errorf("the page after %d messages differs from the page after the whole update", len(got))
 	}
-	if len(page.Posts) != 41 || page.Posts[0].ID != ev.Renders[39].ID || page.Posts[40].ID != "old-1" {
+	if len(page.Posts) != 41 || page.Posts[0].ID != "00000039-0000-4000-8000-000000000000" || page.Posts[40].ID != "old-1" {
 		t.Errorf("posts in the wrong order: first %s, %d posts", page.Posts[0].ID, len(page.Posts))
 	}
+}
+
+// testSplitUpdate splits a merged update far over the limit: each part fits, and
+// applied in order the parts leave a page as the whole update would.
+func testSplitUpdate(t *testing.T, pt providerUnderTest, fx *fixture) {
+	u, before, msgs := splitUpdate(t, fx.p.Limits().MaxData)
+	if err := fx.p.Publish(t.Context(), msgs); err != nil {
+		t.Fatalf("Publish of %d parts: %v", len(msgs), err)
+	}
+	got := fx.received()
+	checkReceived(t, pt, got, msgs)
+	checkPage(t, u, before, got)
+}
+
+// testSplitRetry publishes a split update twice, as a worker does that retries it
+// (or takes it over after a crash) with the same ids. A provider that drops repeats
+// must deliver every part once, not just the first; others deliver it all again,
+// which leaves the page as it was.
+func testSplitRetry(t *testing.T, pt providerUnderTest, fx *fixture) {
+	u, before, msgs := splitUpdate(t, fx.p.Limits().MaxData)
+	for attempt := range 2 {
+		if err := fx.p.Publish(t.Context(), msgs); err != nil {
+			t.Fatalf("attempt %d: Publish of %d parts: %v", attempt+1, len(msgs), err)
+		}
+	}
+	got := fx.received()
+	if pt.dropsRepeats {
+		checkReceived(t, pt, got, msgs)
+	} else {
+		checkReceived(t, pt, got, append(slices.Clone(msgs), msgs...))
+	}
+	checkPage(t, u, before, got)
 }
 
 func testRateLimit(t *testing.T, pt providerUnderTest, fx *fixture) {
@@ -516,7 +553,7 @@ func testInvalidChannels(t *testing.T, pt providerUnderTest, fx *fixture) {
 		if !perr.Rejected || retry.Classify(perr).Retryable {
 			t.Errorf("CheckChannel(%q): %v, want a permanent rejection", ch, perr)
 		}
-		msgs := append(conformanceMessages("page-1", "1-a", 1), publish.Message{Channel: ch, Data: []byte(`{"renders":{},"removals":[]}`), ID: "1-a:1"})
+		msgs := append(conformanceMessages("page-1", "1-a", 1), publish.Message{Channel: ch, Data: []byte(`{"renders":{},"removals":[]}`), ID: "1-a-1"})
 		if perr := failure(t, pt, fx.p.Publish(t.Context(), msgs)); !perr.Rejected {
 			t.Errorf("Publish to %q: %v, want a rejection", ch, perr)
 		}

@@ -16,8 +16,10 @@ type Message struct {
 	Channel string
 	// Data is {"renders":{...},"removals":[...]}, already within Limits.MaxData.
 	Data []byte
-	// ID identifies the message for providers that drop repeats (Ably). It is derived
-	// from the source stream sequences, so a retry carries the same ID.
+	// ID is the message's own idempotency key, for providers that drop repeats
+	// (Ably): no other message shares it. It is derived from the source stream
+	// sequences and the content, so a retry carries the same ID. Providers put it on
+	// the wire in the form they need (Ably: <ID>:0).
 	ID string
 }
 

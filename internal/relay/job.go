@@ -94,7 +94,7 @@ func (j *job) prepare(p Provider, provider string) {
 	}
 	base := messageBase(j.sources, parts)
 	for i, data := range parts {
-		j.msgs = append(j.msgs, publish.Message{Channel: u.Channel, Data: data, ID: base + ":" + strconv.Itoa(i)})
+		j.msgs = append(j.msgs, publish.Message{Channel: u.Channel, Data: data, ID: messageID(base, i)})
 	}
 }
 
@@ -121,10 +121,11 @@ func postKey(r event.Render) string {
 	return r.ID + "\x00" + strconv.FormatUint(h.Sum64(), 36)
 }
 
-// messageBase derives the message id base from the source sequences and the content,
-// so that the same sources with the same content give the same ids on a retry, by this
-// worker or another (a provider drops the repeat), while content that changed between
-// attempts (the fence dropped a post) gets new ids and is not dropped as a repeat.
+// messageBase derives the base of an update's message ids from the source sequences
+// and the content, so that the same sources with the same content give the same ids on
+// a retry, by this worker or another (a provider drops the repeat), while content that
+// changed between attempts (the fence dropped a post) gets new ids and is not dropped
+// as a repeat.
 func messageBase(sources []Input, parts [][]byte) string {
 	h := fnv.New64a()
 	var b [8]byte
@@ -139,4 +140,12 @@ func messageBase(sources []Input, parts [][]byte) string {
 		h.Write([]byte{0})
 	}
 	return strconv.FormatUint(sources[0].Seq, 10) + "-" + strconv.FormatUint(h.Sum64(), 36)
+}
+
+// messageID is the id of part i of an update: <base>-<i>, a key of its own. Providers
+// publish every part on its own, and one that drops repeats (Ably) must take each part
+// as a new message: ids that shared a key (Ably reads <base>:<i> as the key <base>)
+// would have every part after the first dropped as a repeat of it, or refused.
+func messageID(base string, part int) string {
+	return base + "-" + strconv.Itoa(part)
 }

@@ -1,8 +1,10 @@
 // Package ablytest is a fake Ably REST API for tests. It checks requests the way Ably
 // does (HTTP basic auth with the API key, JSON or msgpack bodies, channel names, the
-// per-publish size limit, the form of client-supplied message ids), drops messages
-// whose id it has seen (Ably's idempotent publishing) while answering success,
-// records the messages it accepts, and can be told to fail.
+// per-publish size limit counted as Ably counts it, the form of client-supplied message
+// ids), reads ids as Ably's idempotent publishing does (the key of <base>:<idx> is
+// <base>, idx the message's position in its publish), drops a publish whose key it saw
+// on that channel within DedupWindow while answering success, records the messages it
+// delivers, and can be told to fail.
 //
 // It serves POST /channels/<name>/messages (one message or an array) and the batch
 // publish endpoint POST /messages (one spec or an array of specs), whose partial
@@ -23,7 +25,6 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,7 +49,7 @@ const (
 const (
 	CodeBadRequest      = 40000
 	CodeInvalidBody     = 40001
-	CodeTooLarge        = 40009 // with HTTP 413
+	CodeTooLarge        = 40009 // with HTTP 400, as every 400xx code
 	CodeInvalidChannel  = 40010
 	CodeInvalidData     = 40013
 	CodeBatchPartial    = 40020
@@ -63,7 +64,7 @@ const (
 	mimeMsgpack = "application/x-msgpack"
 )
 
-// Message is one message the fake accepted.
+// Message is one message the fake delivered.
 type Message struct {
 	Channel  string
 	Name     string
@@ -121,7 +122,8 @@ type Server struct {
 	faults          providertest.Faults[Fault, []Message]
 
 	mu       sync.Mutex
-	seen     map[string]bool
+	seen     map[string]time.Time // channel and idempotency key: when first delivered
+	clock    func() time.Time
 	chanFail map[string]*countedFault
 	format   BatchFormat
 }
@@ -142,7 +144,8 @@ func New(t testing.TB, key string) *Server {
 		keyName:  keyName,
 		secret:   secret,
 		messages: providertest.NewRecorder[Message]("ably", "messages"),
-		seen:     map[string]bool{},
+		seen:     map[string]time.Time{},
+		clock:    time.Now,
 		chanFail: map[string]*countedFault{},
 	}
 	s.maxBytes.Store(DefaultMaxMessageBytes)
@@ -166,13 +169,15 @@ func (s *Server) Requests() int64 { return s.srv.Requests() }
 // partial batch failures included.
 func (s *Server) Rejected() int64 { return s.srv.Rejected() }
 
-// Duplicates counts the messages dropped because their id was seen before.
+// Duplicates counts the messages accepted but not delivered because their publish
+// repeated an idempotency key of their channel within DedupWindow.
 func (s *Server) Duplicates() int64 { return s.duplicates.Load() }
 
 // Connections counts the TCP connections clients opened to the fake.
 func (s *Server) Connections() int64 { return s.srv.Connections() }
 
-// Messages returns a copy of the accepted messages, in the order they were accepted.
+// Messages returns a copy of the delivered messages, in the order they were delivered:
+// what subscribers get. Repeats dropped by idempotency are not among them.
 func (s *Server) Messages() []Message { return s.messages.All() }
 
 // SetDelay adds d of latency to every request from now on.
@@ -180,6 +185,17 @@ func (s *Server) SetDelay(d time.Duration) { s.srv.SetDelay(d) }
 
 // SetMaxMessageBytes sets the per-publish size limit (16384 for a free account).
 func (s *Server) SetMaxMessageBytes(n int) { s.maxBytes.Store(int64(n)) }
+
+// SetClock replaces the clock the fake reads to expire idempotency keys (time.Now by
+// default), so that tests can step past DedupWindow without waiting.
+func (s *Server) SetClock(now func() time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clock = now
+}
+
+// now is the fake's clock; s.mu must be held.
+func (s *Server) now() time.Time { return s.clock() }
 
 // SetBatchFormat sets how batch publishes are answered.
 func (s *Server) SetBatchFormat(f BatchFormat) {
@@ -229,28 +245,6 @@ func (s *Server) channelFault(channel string) (Fault, bool) {
 	return cf.f, true
 }
 
-// record keeps the messages of one publish to one channel, less those whose id was
-// seen before.
-func (s *Server) record(msgs []Message) {
-	now := time.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var kept []Message
-	for _, m := range msgs {
-		if m.ID != "" {
-			key := m.Channel + "\x00" + m.ID
-			if s.seen[key] {
-				s.duplicates.Add(1)
-				continue
-			}
-			s.seen[key] = true
-		}
-		m.Received = now
-		kept = append(kept, m)
-	}
-	s.messages.Add(kept...) // under s.mu, so messages keep the order of seen
-}
-
 // errorInfo is Ably's error object.
 type errorInfo struct {
 	Message    string `json:"message" codec:"message"`
@@ -295,7 +289,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	n := s.srv.CountRequest()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
-		s.reject(w, r, failf(http.StatusRequestEntityTooLarge, CodeTooLarge, "request body too large or unreadable: %v", err), "")
+		s.reject(w, r, failf(http.StatusBadRequest, CodeTooLarge, "request body too large or unreadable: %v", err), "")
 		return
 	}
 	p, perr := parse(r, body)
@@ -331,11 +325,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, r, &info, "")
 		return
 	}
-	if err := s.check(ch, sp.msgs); err != nil {
-		s.reject(w, r, err, "")
+	key, cerr := s.check(ch, sp.msgs)
+	if cerr != nil {
+		s.reject(w, r, cerr, "")
 		return
 	}
-	s.record(p.all())
+	s.deliver(ch, key, sp.msgs)
 	s.answer(w, r, http.StatusCreated, map[string]any{"channel": ch, "messageId": baseID(sp.msgs), "serials": serials(len(sp.msgs))})
 }
 
@@ -347,7 +342,7 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request, p *publish, 
 	}
 	switch {
 	case size > MaxBatchBody:
-		s.reject(w, r, failf(http.StatusRequestEntityTooLarge, CodeTooLarge, "batch request body of %d bytes is over %d", size, MaxBatchBody), "")
+		s.reject(w, r, failf(http.StatusBadRequest, CodeTooLarge, "batch request body of %d bytes is over %d", size, MaxBatchBody), "")
 		return
 	case channels > MaxBatchChannels:
 		s.reject(w, r, failf(http.StatusBadRequest, CodeBadRequest, "batch request addresses %d channels; at most %d are allowed", channels, MaxBatchChannels), "")
@@ -363,18 +358,14 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request, p *publish, 
 		var results []any
 		specFailures := 0
 		for _, ch := range sp.channels {
-			err := s.checkBatch(ch, sp.msgs)
+			key, err := s.checkBatch(ch, sp.msgs)
 			if err != nil {
 				specFailures++
 				results = append(results, map[string]any{"channel": ch, "error": err})
 				continue
 			}
-			msgs := slices.Clone(sp.msgs)
-			for i := range msgs {
-				msgs[i].Channel = ch
-			}
-			s.record(msgs)
-			results = append(results, map[string]any{"channel": ch, "messageId": baseID(sp.msgs), "serials": serials(len(msgs))})
+			s.deliver(ch, key, sp.msgs)
+			results = append(results, map[string]any{"channel": ch, "messageId": baseID(sp.msgs), "serials": serials(len(sp.msgs))})
 		}
 		failures += specFailures
 		flat = append(flat, results...)
@@ -397,38 +388,40 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request, p *publish, 
 }
 
 // checkBatch is check for one channel of a batch spec, scripted failures included.
-func (s *Server) checkBatch(ch string, msgs []Message) *errorInfo {
+func (s *Server) checkBatch(ch string, msgs []Message) (key string, err *errorInfo) {
 	if err := checkChannel(ch); err != nil {
-		return err
+		return "", err
 	}
 	if f, ok := s.channelFault(ch); ok {
 		info := f.info()
-		return &info
+		return "", &info
 	}
 	return s.check(ch, msgs)
 }
 
-// check enforces Ably's rules on the messages of one publish to one channel.
-func (s *Server) check(ch string, msgs []Message) *errorInfo {
+// check enforces Ably's rules on the messages of one publish to one channel, and
+// returns the publish's idempotency key ("" when its messages carry no ids).
+func (s *Server) check(ch string, msgs []Message) (key string, err *errorInfo) {
 	if err := checkChannel(ch); err != nil {
-		return err
+		return "", err
 	}
 	if len(msgs) == 0 {
-		return failf(http.StatusBadRequest, CodeInvalidBody, "no messages to publish")
+		return "", failf(http.StatusBadRequest, CodeInvalidBody, "no messages to publish")
 	}
 	size := 0
 	for _, m := range msgs {
 		size += Size(m)
 	}
 	if max := int(s.maxBytes.Load()); size > max {
-		return failf(http.StatusRequestEntityTooLarge, CodeTooLarge,
+		return "", failf(http.StatusBadRequest, CodeTooLarge,
 			"Maximum size of messages that can be published at once exceeded (was %d bytes; limit is %d bytes)", size, max)
 	}
-	return checkIDs(msgs)
+	return idempotencyKey(msgs)
 }
 
-// Size is a message's size as Ably counts it against the per-publish limit: name,
-// data (decoded from base64 when so encoded), clientId and extras.
+// Size is a message's size as Ably counts it against the per-publish limit: the bytes
+// of its name, data (decoded from base64 when so encoded), clientId and extras (as
+// JSON). Its id and encoding are not counted.
 func Size(m Message) int {
 	n := len(m.Name) + len(m.ClientID) + len(m.Extras) + len(m.Data)
 	if strings.HasSuffix(m.Encoding, "base64") {
@@ -453,29 +446,16 @@ func checkChannel(ch string) *errorInfo {
 	return nil
 }
 
-// checkIDs enforces the form of client-supplied ids of a multi-message publish:
-// <base>:0, <base>:1, … in order.
-func checkIDs(msgs []Message) *errorInfo {
-	if len(msgs) < 2 || !slices.ContainsFunc(msgs, func(m Message) bool { return m.ID != "" }) {
-		return nil
-	}
-	base := baseID(msgs)
-	for i, m := range msgs {
-		if m.ID != base+":"+strconv.Itoa(i) {
-			return failf(http.StatusBadRequest, CodeInvalidID,
-				"Client-specified message ids do not match the required format for multi-message ProtocolMessages (message %d has id %q)", i, m.ID)
-		}
-	}
-	return nil
-}
-
-// baseID is the base of the first message's id, <base>:<index>.
+// baseID is the base of the first message's id, <base>:<index>, for the messageId of
+// an answer.
 func baseID(msgs []Message) string {
 	if len(msgs) == 0 || msgs[0].ID == "" {
 		return "fake"
 	}
-	base, _, _ := strings.Cut(msgs[0].ID, ":")
-	return base
+	if base, _, ok := splitID(msgs[0].ID); ok {
+		return base
+	}
+	return msgs[0].ID
 }
 
 func serials(n int) []string {

@@ -86,11 +86,19 @@ func TestServerVerifies(t *testing.T) {
 		{"qualifier prefix", call{path: "/channels/%5Bmeta%5Dlog/messages", body: ok}, 400, CodeInvalidChannel},
 		{"colon prefix", call{path: "/channels/%3Ax/messages", body: ok}, 400, CodeInvalidChannel},
 		{"newline", call{path: "/channels/a%0Ab/messages", body: ok}, 400, CodeInvalidChannel},
-		{"too large", call{path: "/channels/c/messages", body: message("", strings.Repeat("x", DefaultMaxMessageBytes))}, 413, CodeTooLarge},
+		{"too large", call{path: "/channels/c/messages", body: message("", strings.Repeat("x", DefaultMaxMessageBytes))}, 400, CodeTooLarge},
 		{"too large together", call{path: "/channels/c/messages",
-			body: "[" + message("m:0", strings.Repeat("x", 40000)) + "," + message("m:1", strings.Repeat("x", 40000)) + "]"}, 413, CodeTooLarge},
+			body: "[" + message("m:0", strings.Repeat("x", 40000)) + "," + message("m:1", strings.Repeat("x", 40000)) + "]"}, 400, CodeTooLarge},
 		{"ids not base:index", call{path: "/channels/c/messages", body: "[" + message("m:0", "{}") + "," + message("n:1", "{}") + "]"}, 400, CodeInvalidID},
 		{"ids out of order", call{path: "/channels/c/messages", body: "[" + message("m:1", "{}") + "," + message("m:0", "{}") + "]"}, 400, CodeInvalidID},
+		{"ids without index", call{path: "/channels/c/messages", body: "[" + message("m", "{}") + "," + message("n", "{}") + "]"}, 400, CodeInvalidID},
+		{"index with a leading zero", call{path: "/channels/c/messages", body: "[" + message("m:00", "{}") + "," + message("m:01", "{}") + "]"}, 400, CodeInvalidID},
+		{"one message without id", call{path: "/channels/c/messages", body: "[" + message("m:0", "{}") + "," + message("", "{}") + "]"}, 400, CodeInvalidID},
+		{"alone with index 1", call{path: "/channels/c/messages", body: message("m:1", "{}")}, 400, CodeInvalidID},
+		{"alone in an array with index 1", call{path: "/channels/c/messages", body: "[" + message("m:1", "{}") + "]"}, 400, CodeInvalidID},
+		{"alone without index", call{path: "/channels/c/messages", body: message("7-abc", "{}")}, 201, 0},
+		{"alone with a colon, no index", call{path: "/channels/c/messages", body: message("news:live", "{}")}, 201, 0},
+		{"batch spec with index 1", call{path: "/messages", body: `{"channels":["c"],"messages":[` + message("m:1", "{}") + `]}`}, 400, CodeBatchPartial},
 		{"object data", call{path: "/channels/c/messages", body: `{"name":"e","data":{"a":1}}`}, 400, CodeInvalidData},
 		{"not JSON", call{path: "/channels/c/messages", body: `{`}, 400, CodeInvalidBody},
 		{"content type", call{path: "/channels/c/messages", body: ok, ctype: "text/plain"}, 400, CodeInvalidBody},
@@ -180,22 +188,67 @@ func TestServerLibrary(t *testing.T) {
 	}
 }
 
+// TestServerIdempotency: the key of <base>:<idx> is <base>, shared by the messages of
+// one publish; a publish that repeats a key of its channel within two minutes is
+// accepted and not delivered, on the channel and the batch endpoints alike.
 func TestServerIdempotency(t *testing.T) {
+	array := func(ids ...string) string {
+		var msgs []string
+		for _, id := range ids {
+			msgs = append(msgs, message(id, "{}"))
+		}
+		return "[" + strings.Join(msgs, ",") + "]"
+	}
+	batch := func(ch, id string) call {
+		return call{path: "/messages", body: fmt.Sprintf(`[{"channels":[%q],"messages":[%s]}]`, ch, message(id, "{}"))}
+	}
+	publish := func(ch, body string) call { return call{path: "/channels/" + ch + "/messages", body: body} }
+	steps := []struct {
+		name      string
+		call      call
+		after     time.Duration // the clock moves on by this much first
+		delivered int           // messages delivered by the step
+	}{
+		{"first", publish("c", message("seq-7:0", "{}")), 0, 1},
+		{"repeat", publish("c", message("seq-7:0", "{}")), 0, 0},
+		{"repeat in a batch", batch("c", "seq-7:0"), 0, 0},
+		{"same id on another channel", publish("d", message("seq-7:0", "{}")), 0, 1},
+		{"array shares one key", publish("c", array("k:0", "k:1", "k:2")), 0, 3},
+		{"its first message alone is a repeat", publish("c", message("k:0", "{}")), 0, 0},
+		{"a new base is a new key", publish("c", message("k-1:0", "{}")), 0, 1},
+		{"an id without index is its own key", publish("c", message("plain", "{}")), 0, 1},
+		{"and repeats as itself", batch("c", "plain"), 0, 0},
+		{"<key>:0 is the key of <key>", publish("c", message("plain:0", "{}")), 0, 0},
+		{"no id, no key", publish("c", message("", "{}")), 0, 1},
+		{"no id again", publish("c", message("", "{}")), 0, 1},
+		{"within the window", publish("c", message("seq-7:0", "{}")), DedupWindow - time.Second, 0},
+		{"past the window", publish("c", message("seq-7:0", "{}")), time.Second, 1},
+		{"remembered again from then", publish("c", message("seq-7:0", "{}")), DedupWindow - time.Second, 0},
+	}
 	s := New(t, key)
-	for range 3 {
-		if status, answer, _ := (call{path: "/channels/c/messages", body: message("seq-7:0", "{}")}).send(t, s); status != 201 {
-			t.Fatalf("answer %d %v", status, answer)
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	s.SetClock(func() time.Time { return now })
+	delivered, dropped := 0, 0
+	for _, st := range steps {
+		now = now.Add(st.after)
+		status, answer, _ := st.call.send(t, s)
+		if status != 201 {
+			t.Fatalf("%s: answer %d %v, want 201", st.name, status, answer)
+		}
+		before := delivered
+		delivered = len(s.Messages())
+		if got := delivered - before; got != st.delivered {
+			t.Errorf("%s: %d messages delivered, want %d", st.name, got, st.delivered)
+		}
+		if st.delivered == 0 {
+			dropped++
+		}
+		if got := s.Messages(); st.delivered > 0 && !got[len(got)-1].Received.Equal(now) {
+			t.Errorf("%s: received at %v, want the fake's clock %v", st.name, got[len(got)-1].Received, now)
 		}
 	}
-	// The same id on another channel is another message.
-	if status, _, _ := (call{path: "/channels/d/messages", body: message("seq-7:0", "{}")}).send(t, s); status != 201 {
-		t.Fatalf("answer %d", status)
-	}
-	if got := s.Messages(); len(got) != 2 || got[0].Channel != "c" || got[1].Channel != "d" {
-		t.Errorf("recorded %+v", got)
-	}
-	if s.Duplicates() != 2 {
-		t.Errorf("%d duplicates, want 2", s.Duplicates())
+	if s.Duplicates() != int64(dropped) {
+		t.Errorf("%d duplicates counted, want %d", s.Duplicates(), dropped)
 	}
 }
 
@@ -274,8 +327,8 @@ func TestServerBatchLimits(t *testing.T) {
 	for range 40 {
 		bodies = append(bodies, big)
 	}
-	if status, answer, _ := (call{path: "/messages", body: "[" + strings.Join(bodies, ",") + "]"}).send(t, s); status != 413 || errorCode(answer) != CodeTooLarge {
-		t.Errorf("body over 2 MiB: answer %d %v, want 413", status, answer)
+	if status, answer, _ := (call{path: "/messages", body: "[" + strings.Join(bodies, ",") + "]"}).send(t, s); status != 400 || errorCode(answer) != CodeTooLarge {
+		t.Errorf("body over 2 MiB: answer %d %v, want 400 with code %d", status, answer, CodeTooLarge)
 	}
 }
 
@@ -388,5 +441,50 @@ func TestServerConnections(t *testing.T) {
 	}
 	if s.Connections() != 1 {
 		t.Errorf("%d connections for 5 sequential requests read to the end, want 1", s.Connections())
+	}
+}
+
+// TestServerSize: the per-publish limit counts name, data, clientId and extras, as
+// Ably does, and neither the id nor the encoding.
+func TestServerSize(t *testing.T) {
+	const limit = 1024
+	msg := func(id, name, data, clientID, extras string) string {
+		obj := map[string]any{"id": id, "name": name, "data": data, "encoding": "json", "clientId": clientID}
+		if extras != "" {
+			obj["extras"] = json.RawMessage(extras)
+		}
+		b, err := json.Marshal(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	extras := `{"headers":{"k":"v"}}` // 21 bytes as JSON
+	longID := strings.Repeat("i", 500) + ":0"
+	tests := []struct {
+		name   string
+		body   string
+		status int
+	}{
+		{"at the limit, id and encoding not counted", msg(longID, "nm", strings.Repeat("d", limit-2-3-len(extras)), "cli", extras), 201},
+		{"one byte of data over", msg("a", "nm", strings.Repeat("d", limit-2-3-len(extras)+1), "cli", extras), 400},
+		{"one byte of clientId over", msg("a", "nm", strings.Repeat("d", limit-2-3-len(extras)), "clie", extras), 400},
+		{"one byte of name over", msg("a", "nam", strings.Repeat("d", limit-2-3-len(extras)), "cli", extras), 400},
+		{"extras counted", msg("a", "nm", strings.Repeat("d", limit-2-3), "cli", extras), 400},
+		{"array counted together", "[" + msg("b:0", "", strings.Repeat("d", limit/2), "", "") + "," + msg("b:1", "", strings.Repeat("d", limit/2+1), "", "") + "]", 400},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New(t, key)
+			s.SetMaxMessageBytes(limit)
+			status, answer, _ := (call{path: "/channels/c/messages", body: tc.body}).send(t, s)
+			if status != tc.status || (status == 400 && errorCode(answer) != CodeTooLarge) {
+				t.Fatalf("answer %d %v, want %d", status, answer, tc.status)
+			}
+		})
+	}
+	m := Message{ID: longID, Name: "nm", Data: "dd", Encoding: "json", ClientID: "cli", Extras: extras}
+	if got, want := Size(m), 2+2+3+len(extras); got != want {
+		t.Errorf("Size(%+v) = %d, want %d", m, got, want)
 	}
 }

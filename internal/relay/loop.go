@@ -143,7 +143,7 @@ func (l *loop) receive(in Input, now time.Time) {
 	l.r.metrics.events.Inc()
 	c := l.channels[in.Event.Channel]
 	if c == nil {
-		c = &channel{name: in.Event.Channel, token: in.Token, keptFrom: now}
+		c = &channel{name: in.Event.Channel, token: in.Token, keptFrom: now, lim: limits{events: l.r.cfg.MaxEvents, bytes: l.r.cfg.MaxBytes}}
 		l.channels[c.name] = c
 	}
 	first := c.pending == nil
@@ -376,7 +376,7 @@ func (l *loop) next1(ch *channel, now time.Time, draining bool) {
 // abandon forgets a channel's messages without acking them: JetStream delivers them
 // again (to this worker after a restart, or to another).
 func (l *loop) abandon(ch *channel) {
-	ch.job, ch.pending, ch.pendingSources = nil, nil, nil
+	ch.job, ch.pending, ch.later, ch.pendingSources = nil, nil, nil, nil
 	ch.gen++
 	delete(l.channels, ch.name)
 }

@@ -165,7 +165,7 @@ type opsFlags struct {
 // setting it reports it and returns a nil FlagSet and the exit code.
 func newOpsFlags(name string, stderr io.Writer) (*flag.FlagSet, *opsFlags, int) {
 	o := &opsFlags{cfg: config.Default()}
-	if err := o.cfg.LoadEnv(os.LookupEnv); err != nil {
+	if err := errors.Join(config.CheckEnv(os.Environ()), o.cfg.LoadEnv(os.LookupEnv)); err != nil {
 		fmt.Fprintf(stderr, "%s: invalid setting:\n%v\n", name, err)
 		return nil, nil, 2
 	}

@@ -454,7 +454,7 @@ func settings() []spec {
 		{env: "LIVE_MAX_DELIVER", help: "deliveries of an event before it is dead-lettered; -1 is unlimited", field: func(c *Config) any { return &c.MaxDeliver }},
 		{env: "LIVE_SHUTDOWN_TIMEOUT", help: "time allowed to flush pending updates on shutdown", field: func(c *Config) any { return &c.ShutdownTimeout }},
 		{env: "LIVE_HTTP_ADDR", help: "address of /healthz, /readyz and /metrics; empty disables them", field: func(c *Config) any { return &c.HTTPAddr }},
-		{env: "LIVE_PPROF", help: "serve Go profiles under /debug/pprof/ on LIVE_HTTP_ADDR (keep that address private)", field: func(c *Config) any { return &c.Pprof }},
+		{env: "LIVE_PPROF", help: "serve Go profiles under /debug/pprof/ on LIVE_HTTP_ADDR, never the command line (keep that address private)", field: func(c *Config) any { return &c.Pprof }},
 		{env: "LIVE_LOG_LEVEL", help: "debug, info, warn or error", field: func(c *Config) any { return &c.LogLevel }},
 		{env: "LIVE_LOG_FORMAT", help: "json or console; empty picks console on a terminal, json otherwise", field: func(c *Config) any { return &c.LogFormat }},
 		{env: "LIVE_RETRY_INITIAL", help: "first wait before retrying a failed publish", field: func(c *Config) any { return &c.Retry.Initial }},

@@ -165,7 +165,7 @@ type opsFlags struct {
 // setting it reports it and returns a nil FlagSet and the exit code.
 func newOpsFlags(name string, stderr io.Writer) (*flag.FlagSet, *opsFlags, int) {
 	o := &opsFlags{cfg: config.Default()}
-	if err := o.cfg.LoadEnv(os.LookupEnv); err != nil {
+	if err := errors.Join(config.CheckEnv(os.Environ()), o.cfg.LoadEnv(os.LookupEnv)); err != nil {
 		fmt.Fprintf(stderr, "%s: invalid setting:\n%v\n", name, err)
 		return nil, nil, 2
 	}
@@ -435,6 +435,10 @@ type letterJSON struct {
 	SourceSeqs    []uint64            `json:"source_seqs,omitempty"`
 	SourceSubject string              `json:"source_subject,omitempty"`
 	Headers       map[string][]string `json:"headers"`
+	// Chunks are the sequences of a letter stored in several messages; Incomplete is
+	// true when some of them are missing.
+	Chunks     []uint64 `json:"chunks,omitempty"`
+	Incomplete bool     `json:"incomplete,omitempty"`
 	// Body is the body as text when it is valid UTF-8; otherwise BodyBase64 holds it.
 	Body       *string `json:"body,omitempty"`
 	BodyBase64 []byte  `json:"body_base64,omitempty"`
@@ -444,7 +448,7 @@ func toLetterJSON(e dlq.Entry) letterJSON {
 	j := letterJSON{
 		Seq: e.Seq, Subject: e.Subject, Time: e.Time.UTC(), Reason: e.Reason, Detail: e.Detail, Channel: e.Channel,
 		Provider: e.Provider, Attempts: e.Attempts, SourceSeqs: e.SourceSeqs, SourceSubject: e.SourceSubject,
-		Headers: map[string][]string(e.Header),
+		Headers: map[string][]string(e.Header), Chunks: e.Chunks, Incomplete: e.Incomplete(),
 	}
 	if j.Headers == nil {
 		j.Headers = map[string][]string{}
@@ -478,6 +482,7 @@ func newJSONEncoder(w io.Writer) *json.Encoder {
 var headerOrder = []string{
 	dlq.HeaderReason, dlq.HeaderDetail, dlq.HeaderChannel, dlq.HeaderProvider, dlq.HeaderAttempts,
 	dlq.HeaderFirstFailure, dlq.HeaderLastFailure, dlq.HeaderSourceSeqs, dlq.HeaderSourceSubject,
+	dlq.HeaderPart, dlq.HeaderChunk, dlq.HeaderLetter,
 }
 
 // showLetter prints one letter for a person: where it is, every header, and the body
@@ -487,6 +492,13 @@ func showLetter(w io.Writer, stream string, e dlq.Entry) error {
 	fmt.Fprintf(&b, "letter %d of %s\n", e.Seq, stream)
 	fmt.Fprintf(&b, "  subject  %s\n", e.Subject)
 	fmt.Fprintf(&b, "  stored   %s (%s ago)\n", e.Time.UTC().Format(time.RFC3339Nano), time.Since(e.Time).Round(time.Second))
+	if e.ChunkCount > 0 {
+		fmt.Fprintf(&b, "  chunks   %d of %d, at %s", len(e.Chunks), e.ChunkCount, shortSeqs(e.Chunks, 8))
+		if e.Incomplete() {
+			b.WriteString(" (incomplete: the body below is only part of the letter)")
+		}
+		b.WriteByte('\n')
+	}
 
 	keys := make([]string, 0, len(e.Header))
 	for k := range e.Header {

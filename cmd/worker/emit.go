@@ -96,7 +96,7 @@ func emitCommand(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 
 	cfg := config.Default()
-	if err := cfg.LoadEnv(os.LookupEnv); err != nil {
+	if err := errors.Join(config.CheckEnv(os.Environ()), cfg.LoadEnv(os.LookupEnv)); err != nil {
 		fmt.Fprintf(stderr, "worker emit: invalid setting:\n%v\n", err)
 		return 2
 	}

@@ -45,9 +45,9 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case "emit":
 		return emitCommand(ctx, args, stdout, stderr)
 	case "dlq":
-		return dlqCommand(ctx, args, stdout, stderr)
+		return escaped(stdout, stderr, func(stdout, stderr io.Writer) int { return dlqCommand(ctx, args, stdout, stderr) })
 	case "replay":
-		return replayCommand(ctx, args, stdout, stderr)
+		return escaped(stdout, stderr, func(stdout, stderr io.Writer) int { return replayCommand(ctx, args, stdout, stderr) })
 	case "bench":
 		return benchCommand(ctx, args, stdout, stderr)
 	case "version":

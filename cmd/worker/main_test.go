@@ -21,6 +21,10 @@ func TestBadSettingsStopStartUp(t *testing.T) {
 		{"pusher without credentials", map[string]string{"LIVE_PROVIDER": "pusher"}, nil, []string{"PUSHER_APP_ID", "PUSHER_APP_SECRET"}},
 		{"partitions out of range, by flag", nil, []string{"run", "--partitions", "2000"}, []string{"LIVE_PARTITIONS"}},
 		{"secret never echoed", map[string]string{"LIVE_PROVIDER": "pusher", "PUSHER_APP_SECRET": "hunter2", "PUSHER_APP_ID": "1"}, nil, []string{"PUSHER_APP_KEY"}},
+		{"misspelt setting", map[string]string{"LIVE_PROVIDR": "pusher"}, nil, []string{"LIVE_PROVIDR", "LIVE_PROVIDER"}},
+		{"misspelt NATS URL, value never echoed", map[string]string{"LIVE_NATS_ULR": "nats://bob:hunter2@nats:4222"}, nil, []string{"LIVE_NATS_ULR", "LIVE_NATS_URL"}},
+		{"misspelt provider setting", map[string]string{"PUSHER_APP_SECRT": "hunter2"}, nil, []string{"PUSHER_APP_SECRT", "PUSHER_APP_SECRET"}},
+		{"unknown setting of the operator commands", map[string]string{"LIVE_DLQ_STREM": "X"}, []string{"dlq", "list"}, []string{"LIVE_DLQ_STREM", "LIVE_DLQ_STREAM"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

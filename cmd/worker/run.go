@@ -18,7 +18,7 @@ import (
 
 func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg := config.Default()
-	if err := cfg.LoadEnv(os.LookupEnv); err != nil {
+	if err := errors.Join(config.CheckEnv(os.Environ()), cfg.LoadEnv(os.LookupEnv)); err != nil {
 		fmt.Fprintf(stderr, "worker: invalid setting:\n%v\n", err)
 		return 2
 	}

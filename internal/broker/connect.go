@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -77,25 +78,74 @@ func Connect(url, name string, auth Auth, log *zap.Logger) (*nats.Conn, error) {
 	)
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", redact(url), err)
+		return nil, fmt.Errorf("connect to NATS at %s: %w", Redact(url), scrub(err, url))
 	}
 	return nc, nil
 }
 
-// redact hides a password or token written into a NATS URL.
-func redact(url string) string {
-	for i := 0; i+3 <= len(url); i++ {
-		if url[i:i+3] == "://" {
-			rest := url[i+3:]
-			for j := 0; j < len(rest); j++ {
-				if rest[j] == '@' {
-					return url[:i+3] + "***@" + rest[j+1:]
-				}
-				if rest[j] == '/' {
-					break
-				}
+// Redact hides the password or token written into each URL of a comma-separated
+// list of NATS URLs (with or without a scheme): nats://user:pass@host becomes
+// nats://***@host.
+func Redact(list string) string {
+	urls := strings.Split(list, ",")
+	for i, u := range urls {
+		urls[i] = redactOne(u)
+	}
+	return strings.Join(urls, ",")
+}
+
+func redactOne(u string) string {
+	start := len(u) - len(strings.TrimLeft(u, " \t"))
+	if k := strings.Index(u, "://"); k >= 0 {
+		start = k + len("://")
+	}
+	end := len(u)
+	if k := strings.IndexByte(u[start:], '/'); k >= 0 {
+		end = start + k
+	}
+	at := strings.LastIndexByte(u[start:end], '@')
+	if at < 0 {
+		return u
+	}
+	return u[:start] + "***" + u[start+at:]
+}
+
+// scrub returns err with every credential of the URL list masked in its text: the
+// client's errors may quote a URL as it was given (a URL that does not parse).
+func scrub(err error, list string) error {
+	msg := err.Error()
+	clean := msg
+	for _, u := range strings.Split(list, ",") {
+		u = strings.TrimSpace(u)
+		if r := redactOne(u); r != u {
+			clean = strings.ReplaceAll(clean, u, r)
+			if info := userinfo(u); info != "" {
+				clean = strings.ReplaceAll(clean, info, "***")
 			}
 		}
 	}
-	return url
+	if clean == msg {
+		return err
+	}
+	return &scrubbed{msg: clean, err: err}
 }
+
+// userinfo is what comes before the '@' of a URL's authority.
+func userinfo(u string) string {
+	r := redactOne(u)
+	start := strings.Index(r, "***")
+	if start < 0 {
+		return ""
+	}
+	return u[start : len(u)-(len(r)-start-len("***"))]
+}
+
+// scrubbed is an error whose text has credentials masked; errors.Is and errors.As
+// still see the original.
+type scrubbed struct {
+	msg string
+	err error
+}
+
+func (e *scrubbed) Error() string { return e.msg }
+func (e *scrubbed) Unwrap() error { return e.err }

@@ -83,8 +83,8 @@ func TestRedactHidesURLCredentials(t *testing.T) {
 		"nats://token@host:4222":     "nats://***@host:4222",
 		"nats://host:4222":           "nats://host:4222",
 	} {
-		if got := redact(in); got != want {
-			t.Errorf("redact(%q) = %q, want %q", in, got, want)
+		if got := Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

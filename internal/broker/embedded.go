@@ -4,8 +4,10 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"time"
 
@@ -59,18 +61,61 @@ func StartEmbedded(cfg EmbeddedConfig, log *zap.Logger) (*Embedded, error) {
 		}
 		opts.SyncInterval = d
 	}
+	if err := checkDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded NATS: %w", err)
 	}
-	srv.SetLoggerV2(zapLogger{log.Named("nats-server").Sugar()}, false, false, false)
+	// The server reports what stops it from starting (a port in use, a store it
+	// cannot open) through its logger's Fatalf, and then never becomes ready.
+	fatal := make(chan string, 1)
+	srv.SetLoggerV2(zapLogger{s: log.Named("nats-server").Sugar(), fatal: fatal}, false, false, false)
 	go srv.Start()
-	if !srv.ReadyForConnections(30 * time.Second) {
+	if err := waitReady(srv, fatal, 30*time.Second); err != nil {
 		srv.Shutdown()
-		return nil, fmt.Errorf("embedded NATS did not start listening on %s within 30s (is the port in use? set LIVE_EMBEDDED_LISTEN)", cfg.Listen)
+		return nil, fmt.Errorf("embedded NATS on %s (LIVE_EMBEDDED_LISTEN) with its store in %s (LIVE_DATA_DIR): %w", cfg.Listen, cfg.DataDir, err)
 	}
 	log.Info("embedded NATS JetStream started", zap.String("url", srv.ClientURL()), zap.String("data_dir", cfg.DataDir), zap.String("sync", cfg.Sync))
 	return &Embedded{srv: srv}, nil
+}
+
+// checkDataDir makes sure the store folder exists, is a folder and can be written:
+// the server would otherwise fail later with a less direct message.
+func checkDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("embedded NATS store LIVE_DATA_DIR=%q: %w", dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".liverelay-write-check-*")
+	if err != nil {
+		return fmt.Errorf("embedded NATS store LIVE_DATA_DIR=%q is not writable: %w", dir, err)
+	}
+	name := f.Name()
+	_ = f.Close()
+	if err := os.Remove(name); err != nil {
+		return fmt.Errorf("embedded NATS store LIVE_DATA_DIR=%q: %w", dir, err)
+	}
+	return nil
+}
+
+// waitReady waits until srv accepts connections, returning at once with the server's
+// own words when it gives up starting.
+func waitReady(srv *server.Server, fatal <-chan string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		select {
+		case msg := <-fatal:
+			return errors.New(msg)
+		default:
+		}
+		if srv.ReadyForConnections(50 * time.Millisecond) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not accepting connections after %v", timeout)
+		}
+	}
 }
 
 // ClientURL is the URL clients connect to.
@@ -82,12 +127,23 @@ func (e *Embedded) Shutdown() {
 	e.srv.WaitForShutdown()
 }
 
-// zapLogger routes nats-server's log lines into zap.
-type zapLogger struct{ s *zap.SugaredLogger }
+// zapLogger routes nats-server's log lines into zap, and hands the first fatal one to
+// StartEmbedded.
+type zapLogger struct {
+	s     *zap.SugaredLogger
+	fatal chan<- string
+}
 
 func (l zapLogger) Noticef(format string, v ...any) { l.s.Debugf(format, v...) }
 func (l zapLogger) Warnf(format string, v ...any)   { l.s.Warnf(format, v...) }
-func (l zapLogger) Fatalf(format string, v ...any)  { l.s.Errorf(format, v...) }
-func (l zapLogger) Errorf(format string, v ...any)  { l.s.Errorf(format, v...) }
-func (l zapLogger) Debugf(format string, v ...any)  { l.s.Debugf(format, v...) }
-func (l zapLogger) Tracef(format string, v ...any)  {}
+func (l zapLogger) Fatalf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	l.s.Error(msg)
+	select {
+	case l.fatal <- msg:
+	default:
+	}
+}
+func (l zapLogger) Errorf(format string, v ...any) { l.s.Errorf(format, v...) }
+func (l zapLogger) Debugf(format string, v ...any) { l.s.Debugf(format, v...) }
+func (l zapLogger) Tracef(format string, v ...any) {}

@@ -447,17 +447,17 @@ func settings() []spec {
 		{env: "PUSHER_APP_KEY", help: "Pusher app key", field: func(c *Config) any { return &c.Pusher.Key }},
 		{env: "PUSHER_APP_SECRET", help: "Pusher app secret (prefer the environment: flags show in ps)", mask: hide, field: func(c *Config) any { return &c.Pusher.Secret }},
 		{env: "PUSHER_APP_CLUSTER", help: "Pusher cluster, e.g. eu", field: func(c *Config) any { return &c.Pusher.Cluster }},
-		{env: "PUSHER_HOST", help: "host[:port] replacing the cluster's API host (self-hosted or test servers)", field: func(c *Config) any { return &c.Pusher.Host }},
+		{env: "PUSHER_HOST", help: "host[:port] replacing the cluster's API host (self-hosted or test servers)", mask: hideUserinfo, field: func(c *Config) any { return &c.Pusher.Host }},
 		{env: "PUSHER_SECURE", help: "use HTTPS for the Pusher API", field: func(c *Config) any { return &c.Pusher.Secure }},
 		{env: "ABLY_API_KEY", help: "Ably API key, appId.keyId:secret (prefer the environment: flags show in ps)", mask: hide, field: func(c *Config) any { return &c.Ably.APIKey }},
-		{env: "ABLY_REST_HOST", help: "host replacing Ably's REST host (proxies, test servers)", field: func(c *Config) any { return &c.Ably.RESTHost }},
+		{env: "ABLY_REST_HOST", help: "host replacing Ably's REST host (proxies, test servers)", mask: hideUserinfo, field: func(c *Config) any { return &c.Ably.RESTHost }},
 		{env: "ABLY_PORT", help: "port of the Ably REST host; 0 is 443 with TLS, 80 without", field: func(c *Config) any { return &c.Ably.Port }},
 		{env: "ABLY_TLS", help: "use TLS for Ably; false (with ABLY_REST_HOST) sends the key over plain HTTP", field: func(c *Config) any { return &c.Ably.TLS }},
 		{env: "ABLY_MAX_MESSAGE_BYTES", help: "Ably's size limit of one publish: 65536 on paid accounts, 16384 on free ones", field: func(c *Config) any { return &c.Ably.MaxMessageBytes }},
 		{env: "PIESOCKET_API_KEY", help: "PieSocket API key", field: func(c *Config) any { return &c.PieSocket.APIKey }},
 		{env: "PIESOCKET_SECRET", help: "PieSocket API secret (prefer the environment: flags show in ps)", mask: hide, field: func(c *Config) any { return &c.PieSocket.Secret }},
 		{env: "PIESOCKET_CLUSTER_ID", help: "PieSocket cluster id: publishes go to https://<id>.piesocket.com/api/publish", field: func(c *Config) any { return &c.PieSocket.ClusterID }},
-		{env: "PIESOCKET_API_URL", help: "full publish URL replacing the cluster's (proxies, test servers)", field: func(c *Config) any { return &c.PieSocket.APIURL }},
+		{env: "PIESOCKET_API_URL", help: "full publish URL replacing the cluster's (proxies, test servers)", mask: hideUserinfo, field: func(c *Config) any { return &c.PieSocket.APIURL }},
 		{env: "PIESOCKET_MAX_MESSAGE_BYTES", help: "largest update sent in one PieSocket message (PieSocket documents none)", field: func(c *Config) any { return &c.PieSocket.MaxMessageBytes }},
 		{env: "LIVE_PROVIDER_TIMEOUT", help: "timeout of one provider request", field: func(c *Config) any { return &c.ProviderTimeout }},
 		{env: "LIVE_BATCH_WINDOW", help: "how long a channel's events are merged before publishing; 0 publishes as soon as the channel is free", field: func(c *Config) any { return &c.BatchWindow }},
@@ -470,7 +470,7 @@ func settings() []spec {
 		{env: "LIVE_SHUTDOWN_TIMEOUT", help: "time allowed to flush pending updates on shutdown", field: func(c *Config) any { return &c.ShutdownTimeout }},
 		{env: "LIVE_WORKER_NAME", help: "this worker's name in logs, metrics and worker status; empty is the host name and process id", field: func(c *Config) any { return &c.WorkerName }},
 		{env: "LIVE_HTTP_ADDR", help: "address of /healthz, /readyz and /metrics; empty disables them", field: func(c *Config) any { return &c.HTTPAddr }},
-		{env: "LIVE_PPROF", help: "serve Go profiles under /debug/pprof/ on LIVE_HTTP_ADDR (keep that address private)", field: func(c *Config) any { return &c.Pprof }},
+		{env: "LIVE_PPROF", help: "serve Go profiles under /debug/pprof/ on LIVE_HTTP_ADDR, never the command line (keep that address private)", field: func(c *Config) any { return &c.Pprof }},
 		{env: "LIVE_LOG_LEVEL", help: "debug, info, warn or error", field: func(c *Config) any { return &c.LogLevel }},
 		{env: "LIVE_LOG_FORMAT", help: "json or console; empty picks console on a terminal, json otherwise", field: func(c *Config) any { return &c.LogFormat }},
 		{env: "LIVE_RETRY_INITIAL", help: "first wait before retrying a failed publish", field: func(c *Config) any { return &c.Retry.Initial }},
@@ -504,8 +504,9 @@ func hide(s string) string {
 	return redactedValue
 }
 
-// hideUserinfo masks the credentials of each URL in a comma-separated list:
-// nats://user:pass@host and nats://token@host become nats://***@host.
+// hideUserinfo masks the credentials of each URL (or host:port) in a
+// comma-separated list: nats://user:pass@host and nats://token@host become
+// nats://***@host, user:pass@host:1 becomes ***@host:1.
 func hideUserinfo(list string) string {
 	urls := strings.Split(list, ",")
 	for i, u := range urls {

@@ -20,6 +20,14 @@ const (
 	HeaderLastFailure   = "Live-Dlq-Last-Failure"
 	HeaderSourceSeqs    = "Live-Dlq-Source-Seqs"
 	HeaderSourceSubject = "Live-Dlq-Source-Subject"
+	// HeaderPart is "i/n" on the i-th of the n letters a letter too big for one
+	// message was split into, by posts; each part is a letter of its own.
+	HeaderPart = "Live-Dlq-Part"
+	// HeaderChunk is "i/n" on the i-th of the n messages whose bodies, joined in
+	// order, are the body of one letter too big for one message; HeaderLetter names
+	// the letter on each of them.
+	HeaderChunk  = "Live-Dlq-Chunk"
+	HeaderLetter = "Live-Dlq-Letter"
 )
 
 // Reasons a letter is written, beside the event decoding reasons of package event.
@@ -46,6 +54,11 @@ type Letter struct {
 	LastFailure   time.Time
 	SourceSeqs    []uint64
 	SourceSubject string
+	// Splittable says Body is a version 1 event that may be stored as several letters,
+	// split by posts, when it is too big for one message (a merged update).
+	Splittable bool
+	// Part is "i/n" for the i-th of the n letters a splittable letter was stored as.
+	Part string
 }
 
 func formatSeqs(seqs []uint64) string {

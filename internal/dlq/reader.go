@@ -50,6 +50,22 @@ type Entry struct {
 	Time    time.Time // when the stream stored it
 	Header  nats.Header
 	Letter
+	// Chunks are the sequences of the messages a letter too big for one message is
+	// stored in, first to last, and ChunkCount how many it was written in; both are
+	// zero for a letter in one message. Fewer Chunks than ChunkCount: some are gone.
+	Chunks     []uint64
+	ChunkCount int
+}
+
+// Incomplete reports whether chunks of the letter are missing: its body is not whole.
+func (e Entry) Incomplete() bool { return len(e.Chunks) < e.ChunkCount }
+
+// Seqs are the dead-letter stream sequences that hold the letter.
+func (e Entry) Seqs() []uint64 {
+	if len(e.Chunks) > 0 {
+		return e.Chunks
+	}
+	return []uint64{e.Seq}
 }
 
 // Reader reads letters from the dead-letter stream. It holds no state on the server
@@ -78,7 +94,7 @@ const idleWait = 500 * time.Millisecond
 // reads the letters stored when it starts and stops at the stream's last sequence of
 // that moment: letters written meanwhile are left for the next read. An error from fn
 // stops the read and is returned as it is.
-func (r *Reader) Each(ctx context.Context, f Filter, fn func(Entry) error) error {
+func (r *Reader) Each(ctx context.Context, f Filter, fn func(Entry) error) (err error) {
 	s, err := r.js.Stream(ctx, r.stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("dead-letter stream %s does not exist (has a worker run against this NATS server? is LIVE_DLQ_STREAM right?): %w", r.stream, err)
@@ -117,12 +133,30 @@ func (r *Reader) Each(ctx context.Context, f Filter, fn func(Entry) error) error
 	defer r.stop(ctx, it, oc)
 
 	var got cursor
+	matched := 0
+	emit := func(e Entry) error {
+		if f.Limit > 0 && matched >= f.Limit || !f.Match(e) {
+			return nil
+		}
+		matched++
+		return fn(e)
+	}
+	chunks := newJoiner()
+	defer func() {
+		// Letters whose chunks did not all come: shown as they are, never dropped.
+		if err == nil {
+			for _, e := range chunks.rest() {
+				if err = emit(e); err != nil {
+					return
+				}
+			}
+		}
+	}()
 	if done, err := got.drained(ctx, oc); err != nil {
 		return fmt.Errorf("read dead-letter stream %s: %w", r.stream, err)
 	} else if done {
 		return nil // nothing matches: no need to wait
 	}
-	matched := 0
 	for {
 		if f.Limit > 0 && matched >= f.Limit {
 			return nil
@@ -155,9 +189,8 @@ func (r *Reader) Each(ctx context.Context, f Filter, fn func(Entry) error) error
 		}
 		got = cursor{consumer: meta.Consumer, delivered: meta.Sequence.Consumer}
 		e := r.entry(meta.Sequence.Stream, msg.Subject(), meta.Timestamp, msg.Headers(), msg.Data())
-		if f.Match(e) {
-			matched++
-			if err := fn(e); err != nil {
+		if whole, ok := chunks.add(e); ok {
+			if err := emit(whole); err != nil {
 				return err
 			}
 		}
@@ -190,7 +223,11 @@ func (r *Reader) Get(ctx context.Context, seq uint64) (Entry, error) {
 	if err != nil {
 		return Entry{}, fmt.Errorf("read letter %d of %s: %w", seq, r.stream, err)
 	}
-	return r.entry(m.Sequence, m.Subject, m.Time, m.Header, m.Data), nil
+	e := r.entry(m.Sequence, m.Subject, m.Time, m.Header, m.Data)
+	if e.ChunkCount == 0 {
+		return e, nil
+	}
+	return r.join(ctx, s, e)
 }
 
 // stop ends a read and removes its consumer from the server at once, instead of
@@ -252,6 +289,11 @@ func (r *Reader) entry(seq uint64, subject string, stored time.Time, h nats.Head
 	e.LastFailure = parseTime(h.Get(HeaderLastFailure))
 	e.SourceSeqs, _ = ParseSeqs(h.Get(HeaderSourceSeqs))
 	e.SourceSubject = h.Get(HeaderSourceSubject)
+	e.Part = h.Get(HeaderPart)
+	if _, n, ok := chunkOf(h); ok {
+		e.ChunkCount = n
+		e.Chunks = []uint64{seq}
+	}
 	return e
 }
 

@@ -148,6 +148,10 @@ func (r *Replayer) Replay(ctx context.Context, f Filter, progress func(Outcome))
 // one replays one letter.
 func (r *Replayer) one(ctx context.Context, dlq jetstream.Stream, e Entry) Outcome {
 	o := Outcome{Entry: e}
+	if e.Incomplete() {
+		o.Action, o.Err = ActionFailed, fmt.Errorf("only %d of the letter's %d chunks are in %s; letter kept", len(e.Chunks), e.ChunkCount, r.reader.Stream())
+		return o
+	}
 	token := e.Token
 	ev, err := event.Decode(e.Body)
 	switch {
@@ -182,10 +186,21 @@ func (r *Replayer) one(ctx context.Context, dlq jetstream.Stream, e Entry) Outco
 	if ack.Duplicate {
 		o.Action = ActionDuplicate
 	}
-	if err := r.delete(ctx, dlq, e.Seq); err != nil {
+	if err := r.deleteAll(ctx, dlq, e.Seqs()); err != nil {
 		o.Action, o.Err = ActionFailed, fmt.Errorf("re-published to %s (%s seq %d) but the letter stays in %s: %w", o.Subject, ack.Stream, ack.Sequence, r.reader.Stream(), err)
 	}
 	return o
+}
+
+// deleteAll removes every message of a letter, its first last: a letter whose first
+// chunk is still there is still listed.
+func (r *Replayer) deleteAll(ctx context.Context, dlq jetstream.Stream, seqs []uint64) error {
+	for i := len(seqs) - 1; i >= 0; i-- {
+		if err := r.delete(ctx, dlq, seqs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // delete removes letter seq; one already gone (a concurrent replay deleted it) is fine.

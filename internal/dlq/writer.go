@@ -39,7 +39,84 @@ func NewWriter(js jetstream.JetStream, prefix string) *Writer {
 
 // Write stores l. Its Nats-Msg-Id is derived from the source sequences, reason and
 // body, so a write repeated after a crash is dropped by the stream's duplicate window.
+//
+// A letter too big for one message of the server (its max payload, headers included)
+// is split by posts when it is splittable, each part a letter of its own; what still
+// does not fit — one huge post, an invalid event's body — is stored in chunks that
+// the reader joins again. No letter is too big to be written.
 func (w *Writer) Write(ctx context.Context, l Letter) error {
+	if err := w.write(ctx, l, w.maxPayload()); err != nil {
+		if w.failed != nil {
+			w.failed.Inc()
+		}
+		return err
+	}
+	if w.written != nil {
+		w.written.WithLabelValues(l.Reason).Inc()
+	}
+	return nil
+}
+
+// maxPayload is the largest message the connected server takes; 0 when unknown.
+func (w *Writer) maxPayload() int {
+	if nc := w.js.Conn(); nc != nil {
+		return int(nc.MaxPayload())
+	}
+	return 0
+}
+
+func (w *Writer) write(ctx context.Context, l Letter, max int) error {
+	msg := w.message(l)
+	if max <= 0 || messageSize(msg) <= max {
+		return w.publish(ctx, msg, l)
+	}
+	if l.Splittable {
+		if parts := splitLetter(l, max-headerSize(w.message(withPart(l, 1<<20, 1<<20)).Header)); len(parts) > 1 {
+			for _, p := range parts {
+				if err := w.write(ctx, p, max); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	return w.writeChunks(ctx, l, max)
+}
+
+// writeChunks stores l's body in as many messages as it takes, each with the letter's
+// headers and its place ("i/n"), in order.
+func (w *Writer) writeChunks(ctx context.Context, l Letter, max int) error {
+	id := letterID(l)
+	widest := w.message(l)
+	widest.Header.Set(HeaderChunk, "9999999/9999999")
+	widest.Header.Set(HeaderLetter, id)
+	widest.Header.Set(nats.MsgIdHdr, id+"/9999999")
+	room := max - headerSize(widest.Header)
+	if room < minChunk {
+		return fmt.Errorf("write dead letter (%s): its headers take %d of the server's %d-byte max payload", l.Reason, headerSize(widest.Header), max)
+	}
+	n := (len(l.Body) + room - 1) / room
+	for i := 0; i < n; i++ {
+		msg := w.message(l)
+		msg.Data = l.Body[i*room : min((i+1)*room, len(l.Body))]
+		msg.Header.Set(HeaderChunk, strconv.Itoa(i+1)+"/"+strconv.Itoa(n))
+		msg.Header.Set(HeaderLetter, id)
+		msg.Header.Set(nats.MsgIdHdr, id+"/"+strconv.Itoa(i+1))
+		if err := w.publish(ctx, msg, l); err != nil {
+			return fmt.Errorf("chunk %d of %d: %w", i+1, n, err)
+		}
+	}
+	return nil
+}
+
+// minChunk is the least body a chunk must carry beside its headers.
+const minChunk = 1024
+
+// maxDetail bounds the Live-Dlq-Detail header: a provider's error text can be long.
+const maxDetail = 2048
+
+// message builds the one message that holds l.
+func (w *Writer) message(l Letter) *nats.Msg {
 	token := l.Token
 	if token == "" {
 		token = "_unknown"
@@ -50,8 +127,12 @@ func (w *Writer) Write(ctx context.Context, l Letter) error {
 			msg.Header.Set(k, v)
 		}
 	}
+	detail := l.Detail
+	if len(detail) > maxDetail {
+		detail = detail[:maxDetail] + "…"
+	}
 	set(HeaderReason, l.Reason)
-	set(HeaderDetail, l.Detail)
+	set(HeaderDetail, detail)
 	set(HeaderChannel, l.Channel)
 	set(HeaderProvider, l.Provider)
 	if l.Attempts > 0 {
@@ -65,18 +146,34 @@ func (w *Writer) Write(ctx context.Context, l Letter) error {
 	}
 	set(HeaderSourceSeqs, formatSeqs(l.SourceSeqs))
 	set(HeaderSourceSubject, l.SourceSubject)
+	set(HeaderPart, l.Part)
 	msg.Header.Set(nats.MsgIdHdr, letterID(l))
+	return msg
+}
+
+func (w *Writer) publish(ctx context.Context, msg *nats.Msg, l Letter) error {
 	if _, err := w.js.PublishMsg(ctx, msg); err != nil {
-		if w.failed != nil {
-			w.failed.Inc()
-		}
 		return fmt.Errorf("write dead letter (%s) to %s: %w", l.Reason, msg.Subject, err)
-	}
-	if w.written != nil {
-		w.written.WithLabelValues(l.Reason).Inc()
 	}
 	return nil
 }
+
+// headerSize is how many bytes h takes on the wire, as the NATS client counts them
+// against the max payload.
+func headerSize(h nats.Header) int {
+	if len(h) == 0 {
+		return 0
+	}
+	n := len("NATS/1.0\r\n") + len("\r\n")
+	for k, vs := range h {
+		for _, v := range vs {
+			n += len(k) + len(v) + len(": \r\n")
+		}
+	}
+	return n
+}
+
+func messageSize(m *nats.Msg) int { return headerSize(m.Header) + len(m.Data) }
 
 func letterID(l Letter) string {
 	h := fnv.New64a()

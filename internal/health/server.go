@@ -7,9 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	rpprof "runtime/pprof"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -34,13 +37,31 @@ type Server struct {
 }
 
 // EnableProfiling serves Go's profiles under /debug/pprof/ (LIVE_PPROF). They reveal
-// internals and cost CPU while taken: keep the address private.
+// internals and cost CPU while taken: keep the address private. The command line
+// (/debug/pprof/cmdline) is not served: secrets given as flags would be in it.
 func (s *Server) EnableProfiling() {
-	s.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	s.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	s.mux.HandleFunc("GET /debug/pprof/{$}", profileIndex)
+	s.mux.HandleFunc("GET /debug/pprof/", pprof.Index) // named profiles: heap, goroutine, …
+	s.mux.HandleFunc("GET /debug/pprof/cmdline", func(w http.ResponseWriter, _ *http.Request) {
+		reply(w, http.StatusNotFound, "not served: the command line can hold secrets given as flags")
+	})
 	s.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	s.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	s.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+}
+
+// profileIndex lists the profiles served, without the command line that pprof.Index
+// links to.
+func profileIndex(w http.ResponseWriter, _ *http.Request) {
+	var b strings.Builder
+	b.WriteString("<html><head><title>/debug/pprof/</title></head><body><p>Profiles:</p><ul>\n")
+	for _, p := range rpprof.Profiles() {
+		fmt.Fprintf(&b, "<li><a href=\"%s?debug=1\">%s</a> (%d)</li>\n", html.EscapeString(p.Name()), html.EscapeString(p.Name()), p.Count())
+	}
+	b.WriteString("<li><a href=\"profile\">profile</a> (CPU, ?seconds=N)</li>\n<li><a href=\"trace\">trace</a> (?seconds=N)</li>\n</ul></body></html>\n")
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	_, _ = w.Write([]byte(b.String()))
 }
 
 // Listen binds addr (":0" picks a free port, see Addr) and returns a server,

@@ -84,14 +84,15 @@ func (c PieSocketConfig) Validate() error {
 
 // pieSocketURL checks an absolute http(s) URL without credentials.
 func pieSocketURL(raw string) (*url.URL, error) {
+	// The value is never quoted back: a rejected one may hold credentials.
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("%q is not a URL", raw)
+		return nil, errors.New("not a URL such as https://host/api/publish")
 	case u.Scheme != "https" && u.Scheme != "http":
-		return nil, fmt.Errorf("%q: want an http or https URL", raw)
+		return nil, errors.New("want an http or https URL")
 	case u.Host == "" || u.Hostname() == "":
-		return nil, fmt.Errorf("%q has no host", raw)
+		return nil, errors.New("the URL has no host")
 	case u.User != nil:
 		return nil, errors.New("the URL must not hold credentials: the key and secret travel in the body")
 	}

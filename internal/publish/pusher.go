@@ -77,13 +77,17 @@ func (c PusherConfig) Validate() error {
 
 // checkHostPort accepts "host" or "host:port", without scheme, path or credentials.
 func checkHostPort(hostport string) error {
+	// The value is never quoted back: a rejected one may hold credentials.
+	if strings.Contains(hostport, "@") {
+		return errors.New("want host or host:port without credentials")
+	}
 	u, err := url.Parse("http://" + hostport)
 	if err != nil || u.Host != hostport || u.Hostname() == "" {
-		return fmt.Errorf("%q is not host or host:port (no scheme, no path)", hostport)
+		return errors.New("want host or host:port (no scheme, no path)")
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("%q: the port must be 1 to 65535", hostport)
+			return errors.New("the port must be 1 to 65535")
 		}
 	}
 	return nil

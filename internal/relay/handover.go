@@ -187,7 +187,7 @@ func (l *loop) handBack(ch *channel) {
 	}
 	l.r.metrics.handedBack.Add(float64(len(srcs)))
 	l.forget(ch)
-	ch.job, ch.pending, ch.pendingSources = nil, nil, nil
+	ch.job, ch.pending, ch.later, ch.pendingSources = nil, nil, nil, nil
 }
 
 // forget removes a channel from the loop's state without acking anything.

@@ -70,7 +70,9 @@ func (j *job) prepare(p Provider, provider string) {
 	u := j.update
 	if j.deadReason != "" {
 		ev := u.Event()
-		j.letters = []letter{{Letter: j.letter(event.Append(nil, ev), j.deadReason, j.deadDetail, provider), key: "update"}}
+		l := j.letter(event.Append(nil, ev), j.deadReason, j.deadDetail, provider)
+		l.Splittable = true // too big for one message, it is stored split by posts
+		j.letters = []letter{{Letter: l, key: "update"}}
 		return
 	}
 	if err := p.CheckChannel(u.Channel); err != nil {

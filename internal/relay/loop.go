@@ -152,7 +152,8 @@ func (l *loop) receive(in Input, now time.Time) {
 	l.r.metrics.events.Inc()
 	c := l.channels[in.Event.Channel]
 	if c == nil {
-		c = &channel{name: in.Event.Channel, token: in.Token, partition: in.Partition, epoch: in.Epoch, keptFrom: now}
+		c = &channel{name: in.Event.Channel, token: in.Token, partition: in.Partition, epoch: in.Epoch, keptFrom: now,
+			lim: limits{events: l.r.cfg.MaxEvents, bytes: l.r.cfg.MaxBytes}}
 		l.channels[c.name] = c
 		l.perPart[c.partition]++
 	}
@@ -398,7 +399,7 @@ func (l *loop) next1(ch *channel, now time.Time, draining bool) {
 // again (to this worker after a restart, or to another).
 func (l *loop) abandon(ch *channel) {
 	l.forget(ch)
-	ch.job, ch.pending, ch.pendingSources = nil, nil, nil
+	ch.job, ch.pending, ch.later, ch.pendingSources = nil, nil, nil, nil
 }
 
 // dropAll abandons every channel that has nothing with a publisher.

@@ -59,7 +59,8 @@ func (h *harness) startWorker() (stop func()) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, h.cfg, io.Discard, zaptest.NewLogger(h.t).Named("worker")) }()
+	cfg := h.cfg // the test may change h.cfg for the next worker
+	go func() { done <- run(ctx, cfg, io.Discard, zaptest.NewLogger(h.t).Named("worker")) }()
 	stopped := false
 	stop = func() {
 		if stopped {

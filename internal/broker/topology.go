@@ -143,7 +143,7 @@ func (t *Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
 				t.Stream, have, t.Partitions, t.Prefix, events.SubjectTransform.Destination)
 		}
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, events); err != nil {
+	if err := Retry(ctx, func(ctx context.Context) error { _, err := js.CreateOrUpdateStream(ctx, events); return err }); err != nil {
 		return fmt.Errorf("create or update stream %s: %w", t.Stream, err)
 	}
 	dlq := jetstream.StreamConfig{
@@ -156,7 +156,7 @@ func (t *Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
 		Duplicates:  t.DuplicateWindow,
 		MaxAge:      t.DLQMaxAge,
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, dlq); err != nil {
+	if err := Retry(ctx, func(ctx context.Context) error { _, err := js.CreateOrUpdateStream(ctx, dlq); return err }); err != nil {
 		return fmt.Errorf("create or update stream %s: %w", t.DLQStream, err)
 	}
 	return t.ensureAdvisories(ctx, js)
@@ -181,7 +181,7 @@ func (t Topology) ensureAdvisories(ctx context.Context, js jetstream.JetStream) 
 		Replicas:    t.Replicas,
 		MaxAge:      t.MaxAge,
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+	if err := Retry(ctx, func(ctx context.Context) error { _, err := js.CreateOrUpdateStream(ctx, cfg); return err }); err != nil {
 		return fmt.Errorf("create or update stream %s: %w", cfg.Name, err)
 	}
 	return nil
@@ -189,12 +189,16 @@ func (t Topology) ensureAdvisories(ctx context.Context, js jetstream.JetStream) 
 
 // EnsureAdvisoryConsumer creates or updates the shared consumer of the advisories.
 func (t Topology) EnsureAdvisoryConsumer(ctx context.Context, js jetstream.JetStream, ackWait time.Duration) (jetstream.Consumer, error) {
-	c, err := js.CreateOrUpdateConsumer(ctx, t.AdvisoryStream(), jetstream.ConsumerConfig{
-		Durable:       t.AdvisoryConsumer(),
-		Description:   "liverelay: moves messages JetStream gave up on to " + t.DLQStream,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       ackWait,
-		MaxAckPending: 100,
+	var c jetstream.Consumer
+	err := Retry(ctx, func(ctx context.Context) (err error) {
+		c, err = js.CreateOrUpdateConsumer(ctx, t.AdvisoryStream(), jetstream.ConsumerConfig{
+			Durable:       t.AdvisoryConsumer(),
+			Description:   "liverelay: moves messages JetStream gave up on to " + t.DLQStream,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       ackWait,
+			MaxAckPending: 100,
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create or update consumer %s: %w", t.AdvisoryConsumer(), err)
@@ -207,7 +211,7 @@ func (t Topology) EnsureConsumers(ctx context.Context, js jetstream.JetStream, c
 	perPartition := (cc.MaxAckPending + t.Partitions - 1) / t.Partitions
 	out := make([]jetstream.Consumer, 0, t.Partitions)
 	for p := 0; p < t.Partitions; p++ {
-		c, err := js.CreateOrUpdateConsumer(ctx, t.Stream, jetstream.ConsumerConfig{
+		cfg := jetstream.ConsumerConfig{
 			Durable:        t.ConsumerName(p),
 			Description:    fmt.Sprintf("liverelay: partition %d of %d", p, t.Partitions),
 			FilterSubject:  t.PartitionFilter(p),
@@ -219,6 +223,11 @@ func (t Topology) EnsureConsumers(ctx context.Context, js jetstream.JetStream, c
 			PriorityPolicy: jetstream.PriorityPolicyPinned,
 			PriorityGroups: []string{PriorityGroup},
 			PinnedTTL:      cc.PinnedTTL,
+		}
+		var c jetstream.Consumer
+		err := Retry(ctx, func(ctx context.Context) (err error) {
+			c, err = js.CreateOrUpdateConsumer(ctx, t.Stream, cfg)
+			return err
 		})
 		if err != nil {
 			return nil, fmt.Errorf("create or update consumer %s: %w", t.ConsumerName(p), err)

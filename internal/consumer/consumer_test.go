@@ -43,7 +43,7 @@ type soloGroup struct{ self string }
 
 func (g soloGroup) Alive() []string          { return []string{g.self} }
 func (g soloGroup) Changes() <-chan struct{} { return nil }
-func (g soloGroup) SetPins(map[int]string)   {}
+func (g soloGroup) SetHolding([]int, map[int]string) {}
 func (g soloGroup) Leave(context.Context)    {}
 
 func (s *submitter) taken() []string {

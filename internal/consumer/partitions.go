@@ -20,7 +20,7 @@ import (
 type Group interface {
 	Alive() []string
 	Changes() <-chan struct{}
-	SetPins(map[int]string)
+	SetHolding(pulling []int, pins map[int]string)
 	Leave(ctx context.Context)
 }
 
@@ -72,6 +72,7 @@ func (c *Consumer) reconcile(ctx context.Context) {
 		}()
 	}
 	c.updateOwned()
+	c.publishPins()
 }
 
 // start begins pulling partition p. The server delivers to this worker only once it
@@ -325,19 +326,23 @@ func (c *Consumer) pins() map[int]string {
 	return out
 }
 
-func (c *Consumer) publishPins() { c.group.SetPins(c.pins()) }
+func (c *Consumer) publishPins() { c.group.SetHolding(c.pulling(), c.pins()) }
 
-func (c *Consumer) updateOwned() {
+// pulling lists the partitions pulled here and not being handed over, sorted.
+func (c *Consumer) pulling() []int {
 	c.mu.Lock()
-	n := 0
-	for _, part := range c.parts {
+	defer c.mu.Unlock()
+	var out []int
+	for p, part := range c.parts {
 		if !part.releasing {
-			n++
+			out = append(out, p)
 		}
 	}
-	c.mu.Unlock()
-	c.metrics.owned.Set(float64(n))
+	slices.Sort(out)
+	return out
 }
+
+func (c *Consumer) updateOwned() { c.metrics.owned.Set(float64(len(c.pulling()))) }
 
 // poke asks the run loop to reconcile again.
 func (c *Consumer) poke() {

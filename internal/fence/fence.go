@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/liverelay/liverelay/internal/broker"
 	"github.com/liverelay/liverelay/internal/merge"
 )
 
@@ -71,13 +72,16 @@ type Config struct {
 
 // Open creates or updates the bucket.
 func Open(ctx context.Context, js jetstream.JetStream, cfg Config, log *zap.Logger) (*Fence, error) {
-	_, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      cfg.Bucket,
-		Description: "liverelay: newest published revision per post",
-		History:     1,
-		TTL:         cfg.TTL,
-		Storage:     jetstream.FileStorage,
-		Replicas:    cfg.Replicas,
+	err := broker.Retry(ctx, func(ctx context.Context) error {
+		_, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      cfg.Bucket,
+			Description: "liverelay: newest published revision per post",
+			History:     1,
+			TTL:         cfg.TTL,
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.Replicas,
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("key-value bucket %s: %w", cfg.Bucket, err)

@@ -12,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
+
+	"github.com/liverelay/liverelay/internal/broker"
 )
 
 // Member is what a worker announces about itself.
@@ -19,7 +21,8 @@ type Member struct {
 	ID      string         `json:"id"`   // unique per process: the bucket key
 	Name    string         `json:"name"` // LIVE_WORKER_NAME, for people
 	Started time.Time      `json:"started"`
-	Pins    map[int]string `json:"pins,omitempty"` // partition → pin id of the consumer pinned to it
+	Pulling []int          `json:"pulling,omitempty"` // partitions it pulls (the assignment as it sees it)
+	Pins    map[int]string `json:"pins,omitempty"`    // partition → pin id of the consumer pinned to it
 }
 
 // Timing of membership: a worker writes its entry every Heartbeat; the bucket forgets
@@ -35,7 +38,7 @@ var DefaultTiming = Timing{Heartbeat: time.Second, TTL: 4 * time.Second}
 // OpenBucket creates or updates the membership bucket. Its entries expire TTL after
 // their last write and leave a marker, so that every watcher sees a dead worker go.
 func OpenBucket(ctx context.Context, js jetstream.JetStream, bucket string, replicas int, t Timing) (jetstream.KeyValue, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	cfg := jetstream.KeyValueConfig{
 		Bucket:         bucket,
 		Description:    "liverelay: live workers and the partitions they hold",
 		History:        1,
@@ -43,6 +46,11 @@ func OpenBucket(ctx context.Context, js jetstream.JetStream, bucket string, repl
 		LimitMarkerTTL: t.TTL,
 		Storage:        jetstream.FileStorage,
 		Replicas:       replicas,
+	}
+	var kv jetstream.KeyValue
+	err := broker.Retry(ctx, func(ctx context.Context) (err error) {
+		kv, err = js.CreateOrUpdateKeyValue(ctx, cfg)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("key-value bucket %s: %w", bucket, err)
@@ -93,9 +101,11 @@ func (m *Membership) Members() []Member {
 	return slices.Collect(maps.Values(m.members))
 }
 
-// SetPins publishes, with the next heartbeat, which partitions this worker holds.
-func (m *Membership) SetPins(pins map[int]string) {
+// SetHolding publishes, with the next heartbeat, which partitions this worker pulls
+// and which of them are pinned to it.
+func (m *Membership) SetHolding(pulling []int, pins map[int]string) {
 	m.mu.Lock()
+	m.self.Pulling = slices.Clone(pulling)
 	m.self.Pins = maps.Clone(pins)
 	m.mu.Unlock()
 }

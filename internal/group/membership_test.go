@@ -50,7 +50,7 @@ func TestMembershipSeesJoinsLeavesAndDeaths(t *testing.T) {
 	}
 	waitFor(t, "a sees b", func() bool { return slices.Equal(a.Alive(), []string{"a", "b"}) })
 	c, stopC := start("c")
-	c.SetPins(map[int]string{3: "PIN"})
+	c.SetHolding([]int{3}, map[int]string{3: "PIN"})
 	waitFor(t, "a sees c", func() bool { return slices.Equal(a.Alive(), []string{"a", "b", "c"}) })
 
 	// A graceful leave is seen at once.

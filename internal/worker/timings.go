@@ -25,11 +25,12 @@ type Timing struct {
 }
 
 // Timings derives the timings from the ack wait: with the default 5 s, a dead
-// worker's partitions move after at most 8 s.
+// worker's partitions move after at most 6.5 s, and a hand-over has 4 s to publish.
 func Timings(ackWait time.Duration) Timing {
-	const pullExpiry = 2 * time.Second
-	pinned := ackWait + pullExpiry + time.Second
-	return Timing{PullExpiry: pullExpiry, PinnedTTL: pinned, Handover: max(pinned-pullExpiry-2*time.Second, time.Second)}
+	const pullExpiry = time.Second
+	// The margin covers the server's redelivery timer firing a little late.
+	pinned := ackWait + pullExpiry + 500*time.Millisecond
+	return Timing{PullExpiry: pullExpiry, PinnedTTL: pinned, Handover: max(pinned-pullExpiry-1500*time.Millisecond, time.Second)}
 }
 
 // dlqDepth exposes the number of letters in the dead-letter stream.

@@ -3,6 +3,7 @@
 package brokertest
 
 import (
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -40,16 +41,25 @@ func Start(t testing.TB) *Server {
 
 func (s *Server) start() {
 	s.t.Helper()
+	if err := s.startQuiet(); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// startQuiet starts the server and reports a failure instead of failing the test, so
+// that it can run outside the test's goroutine.
+func (s *Server) startQuiet() error {
 	opts := s.opts
 	srv, err := server.NewServer(&opts)
 	if err != nil {
-		s.t.Fatalf("nats-server: %v", err)
+		return fmt.Errorf("nats-server: %w", err)
 	}
 	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		s.t.Fatal("nats-server did not become ready within 10s")
+	if !srv.ReadyForConnections(30 * time.Second) {
+		return fmt.Errorf("nats-server %s did not become ready within 30s", opts.ServerName)
 	}
 	s.srv = srv
+	return nil
 }
 
 // URL is the client URL; it stays the same across restarts.

@@ -1,0 +1,419 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/liverelay/liverelay/internal/event"
+	"github.com/liverelay/liverelay/internal/group"
+	"github.com/liverelay/liverelay/internal/publish/pushertest"
+)
+
+// proc is a worker process of a scaling test.
+type proc struct {
+	name    string
+	cmd     *exec.Cmd
+	metrics string // base URL of its /metrics
+	stderr  *bytes.Buffer
+}
+
+// freeAddr returns a loopback address no one listens on now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startNamed runs the worker binary with the default timings, named name, serving
+// its metrics on a free port.
+func (h *harness) startNamed(bin, name string) *proc {
+	h.t.Helper()
+	addr := freeAddr(h.t)
+	cmd := exec.Command(bin, "run")
+	cmd.Env = append(os.Environ(),
+		"LIVE_NATS_URL="+h.cfg.NATSURL,
+		"LIVE_HTTP_ADDR="+addr,
+		"LIVE_PROVIDER=pusher",
+		"PUSHER_APP_ID="+h.cfg.Pusher.AppID,
+		"PUSHER_APP_KEY="+h.cfg.Pusher.Key,
+		"PUSHER_APP_SECRET="+h.cfg.Pusher.Secret,
+		"PUSHER_HOST="+h.cfg.Pusher.Host,
+		"PUSHER_SECURE=false",
+		"LIVE_PARTITIONS="+strconv.Itoa(h.cfg.Partitions),
+		"LIVE_WORKER_NAME="+name,
+		"LIVE_LOG_LEVEL=info",
+		"LIVE_LOG_FORMAT=json",
+	)
+	p := &proc{name: name, cmd: cmd, metrics: "http://" + addr + "/metrics", stderr: &bytes.Buffer{}}
+	cmd.Stderr = &lockedWriter{w: p.stderr}
+	if err := cmd.Start(); err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if h.t.Failed() {
+			h.t.Logf("worker %s stderr (last 4 KB):\n%s", name, tail(p.stderr.String(), 4096))
+		}
+	})
+	return p
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// counter reads one counter or histogram count from a worker's /metrics.
+func (p *proc) counter(t *testing.T, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(p.metrics)
+	if err != nil {
+		t.Fatalf("metrics of %s: %v", p.name, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` ([0-9.e+]+)$`).FindSubmatch(body)
+	if m == nil {
+		t.Fatalf("metrics of %s: no %s", p.name, name)
+	}
+	v, _ := strconv.ParseFloat(string(m[1]), 64)
+	return v
+}
+
+// spread returns, for each live worker by name, the partitions it owns: pinned to it,
+// or not pinned yet (no message since it pulls) and pulled by it alone; and how many
+// partitions no live worker owns.
+func (h *harness) spread(ctx context.Context) (map[string][]int, int, error) {
+	kv, err := h.js.KeyValue(ctx, h.cfg.Stream+"_WORKERS")
+	if err != nil {
+		return nil, 0, err
+	}
+	members, err := group.List(ctx, kv)
+	if err != nil {
+		return nil, 0, err
+	}
+	byPin := map[string]string{}
+	pullers := map[int][]string{}
+	out := map[string][]int{}
+	for _, m := range members {
+		out[m.Name] = nil
+		for p, pin := range m.Pins {
+			byPin[fmt.Sprint(p)+"/"+pin] = m.Name
+		}
+		for _, p := range m.Pulling {
+			pullers[p] = append(pullers[p], m.Name)
+		}
+	}
+	orphans := 0
+	for p := 0; p < h.cfg.Partitions; p++ {
+		c, err := h.js.Consumer(ctx, h.cfg.Stream, fmt.Sprintf("%s_P%d", h.cfg.Stream, p))
+		if err != nil {
+			return nil, 0, err
+		}
+		pin := ""
+		for _, g := range c.CachedInfo().PriorityGroups {
+			pin = g.PinnedClientID
+		}
+		name, ok := byPin[fmt.Sprint(p)+"/"+pin]
+		switch {
+		case ok:
+			out[name] = append(out[name], p)
+		case pin == "" && len(pullers[p]) == 1:
+			out[pullers[p][0]] = append(out[pullers[p][0]], p)
+		default:
+			orphans++
+		}
+	}
+	return out, orphans, nil
+}
+
+// waitSpread waits until exactly the named workers hold every partition, each within
+// one of the others, and returns how long it took and the spread.
+func (h *harness) waitSpread(names []string, within time.Duration) (time.Duration, map[string][]int) {
+	h.t.Helper()
+	start := time.Now()
+	var last map[string][]int
+	var lastOrphans int
+	for time.Since(start) < within {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s, orphans, err := h.spread(ctx)
+		cancel()
+		if err == nil {
+			last, lastOrphans = s, orphans
+			if orphans == 0 && balanced(s, names, h.cfg.Partitions) {
+				return time.Since(start), s
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // polling the server, not a wait for an outcome
+	}
+	h.t.Fatalf("after %v the partitions are not spread over %v: %v, %d unowned", within, names, last, lastOrphans)
+	return 0, nil
+}
+
+func balanced(s map[string][]int, names []string, partitions int) bool {
+	if len(s) != len(names) {
+		return false
+	}
+	lo, hi := partitions, 0
+	for _, n := range names {
+		ps, ok := s[n]
+		if !ok {
+			return false
+		}
+		lo, hi = min(lo, len(ps)), max(hi, len(ps))
+	}
+	return hi-lo <= 1
+}
+
+func describeSpread(s map[string][]int) string {
+	names := make([]string, 0, len(s))
+	for n := range s {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var b strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&b, "%s=%d ", n, len(s[n]))
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// feed publishes the live-blog load at a steady rate until stop is closed, and
+// records when each event was published.
+type feed struct {
+	h    *harness
+	want cms
+	mu   sync.Mutex
+	sent []sentEvent
+}
+
+type sentEvent struct {
+	channel  string
+	post     string // its first render's post
+	revision int64
+	at       time.Time
+}
+
+func (f *feed) run(gen interface{ Next() event.Event }, perSecond int, stop <-chan struct{}) {
+	tick := time.NewTicker(time.Second / time.Duration(perSecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		ev := gen.Next()
+		f.want.apply(f.h.t, ev)
+		at := time.Now()
+		f.h.publishRetrying(ev)
+		f.mu.Lock()
+		if len(ev.Renders) > 0 {
+			f.sent = append(f.sent, sentEvent{channel: ev.Channel, post: ev.Renders[0].ID, revision: ev.Revision, at: at})
+		}
+		f.mu.Unlock()
+	}
+}
+
+// latencies returns, for the events with renders published in [from, to), the time
+// until readers first received their post at that revision or a newer one, or its
+// removal (a post removed within the window is never rendered).
+func (f *feed) latencies(events []pushertest.Event, from, to time.Time) []time.Duration {
+	render := regexp.MustCompile(`data-post-id=\\"([^"\\]+)\\" data-rev=\\"(\d+)\\"`)
+	removals := regexp.MustCompile(`"removals":\[([^\]]*)\]`)
+	type arrival struct {
+		at      time.Time
+		revs    map[string]int64
+		removed string
+	}
+	byChannel := map[string][]arrival{}
+	for _, e := range events {
+		a := arrival{at: e.Received, revs: map[string]int64{}}
+		for _, m := range render.FindAllStringSubmatch(e.Data, -1) {
+			r, _ := strconv.ParseInt(m[2], 10, 64)
+			a.revs[m[1]] = max(a.revs[m[1]], r)
+		}
+		if m := removals.FindStringSubmatch(e.Data); m != nil {
+			a.removed = m[1]
+		}
+		byChannel[e.Channel] = append(byChannel[e.Channel], a)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []time.Duration
+	for _, s := range f.sent {
+		if s.at.Before(from) || !s.at.Before(to) {
+			continue
+		}
+		for _, a := range byChannel[s.channel] {
+			if !a.at.Before(s.at) && (a.revs[s.post] >= s.revision || strings.Contains(a.removed, `"`+s.post+`"`)) {
+				out = append(out, a.at.Sub(s.at))
+				break
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func pct(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	return ds[min(len(ds)-1, int(float64(len(ds))*p))].Round(time.Millisecond)
+}
+
+// TestThreeWorkersShareThePartitions: three worker processes on one stream each get a
+// third of the partitions and of the provider requests; readers see the CMS's pages,
+// and no channel ever goes back to older content.
+func TestThreeWorkersShareThePartitions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs worker processes")
+	}
+	bin := workerBinary(t)
+	h := newHarness(t)
+	h.cfg.Partitions = 12
+	h.pusher.SetDelay(time.Millisecond)
+	names := []string{"w1", "w2", "w3"}
+	var procs []*proc
+	for _, n := range names {
+		procs = append(procs, h.startNamed(bin, n))
+	}
+	settled, s := h.waitSpread(names, 30*time.Second)
+	t.Logf("3 workers, %d partitions: spread %s, settled %v after start", h.cfg.Partitions, describeSpread(s), settled.Round(time.Millisecond))
+	gen := smallBlogs(300, 21)
+	want := cms{}
+	for i := 0; i < 4000; i++ {
+		ev := gen.Next()
+		want.apply(t, ev)
+		h.publish(ev)
+	}
+	h.waitDelivered(90 * time.Second)
+	want.check(t, h.pages())
+	revisionsInOrder(t, h.pusher.Events())
+	var total float64
+	calls := map[string]float64{}
+	for _, p := range procs {
+		calls[p.name] = p.counter(t, "liverelay_provider_request_seconds_count")
+		total += calls[p.name]
+	}
+	for _, p := range procs {
+		share := calls[p.name] / total
+		if share < 0.15 {
+			t.Errorf("worker %s sent %.0f of %.0f provider requests: it did not carry its share", p.name, calls[p.name], total)
+		}
+		t.Logf("worker %s: %.0f of %.0f provider requests (%.0f%%)", p.name, calls[p.name], total, 100*share)
+	}
+}
+
+// TestWorkersComeAndGo: with three workers publishing a steady live-blog load, one is
+// killed with SIGKILL, a fourth joins, and another is stopped with SIGTERM. Nothing is
+// lost, no channel goes back, and the test reports how long readers waited.
+func TestWorkersComeAndGo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs and kills worker processes")
+	}
+	bin := workerBinary(t)
+	h := newHarness(t)
+	h.cfg.Partitions = 12
+	h.pusher.SetDelay(time.Millisecond)
+	w := map[string]*proc{}
+	for _, n := range []string{"w1", "w2", "w3"} {
+		w[n] = h.startNamed(bin, n)
+	}
+	h.waitSpread([]string{"w1", "w2", "w3"}, 30*time.Second)
+
+	f := &feed{h: h, want: cms{}}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { defer close(done); f.run(smallBlogs(120, 33), 80, stop) }()
+	steady := time.Now()
+	time.Sleep(4 * time.Second) // the load runs; nothing to wait for
+
+	killed := time.Now()
+	if err := w["w1"].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = w["w1"].cmd.Wait()
+	took, s := h.waitSpread([]string{"w2", "w3"}, 30*time.Second)
+	t.Logf("SIGKILL of w1: w2 and w3 hold every partition %v later: %s", took.Round(time.Millisecond), describeSpread(s))
+	time.Sleep(time.Until(killed.Add(12 * time.Second)))
+
+	joined := time.Now()
+	w["w4"] = h.startNamed(bin, "w4")
+	took, s = h.waitSpread([]string{"w2", "w3", "w4"}, 30*time.Second)
+	t.Logf("w4 joined: spread %s %v later", describeSpread(s), took.Round(time.Millisecond))
+	time.Sleep(time.Until(joined.Add(8 * time.Second)))
+
+	termed := time.Now()
+	if err := w["w2"].cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := w["w2"].cmd.Wait(); err != nil {
+		t.Errorf("w2 after SIGTERM: %v", err)
+	}
+	stopped := time.Since(termed)
+	took, s = h.waitSpread([]string{"w3", "w4"}, 30*time.Second)
+	t.Logf("SIGTERM of w2: it exited after %v; w3 and w4 hold every partition %v after the signal: %s",
+		stopped.Round(time.Millisecond), took.Round(time.Millisecond), describeSpread(s))
+	time.Sleep(time.Until(termed.Add(8 * time.Second)))
+	close(stop)
+	<-done
+	end := time.Now()
+
+	h.waitDelivered(90 * time.Second)
+	f.want.check(t, h.pages())
+	revisionsInOrder(t, h.pusher.Events())
+	events := h.pusher.Events()
+	for _, span := range []struct {
+		what     string
+		from, to time.Time
+	}{
+		{"steady, three workers", steady, killed},
+		{"after the SIGKILL of w1 (10 s)", killed, killed.Add(10 * time.Second)},
+		{"after w4 joined (8 s)", joined, joined.Add(8 * time.Second)},
+		{"after the SIGTERM of w2 (8 s)", termed, end},
+	} {
+		ls := f.latencies(events, span.from, span.to)
+		if len(ls) == 0 {
+			t.Errorf("%s: no event with renders was published", span.what)
+			continue
+		}
+		t.Logf("delivery latency %s: %d events, p50 %v, p99 %v, worst %v", span.what, len(ls), pct(ls, 0.5), pct(ls, 0.99), ls[len(ls)-1].Round(time.Millisecond))
+		if worst := ls[len(ls)-1]; worst > 12*time.Second {
+			t.Errorf("%s: a reader waited %v for an update", span.what, worst.Round(time.Millisecond))
+		}
+	}
+}

@@ -21,6 +21,7 @@ Usage:
   worker emit [flags]      publish one CMS change event, for scripts and demos
   worker dlq list|show     list dead letters, or show one with its headers and body
   worker replay [flags]    re-publish dead letters through the pipeline (fenced: no page rolls back)
+  worker status [--json]   show which worker holds each partition, what is pending, and the live workers
   worker bench [flags]     measure throughput, provider messages, latency and memory locally
   worker version           print the version
   worker COMMAND --help    the flags of a command
@@ -48,6 +49,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return escaped(stdout, stderr, func(stdout, stderr io.Writer) int { return dlqCommand(ctx, args, stdout, stderr) })
 	case "replay":
 		return escaped(stdout, stderr, func(stdout, stderr io.Writer) int { return replayCommand(ctx, args, stdout, stderr) })
+	case "status":
+		return escaped(stdout, stderr, func(stdout, stderr io.Writer) int { return statusCommand(ctx, args, stdout, stderr) })
 	case "bench":
 		return benchCommand(ctx, args, stdout, stderr)
 	case "version":

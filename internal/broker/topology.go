@@ -83,8 +83,9 @@ func (t Topology) DLQSubject(token string) string { return t.DLQPrefix + "." + t
 // for a few dozen workers, at a cost of one idle pull per partition (docs/scaling.md).
 const DefaultPartitions = 32
 
-// partitionsOf reads the partition count from a stream's subject transform.
-func partitionsOf(cfg jetstream.StreamConfig) (int, bool) {
+// StreamPartitions reads the partition count from a stream's subject transform (the n
+// of "{{partition(n,1)}}"); ok is false when the stream is not partitioned that way.
+func StreamPartitions(cfg jetstream.StreamConfig) (n int, ok bool) {
 	if cfg.SubjectTransform == nil {
 		return 0, false
 	}
@@ -109,7 +110,7 @@ func (t *Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
 	case err != nil:
 		return fmt.Errorf("look up stream %s: %w", t.Stream, err)
 	case t.Partitions == 0:
-		if n, ok := partitionsOf(info.CachedInfo().Config); ok {
+		if n, ok := StreamPartitions(info.CachedInfo().Config); ok {
 			t.Partitions = n
 		}
 	}

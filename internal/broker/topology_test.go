@@ -101,6 +101,26 @@ func TestEnsureDefaultsPartitionsOfANewStream(t *testing.T) {
 	}
 }
 
+func TestStreamPartitionsReadsTheTransform(t *testing.T) {
+	for _, n := range []int{1, 4, DefaultPartitions, 1000} {
+		top := testTopology(n)
+		cfg := jetstream.StreamConfig{SubjectTransform: &jetstream.SubjectTransformConfig{Source: top.Prefix + ".*", Destination: top.transform()}}
+		if got, ok := StreamPartitions(cfg); !ok || got != n {
+			t.Errorf("transform %q: got %d, %v; want %d", top.transform(), got, ok, n)
+		}
+	}
+	for _, dest := range []string{"", "live.events.{{wildcard(1)}}", "live.events.{{partition(0,1)}}.{{wildcard(1)}}",
+		"live.events.{{partition(-3,1)}}.{{wildcard(1)}}", "live.events.{{partition(x,1)}}.{{wildcard(1)}}", "live.events.{{partition(4)}}"} {
+		cfg := jetstream.StreamConfig{SubjectTransform: &jetstream.SubjectTransformConfig{Source: "live.events.*", Destination: dest}}
+		if got, ok := StreamPartitions(cfg); ok {
+			t.Errorf("transform %q: got %d partitions, want none", dest, got)
+		}
+	}
+	if got, ok := StreamPartitions(jetstream.StreamConfig{}); ok {
+		t.Errorf("no transform: got %d partitions, want none", got)
+	}
+}
+
 func TestSplitSubjectRejects(t *testing.T) {
 	top := testTopology(8)
 	for _, s := range []string{"other.3.a", "live.events.a", "live.events.8.a", "live.events.-1.a", "live.events.x.a", "live.events.3.", "live.events.3.a.b"} {

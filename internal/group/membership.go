@@ -255,7 +255,9 @@ func (m *Membership) signal() {
 	}
 }
 
-// List reads the live members from the bucket, for `worker status`.
+// List reads the live members from the bucket, for `worker status`. Entries that are
+// not a member (bad JSON, an id other than the key) are left out, as the workers
+// ignore them.
 func List(ctx context.Context, kv jetstream.KeyValue) ([]Member, error) {
 	keys, err := kv.ListKeys(ctx)
 	if err != nil {
@@ -264,13 +266,20 @@ func List(ctx context.Context, kv jetstream.KeyValue) ([]Member, error) {
 	var out []Member
 	for k := range keys.Keys() {
 		e, err := kv.Get(ctx, k)
-		if err != nil {
-			continue
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted):
+			continue // expired or left meanwhile
+		case err != nil:
+			return nil, fmt.Errorf("read worker %q: %w", k, err)
 		}
 		var mem Member
-		if json.Unmarshal(e.Value(), &mem) == nil {
+		if json.Unmarshal(e.Value(), &mem) == nil && mem.ID == k {
 			out = append(out, mem)
 		}
+	}
+	// The key listing ends early, without an error, when ctx does.
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	slices.SortFunc(out, func(a, b Member) int {
 		if a.Name != b.Name {

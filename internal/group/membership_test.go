@@ -80,3 +80,38 @@ func TestMembershipSeesJoinsLeavesAndDeaths(t *testing.T) {
 	}
 	t.Logf("a dead member seen gone after %v (TTL %v)", time.Since(died).Round(time.Millisecond), fast.TTL)
 }
+
+func TestListSkipsEntriesThatAreNoMember(t *testing.T) {
+	srv := brokertest.Start(t)
+	_, js := srv.Connect()
+	ctx := t.Context()
+	kv, err := OpenBucket(ctx, js, "TEST_WORKERS", 1, Timing{Heartbeat: time.Second, TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, value := range map[string]string{
+		"b":     `{"id":"b","name":"beta","started":"2026-11-29T15:00:00Z","pins":{"2":"P2"}}`,
+		"a":     `{"id":"a","name":"alpha","started":"2026-11-29T15:00:00Z"}`,
+		"junk":  `not json`,
+		"other": `{"id":"someone-else","name":"impostor"}`,
+		"gone":  `{"id":"gone","name":"gone"}`,
+	} {
+		if _, err := kv.PutString(ctx, key, value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := kv.Delete(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	members, err := List(ctx, kv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, m := range members {
+		names = append(names, m.Name)
+	}
+	if !slices.Equal(names, []string{"alpha", "beta"}) || members[1].Pins[2] != "P2" {
+		t.Fatalf("listed %v (%+v), want alpha and beta with beta's pin", names, members)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,6 +64,46 @@ func BenchmarkStreamMemoryPerChannelWithMsgID(b *testing.B) {
 			}
 			report(b, n, hot, cold)
 		})
+	}
+}
+
+// BenchmarkStreamMemoryAfterExpiry checks the cold figure without a restart: 50,000
+// channels published with a Nats-Msg-Id, then the heap read every 10 s for 150 s, by
+// when the de-duplication ids (2 minutes), the blocks' per-subject state (2 minutes)
+// and message caches (10 s) have expired. It takes 2.5 minutes:
+//
+//	go test -run XXX -bench MemoryAfterExpiry -benchtime 1x ./internal/broker/
+func BenchmarkStreamMemoryAfterExpiry(b *testing.B) {
+	const n = 50_000
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		srv := brokertest.Start(b)
+		_, js := srv.Connect()
+		ctx := context.Background()
+		top := Topology{Stream: "LIVE_EVENTS", Prefix: "live.events", DLQStream: "LIVE_DLQ", DLQPrefix: "live.dlq",
+			Partitions: DefaultPartitions, Replicas: 1, DuplicateWindow: 2 * time.Minute, MaxAge: 7 * 24 * time.Hour}
+		if err := top.Ensure(ctx, js); err != nil {
+			b.Fatal(err)
+		}
+		before := heapInuse()
+		publishEventsWithMsgID(b, ctx, js, n)
+		hot := heapInuse()
+		var readings []string
+		start := time.Now()
+		tick := time.NewTicker(10 * time.Second) // the expiries are minutes: sample, do not wait for an event
+		for range tick.C {
+			readings = append(readings, fmt.Sprintf("%v %.1f", time.Since(start).Round(time.Second), mib(heapInuse())))
+			if time.Since(start) >= 150*time.Second {
+				break
+			}
+		}
+		tick.Stop()
+		expired := heapInuse()
+		b.Logf("%d channels: HeapInuse %.1f MiB empty, %.1f MiB after publishing, then (s MiB): %s", n, mib(before), mib(hot), strings.Join(readings, ", "))
+		b.ReportMetric(0, "ns/op")
+		b.ReportMetric((float64(hot)-float64(before))/n, "hot-B/channel")
+		b.ReportMetric((float64(expired)-float64(before))/n, "expired-B/channel")
+		b.ReportMetric((float64(expired)-float64(before))/n*10_000/(1<<20), "expired-MiB/10k-channels")
 	}
 }
 

@@ -83,6 +83,7 @@ type Config struct {
 	Replicas        int
 	Partitions      int
 	DuplicateWindow time.Duration
+	EventsMaxAge    time.Duration // how long the event stream keeps events, acked or not
 	FenceBucket     string        // key-value bucket of published revisions
 	FenceTTL        time.Duration // how long a post's published revision is remembered
 
@@ -162,6 +163,7 @@ func Default() Config {
 		Replicas:           1,
 		Partitions:         0, // the stream's count, or broker.DefaultPartitions for a new stream
 		DuplicateWindow:    2 * time.Minute,
+		EventsMaxAge:       7 * 24 * time.Hour,
 		FenceBucket:        "LIVE_REVISIONS",
 		DLQMaxAge:          30 * 24 * time.Hour,
 		FenceTTL:           30 * 24 * time.Hour,
@@ -439,6 +441,7 @@ func settings() []spec {
 		{env: "LIVE_STREAM_REPLICAS", help: "replicas of the streams (1 to 5; 3 in production clusters)", field: func(c *Config) any { return &c.Replicas }},
 		{env: "LIVE_PARTITIONS", help: "channel partitions, each consumed in order by one worker; 0 takes the stream's count, or 32 for a new stream", field: func(c *Config) any { return &c.Partitions }},
 		{env: "LIVE_DUPLICATE_WINDOW", help: "JetStream de-duplication window of the event stream", field: func(c *Config) any { return &c.DuplicateWindow }},
+		{env: "LIVE_EVENTS_MAX_AGE", help: "how long the event stream keeps events, delivered or not: workers down for longer lose events; each channel seen within it costs the NATS server about 0.3 KB of memory", field: func(c *Config) any { return &c.EventsMaxAge }},
 		{env: "LIVE_DLQ_MAX_AGE", help: "how long dead letters are kept; 0 keeps them until replayed or purged", field: func(c *Config) any { return &c.DLQMaxAge }},
 		{env: "LIVE_FENCE_BUCKET", help: "JetStream key-value bucket of the newest published revision per post (the no-rollback fence)", field: func(c *Config) any { return &c.FenceBucket }},
 		{env: "LIVE_FENCE_TTL", help: "how long a post's published revision is remembered; replays of older letters are not fenced", field: func(c *Config) any { return &c.FenceTTL }},

@@ -59,6 +59,12 @@ func (c Config) Validate() error {
 	}
 	v.intRange("LIVE_PARTITIONS", c.Partitions, 0, 1024)
 	v.atLeast("LIVE_DUPLICATE_WINDOW", c.DuplicateWindow, time.Second)
+	switch {
+	case c.EventsMaxAge < time.Hour:
+		v.fail("LIVE_EVENTS_MAX_AGE", "want at least 1h: events not yet delivered are dropped once older, so it must outlive an outage of the workers")
+	case c.DuplicateWindow > c.EventsMaxAge:
+		v.fail("LIVE_EVENTS_MAX_AGE", "want at least LIVE_DUPLICATE_WINDOW=%s: JetStream keeps no de-duplication id longer than the events", formatDuration(c.DuplicateWindow))
+	}
 	v.streamName("LIVE_FENCE_BUCKET", c.FenceBucket)
 	if c.DLQMaxAge != 0 && c.DLQMaxAge < time.Hour {
 		v.fail("LIVE_DLQ_MAX_AGE", "want 0 (keep) or at least 1h: letters must outlive an incident")

@@ -94,6 +94,10 @@ func TestValidate(t *testing.T) {
 		{"worker name with a control byte", func(c *Config) { c.WorkerName = "a\x1b[2Jb" }, []string{"LIVE_WORKER_NAME"}},
 		{"partitions 1025", func(c *Config) { c.Partitions = 1025 }, []string{"LIVE_PARTITIONS"}},
 		{"duplicate window short", func(c *Config) { c.DuplicateWindow = 999 * time.Millisecond }, []string{"LIVE_DUPLICATE_WINDOW"}},
+		{"events max age 1h", func(c *Config) { c.EventsMaxAge = time.Hour }, nil},
+		{"events max age short", func(c *Config) { c.EventsMaxAge = 59 * time.Minute }, []string{"LIVE_EVENTS_MAX_AGE"}},
+		{"events max age 0", func(c *Config) { c.EventsMaxAge = 0 }, []string{"LIVE_EVENTS_MAX_AGE"}},
+		{"events max age below the duplicate window", func(c *Config) { c.EventsMaxAge, c.DuplicateWindow = 2*time.Hour, 3*time.Hour }, []string{"LIVE_EVENTS_MAX_AGE"}},
 
 		// Provider.
 		{"pusher", pusher, nil},

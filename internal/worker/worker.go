@@ -56,7 +56,7 @@ func Run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 
 	top := broker.Topology{
 		Stream: cfg.Stream, Prefix: cfg.SubjectPrefix, DLQStream: cfg.DLQStream, DLQPrefix: cfg.DLQPrefix,
-		Partitions: cfg.Partitions, Replicas: cfg.Replicas, DuplicateWindow: cfg.DuplicateWindow, MaxAge: 7 * 24 * time.Hour,
+		Partitions: cfg.Partitions, Replicas: cfg.Replicas, DuplicateWindow: cfg.DuplicateWindow, MaxAge: cfg.EventsMaxAge,
 		DLQMaxAge: cfg.DLQMaxAge,
 	}
 	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)

@@ -17,6 +17,17 @@ import (
 
 // benchCommand runs a complete local measurement: see docs/benchmarks.md.
 func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == bench.ServeNATSArg { // the benchmark's own JetStream server
+		if len(args) != 3 {
+			fmt.Fprintf(stderr, "usage: worker bench %s DIR SYNC\n", bench.ServeNATSArg)
+			return 2
+		}
+		if err := bench.ServeNATS(ctx, args[1], args[2], stdout); err != nil {
+			fmt.Fprintf(stderr, "worker bench %s: %v\n", bench.ServeNATSArg, err)
+			return 1
+		}
+		return 0
+	}
 	fs := flag.NewFlagSet("worker bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	w := workload.Default()

@@ -21,7 +21,7 @@ Usage:
   worker emit [flags]      publish one CMS change event, for scripts and demos
   worker dlq list|show     list dead letters, or show one with its headers and body
   worker replay [flags]    re-publish dead letters through the pipeline (fenced: no page rolls back)
-  worker bench [flags]     measure throughput, provider messages, latency and memory locally
+  worker bench [flags]     measure throughput, latency, provider messages, CPU and memory locally
   worker version           print the version
   worker COMMAND --help    the flags of a command
 `

@@ -17,6 +17,17 @@ import (
 
 // benchCommand runs a complete local measurement: see docs/benchmarks.md.
 func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == bench.ServeNATSArg { // the benchmark's own JetStream server
+		if len(args) != 3 {
+			fmt.Fprintf(stderr, "usage: worker bench %s DIR SYNC\n", bench.ServeNATSArg)
+			return 2
+		}
+		if err := bench.ServeNATS(ctx, args[1], args[2], stdout); err != nil {
+			fmt.Fprintf(stderr, "worker bench %s: %v\n", bench.ServeNATSArg, err)
+			return 1
+		}
+		return 0
+	}
 	fs := flag.NewFlagSet("worker bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	w := workload.Default()
@@ -40,10 +51,10 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.DurationVar(&cfg.Outage, "outage", 0, "the provider answers 500 for this long, from a quarter into the load (needs --rate)")
 	fs.BoolVar(&cfg.Naive, "naive", false, "publish each event as its own provider call, without merging: the comparison")
 	fs.StringVar(&cfg.Sync, "sync", "always", `the JetStream server's fsync policy: "always" or an interval such as 2m`)
-	noYard := fs.Bool("no-yardstick", false, "skip measuring the raw JetStream rate")
+	noYard := fs.Bool("no-yardstick", false, "skip measuring raw JetStream (its consume-and-ack rate in a backlog run, its publish→consume latency with --rate)")
 	verbose := fs.Bool("v", false, "log progress to stderr")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: worker bench [flags]\n\nRuns JetStream, the worker (as a child process), a live-blog load and a Pusher-like provider locally, and reports.\n\n")
+		fmt.Fprintf(stderr, "Usage: worker bench [flags]\n\nRuns JetStream and the worker (each as a child process), a live-blog load and a Pusher-like provider locally, and reports.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -22,7 +22,7 @@ Usage:
   worker dlq list|show     list dead letters, or show one with its headers and body
   worker replay [flags]    re-publish dead letters through the pipeline (fenced: no page rolls back)
   worker status [--json]   show which worker holds each partition, what is pending, and the live workers
-  worker bench [flags]     measure throughput, provider messages, latency and memory locally
+  worker bench [flags]     measure throughput, latency, provider messages, CPU and memory locally
   worker version           print the version
   worker COMMAND --help    the flags of a command
 `

@@ -1,9 +1,11 @@
-// Package bench measures liverelay on this machine: a JetStream server, the worker
-// pipeline (as a separate process, so its memory is its own), a load generator that
-// models live blogs, and an in-process provider that accepts Pusher's API. It reports
-// throughput as a ratio to the raw JetStream consume-and-ack rate measured in the same
-// run, provider requests and messages per 1,000 events, latency, memory and
-// allocations.
+// Package bench measures liverelay on this machine: a JetStream server and the worker
+// pipeline (each a separate process, so that their CPU and memory are their own), a
+// load generator that models live blogs, and an in-process provider that accepts
+// Pusher's API. It reports throughput as a ratio to the raw JetStream consume-and-ack
+// rate measured in the same run, latency beside raw JetStream publish → consume
+// latency in the same run, provider requests and messages per 1,000 events beside the
+// fewest any relay with the same window could send, CPU per 1,000 events of the worker
+// and of the server, memory and allocations.
 package bench
 
 import (
@@ -15,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -37,7 +40,7 @@ type Config struct {
 	Outage        time.Duration // the provider answers 500 for this long, from a quarter into the load
 	Naive         bool          // one provider call per event, no merge: the comparison
 	Sync          string        // the JetStream server's fsync policy
-	Yardstick     bool          // measure the raw JetStream rate too
+	Yardstick     bool          // measure raw JetStream too: its rate in a backlog run, its latency with a steady rate
 	Worker        string        // the worker executable
 }
 
@@ -47,7 +50,7 @@ type Report struct {
 	Events         int
 	Seconds        float64 // from the first event taken to the last ack
 	EventsPerSec   float64
-	RawPerSec      float64 // the yardstick; 0 when not measured
+	RawPerSec      float64 // the throughput yardstick (backlog runs); 0 when not measured
 	RawEvents      int
 	Requests       int64
 	Messages       int64
@@ -56,10 +59,20 @@ type Report struct {
 	LatencyP99     time.Duration
 	LatencyP999    time.Duration
 	LatencySamples int
-	PeakRSS        int64   // bytes, the worker process; 0 in naive mode
-	AllocsPerEvent float64 // the worker process
-	DrainPerSec    float64 // after an outage: events delivered per second from recovery to drained
+	// The latency yardstick (--rate runs): raw JetStream publish → consume.
+	RawLatencyP50, RawLatencyP99, RawLatencyP999 time.Duration
+	RawLatencySamples                            int
+	PeakRSS                                      int64   // bytes, the worker process; 0 in naive mode
+	AllocsPerEvent                               float64 // the worker process, over the steady part
+	DrainPerSec                                  float64 // after an outage: events delivered per second from recovery to drained
+	// CPU and allocations over the steady part of the relay's run and of the yardstick's.
+	Steady, RawSteady Steady
+	Floor             floor // the fewest provider messages any relay with the window could send
 }
+
+// maxData is the provider's largest message, as the receiver enforces it (Pusher's
+// limit of an event's data).
+const maxData = 10240
 
 // Run runs one benchmark.
 func Run(ctx context.Context, cfg Config, log *zap.Logger) (Report, error) {
@@ -69,12 +82,12 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (Report, error) {
 		return rep, err
 	}
 	defer os.RemoveAll(dir)
-	srv, err := broker.StartEmbedded(broker.EmbeddedConfig{Listen: "127.0.0.1:0", DataDir: filepath.Join(dir, "nats"), Sync: cfg.Sync}, log)
+	srv, err := startNATS(ctx, cfg.Worker, filepath.Join(dir, "nats"), cfg.Sync)
 	if err != nil {
 		return rep, err
 	}
-	defer srv.Shutdown()
-	nc, err := broker.Connect(srv.ClientURL(), "liverelay-bench", broker.Auth{}, log)
+	defer srv.stop()
+	nc, err := broker.Connect(srv.url, "liverelay-bench", broker.Auth{}, log)
 	if err != nil {
 		return rep, err
 	}
@@ -84,19 +97,32 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (Report, error) {
 		return rep, err
 	}
 	pullBatch := 500
+	smp := &sampler{server: srv.pid()}
+	prefill := cfg.Rate <= 0
 
 	if cfg.Yardstick {
 		top := topology("BENCH_RAW", "bench.raw", cfg.Partitions)
 		if err := top.Ensure(ctx, js); err != nil {
 			return rep, err
 		}
-		log.Info("yardstick: publishing", zap.Duration("for", cfg.Duration))
-		if _, err := load(ctx, js, top.Prefix, workload.New(cfg.Workload), 0, cfg.Duration); err != nil {
-			return rep, err
-		}
-		log.Info("yardstick: draining with a consumer that only acks")
-		if rep.RawEvents, rep.RawPerSec, err = yardstick(ctx, js, top, pullBatch); err != nil {
-			return rep, fmt.Errorf("yardstick: %w", err)
+		if prefill {
+			log.Info("yardstick: publishing", zap.Duration("for", cfg.Duration))
+			if _, err := load(ctx, js, top.Prefix, workload.New(cfg.Workload), 0, cfg.Duration, nil, nil); err != nil {
+				return rep, err
+			}
+			log.Info("yardstick: draining with a consumer that only acks")
+			if rep.RawEvents, rep.RawPerSec, rep.RawSteady, err = yardstick(ctx, js, top, pullBatch, smp); err != nil {
+				return rep, fmt.Errorf("yardstick: %w", err)
+			}
+		} else {
+			log.Info("latency yardstick: publishing at a steady rate to a consumer that only acks", zap.Int("events_per_sec", cfg.Rate), zap.Duration("for", cfg.Duration))
+			lat, st, err := latencyYardstick(ctx, js, top, workload.New(cfg.Workload), cfg.Rate, cfg.Duration, pullBatch, smp)
+			if err != nil {
+				return rep, fmt.Errorf("latency yardstick: %w", err)
+			}
+			rep.RawSteady = st
+			rep.RawLatencySamples = len(lat)
+			rep.RawLatencyP50, rep.RawLatencyP99, rep.RawLatencyP999 = percentile(lat, 0.50), percentile(lat, 0.99), percentile(lat, 0.999)
 		}
 		if err := js.DeleteStream(ctx, top.Stream); err != nil {
 			return rep, err
@@ -113,11 +139,11 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (Report, error) {
 		return rep, err
 	}
 	gen := workload.New(cfg.Workload)
+	rec := newFloorRecorder()
 
-	prefill := cfg.Rate <= 0
 	if prefill {
 		log.Info("publishing the backlog", zap.Duration("for", cfg.Duration))
-		if rep.Events, err = load(ctx, js, top.Prefix, gen, 0, cfg.Duration); err != nil {
+		if rep.Events, err = load(ctx, js, top.Prefix, gen, 0, cfg.Duration, nil, rec); err != nil {
 			return rep, err
 		}
 	}
@@ -138,7 +164,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (Report, error) {
 		defer n.stop()
 	} else {
 		kid, err = startChild(ctx, cfg.Worker, []string{
-			"LIVE_NATS_URL=" + srv.ClientURL(),
+			"LIVE_NATS_URL=" + srv.url,
 			"LIVE_PARTITIONS=" + strconv.Itoa(cfg.Partitions),
 			"LIVE_BATCH_WINDOW=" + cfg.Window.String(),
 			"LIVE_PUBLISH_CONCURRENCY=" + strconv.Itoa(cfg.Concurrency),
@@ -155,8 +181,14 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (Report, error) {
 		start = time.Now() // the worker is ready: the drain starts now
 		log.Info("worker ready", zap.String("pprof", strings.TrimSuffix(kid.metrics, "/metrics")+"/debug/pprof/"))
 	}
-	mallocs0 := kidMetric(kid, "go_memstats_mallocs_total")
+	smp.kid = kid
 
+	// The steady part: with a steady rate, from the end of the warm-up to the end of
+	// the load; in a backlog drain, from a tenth of the events acked to nine tenths.
+	var first, last sample
+	var firstOK, lastOK bool
+	var sent atomic.Int64
+	watch := func(int) {}
 	if !prefill {
 		outageErr := make(chan error, 1)
 		if cfg.Outage > 0 {
@@ -168,18 +200,39 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (Report, error) {
 		} else {
 			outageErr <- nil
 		}
+		firstTaken := make(chan sample, 1)
+		t := time.AfterFunc(warmUp(cfg.Duration), func() { firstTaken <- smp.take(int(sent.Load())) })
+		defer t.Stop()
 		log.Info("publishing at a steady rate", zap.Int("events_per_sec", cfg.Rate), zap.Duration("for", cfg.Duration))
-		if rep.Events, err = load(ctx, js, top.Prefix, gen, cfg.Rate, cfg.Duration); err != nil {
+		if rep.Events, err = load(ctx, js, top.Prefix, gen, cfg.Rate, cfg.Duration, &sent, rec); err != nil {
 			return rep, err
 		}
+		last, lastOK = smp.take(rep.Events), true
+		first, firstOK = <-firstTaken, true
 		if err := <-outageErr; err != nil {
 			return rep, err
 		}
+	} else {
+		watch = func(n int) {
+			acked := rep.Events - n
+			if !firstOK && acked*10 >= rep.Events {
+				first, firstOK = smp.take(acked), true
+			}
+			if !lastOK && acked*10 >= rep.Events*9 {
+				last, lastOK = smp.take(acked), true
+			}
+		}
 	}
-	end, err := waitDrained(ctx, js, top, 10*time.Minute)
+	end, err := waitDrained(ctx, js, top, 10*time.Minute, 20*time.Millisecond, watch)
 	if err != nil {
 		return rep, err
 	}
+	if firstOK && lastOK {
+		if rep.Steady, err = steadyOf(first, last); err != nil {
+			return rep, fmt.Errorf("CPU and allocations: %w", err)
+		}
+	}
+	rep.Floor = rec.floor(cfg.Window, maxData)
 	rep.Seconds = end.Sub(start).Seconds()
 	rep.EventsPerSec = float64(rep.Events) / rep.Seconds
 	rep.Requests, rep.Messages, rep.FailedRequests = recv.requests.Load(), recv.messages.Load(), recv.failed.Load()
@@ -190,8 +243,8 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (Report, error) {
 		if rep.PeakRSS, err = kid.peakRSS(); err != nil {
 			return rep, err
 		}
-		if m := kidMetric(kid, "go_memstats_mallocs_total"); m > 0 && rep.Events > 0 {
-			rep.AllocsPerEvent = (m - mallocs0) / float64(rep.Events)
+		if rep.Steady.Events > 0 {
+			rep.AllocsPerEvent = rep.Steady.Mallocs / float64(rep.Steady.Events)
 		}
 		if err := kid.stop(); err != nil {
 			return rep, err
@@ -206,17 +259,6 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (Report, error) {
 func topology(stream, prefix string, partitions int) broker.Topology {
 	return broker.Topology{Stream: stream, Prefix: prefix, DLQStream: stream + "_DLQ", DLQPrefix: prefix + "-dlq",
 		Partitions: partitions, Replicas: 1, DuplicateWindow: 2 * time.Minute, MaxAge: time.Hour}
-}
-
-func kidMetric(c *child, name string) float64 {
-	if c == nil {
-		return 0
-	}
-	v, err := c.metric(name)
-	if err != nil {
-		return 0
-	}
-	return v
 }
 
 // outage takes the provider down a quarter into the load for cfg.Outage, then

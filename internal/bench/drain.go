@@ -27,13 +27,19 @@ func undelivered(ctx context.Context, js jetstream.JetStream, top broker.Topolog
 	return total, nil
 }
 
-// waitDrained polls until every message is acked and returns when that was seen.
-func waitDrained(ctx context.Context, js jetstream.JetStream, top broker.Topology, timeout time.Duration) (time.Time, error) {
+// waitDrained polls every poll until every message is acked and returns when that was
+// seen. Each poll asks the server about every partition consumer: a short poll times
+// the end finely and costs the server more CPU. watch, when not nil, is told each
+// count of undelivered messages seen.
+func waitDrained(ctx context.Context, js jetstream.JetStream, top broker.Topology, timeout, poll time.Duration, watch func(undelivered int)) (time.Time, error) {
 	deadline := time.Now().Add(timeout)
-	t := time.NewTicker(5 * time.Millisecond)
+	t := time.NewTicker(poll)
 	defer t.Stop()
 	for {
 		n, err := undelivered(ctx, js, top)
+		if err == nil && watch != nil {
+			watch(n)
+		}
 		if err == nil && n == 0 {
 			return time.Now(), nil
 		}

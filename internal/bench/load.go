@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -16,8 +17,10 @@ import (
 
 // load publishes the workload's events as a CMS does (subject <prefix>.<token>,
 // Nats-Msg-Id <channel>:<revision>), at rate events per second (0: as fast as
-// JetStream takes them), for d. It returns how many were published.
-func load(ctx context.Context, js jetstream.JetStream, prefix string, gen *workload.Generator, rate int, d time.Duration) (int, error) {
+// JetStream takes them), for d. It returns how many were published; progress, when not
+// nil, follows that count as the load goes, and rec, when not nil, records every event
+// for the provider-message floor.
+func load(ctx context.Context, js jetstream.JetStream, prefix string, gen *workload.Generator, rate int, d time.Duration, progress *atomic.Int64, rec *floorRecorder) (int, error) {
 	const tick = time.Millisecond
 	end := time.Now().Add(d)
 	start := time.Now()
@@ -33,6 +36,10 @@ func load(ctx context.Context, js jetstream.JetStream, prefix string, gen *workl
 			_, err := js.PublishMsgAsync(msg)
 			if err == nil {
 				sent++
+				rec.add(ev)
+				if progress != nil {
+					progress.Store(int64(sent))
+				}
 				return nil
 			}
 			if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {

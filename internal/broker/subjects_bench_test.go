@@ -1,4 +1,4 @@
-package broker
+package broker_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/liverelay/liverelay/internal/broker"
 	"github.com/liverelay/liverelay/internal/broker/brokertest"
 	"github.com/liverelay/liverelay/internal/event"
 	"github.com/liverelay/liverelay/internal/fence"
@@ -80,8 +81,8 @@ func BenchmarkStreamMemoryAfterExpiry(b *testing.B) {
 		srv := brokertest.Start(b)
 		_, js := srv.Connect()
 		ctx := context.Background()
-		top := Topology{Stream: "LIVE_EVENTS", Prefix: "live.events", DLQStream: "LIVE_DLQ", DLQPrefix: "live.dlq",
-			Partitions: DefaultPartitions, Replicas: 1, DuplicateWindow: 2 * time.Minute, MaxAge: 7 * 24 * time.Hour}
+		top := broker.Topology{Stream: "LIVE_EVENTS", Prefix: "live.events", DLQStream: "LIVE_DLQ", DLQPrefix: "live.dlq",
+			Partitions: broker.DefaultPartitions, Replicas: 1, DuplicateWindow: 2 * time.Minute, MaxAge: 7 * 24 * time.Hour}
 		if err := top.Ensure(ctx, js); err != nil {
 			b.Fatal(err)
 		}
@@ -137,8 +138,8 @@ func measureChannels(b *testing.B, n int, write func(b *testing.B, ctx context.C
 	_, js := srv.Connect()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	top := Topology{Stream: "LIVE_EVENTS", Prefix: "live.events", DLQStream: "LIVE_DLQ", DLQPrefix: "live.dlq",
-		Partitions: DefaultPartitions, Replicas: 1, DuplicateWindow: 2 * time.Minute, MaxAge: 7 * 24 * time.Hour}
+	top := broker.Topology{Stream: "LIVE_EVENTS", Prefix: "live.events", DLQStream: "LIVE_DLQ", DLQPrefix: "live.dlq",
+		Partitions: broker.DefaultPartitions, Replicas: 1, DuplicateWindow: 2 * time.Minute, MaxAge: 7 * 24 * time.Hour}
 	if err := top.Ensure(ctx, js); err != nil {
 		b.Fatal(err)
 	}
@@ -181,7 +182,7 @@ func publishEventsWithMsgID(b *testing.B, ctx context.Context, js jetstream.JetS
 
 func publishChannels(b *testing.B, ctx context.Context, js jetstream.JetStream, n int, msgID bool) {
 	b.Helper()
-	top := Topology{Prefix: "live.events"}
+	top := broker.Topology{Prefix: "live.events"}
 	for i := 0; i < n; i++ {
 		tok := channelToken(i)
 		ev := event.Event{Channel: tok, Renders: []event.Render{{ID: "post-1", Show: true,

@@ -41,10 +41,10 @@ func (s *submitter) Drop(context.Context, int) error    { return nil }
 // soloGroup is a worker group of one.
 type soloGroup struct{ self string }
 
-func (g soloGroup) Alive() []string          { return []string{g.self} }
-func (g soloGroup) Changes() <-chan struct{} { return nil }
+func (g soloGroup) Alive() []string                  { return []string{g.self} }
+func (g soloGroup) Changes() <-chan struct{}         { return nil }
 func (g soloGroup) SetHolding([]int, map[int]string) {}
-func (g soloGroup) Leave(context.Context)    {}
+func (g soloGroup) Leave(context.Context)            {}
 
 func (s *submitter) taken() []string {
 	s.mu.Lock()

@@ -65,6 +65,7 @@ type Report struct {
 	PeakRSS                                      int64   // bytes, the worker process; 0 in naive mode
 	AllocsPerEvent                               float64 // the worker process, over the steady part
 	DrainPerSec                                  float64 // after an outage: events delivered per second from recovery to drained
+	OutageMarks                                  float64 // in-progress marks the worker sent during the outage
 	// CPU and allocations over the steady part of the relay's run and of the yardstick's.
 	Steady, RawSteady Steady
 	Floor             floor // the fewest provider messages any relay with the window could send
@@ -193,8 +194,14 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (Report, error) {
 		outageErr := make(chan error, 1)
 		if cfg.Outage > 0 {
 			go func() {
-				drain, err := outage(ctx, recv, js, top, cfg)
-				rep.DrainPerSec = drain
+				drain, marks, err := outage(ctx, recv, js, top, cfg, func() float64 {
+					if kid == nil {
+						return 0
+					}
+					v, _ := kid.metric("liverelay_in_progress_marks_total")
+					return v
+				})
+				rep.DrainPerSec, rep.OutageMarks = drain, marks
 				outageErr <- err
 			}()
 		} else {
@@ -265,7 +272,10 @@ func topology(stream, prefix string, partitions int) broker.Topology {
 // measures how fast the backlog drains: the events held at recovery plus those
 // arriving since, over the time until the backlog is down to what the steady rate
 // keeps in flight.
-func outage(ctx context.Context, r *receiver, js jetstream.JetStream, top broker.Topology, cfg Config) (float64, error) {
+//
+// It also returns how many in-progress marks the worker sent during the outage (marks
+// reads the worker's counter of them).
+func outage(ctx context.Context, r *receiver, js jetstream.JetStream, top broker.Topology, cfg Config, marks func() float64) (float64, float64, error) {
 	wait := func(d time.Duration) error {
 		select {
 		case <-time.After(d):
@@ -275,30 +285,32 @@ func outage(ctx context.Context, r *receiver, js jetstream.JetStream, top broker
 		}
 	}
 	if err := wait(cfg.Duration / 4); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	r.down.Store(true)
+	before := marks()
 	if err := wait(cfg.Outage); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	r.down.Store(false)
+	during := marks() - before
 	recovered := time.Now()
 	backlog, err := undelivered(ctx, js, top)
 	if err != nil {
-		return 0, err
+		return 0, during, err
 	}
 	steady := max(cfg.Rate/10, 100) // about 100 ms of events in flight
 	for {
 		n, err := undelivered(ctx, js, top)
 		if err == nil && n <= steady {
 			t := time.Since(recovered).Seconds()
-			return (float64(backlog) + float64(cfg.Rate)*t) / t, nil
+			return (float64(backlog) + float64(cfg.Rate)*t) / t, during, nil
 		}
 		if time.Since(recovered) > 10*time.Minute {
-			return 0, errors.New("the backlog did not drain within 10 minutes of recovery")
+			return 0, during, errors.New("the backlog did not drain within 10 minutes of recovery")
 		}
 		if err := wait(20 * time.Millisecond); err != nil {
-			return 0, err
+			return 0, during, err
 		}
 	}
 }

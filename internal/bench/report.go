@@ -69,6 +69,7 @@ func (r Report) Print(w io.Writer) {
 	}
 	if r.DrainPerSec > 0 {
 		fmt.Fprintf(w, "drain after outage:       %.0f events/s\n", r.DrainPerSec)
+		fmt.Fprintf(w, "in-progress during it:    %.0f marks (%.0f/s)\n", r.OutageMarks, r.OutageMarks/c.Outage.Seconds())
 	}
 	fmt.Fprintf(w, "setup: channels=%d rate=%d duration=%v window=%v partitions=%d concurrency=%d provider-delay=%v outage=%v sync=%s sizes=%d-%d shares new/edit/remove=%.2f/%.2f/%.2f burst=%.2fx%d\n",
 		c.Workload.Channels, c.Rate, c.Duration, c.Window, c.Partitions, c.Concurrency, c.ProviderDelay, c.Outage, c.Sync,

@@ -104,7 +104,11 @@ func StreamPartitions(cfg jetstream.StreamConfig) (n int, ok bool) {
 // move between partitions while their events are in flight, and per-channel order
 // would be lost.
 func (t *Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
-	info, err := js.Stream(ctx, t.Stream)
+	var info jetstream.Stream
+	err := Retry(ctx, func(ctx context.Context) (err error) {
+		info, err = js.Stream(ctx, t.Stream)
+		return err
+	})
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 	case err != nil:

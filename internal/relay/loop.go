@@ -426,7 +426,7 @@ func (l *loop) holding() int {
 // keepAlive tells JetStream that held messages are still being worked on, so that a
 // long retry does not make them redeliver (design.md §3.4: no redelivery storm).
 func (l *loop) keepAlive(now time.Time) {
-	l.r.storing.keepAlive()
+	marks := l.r.storing.keepAlive()
 	for _, ch := range l.channels {
 		if now.Sub(ch.keptFrom) < l.r.cfg.KeepAlive {
 			continue
@@ -435,10 +435,13 @@ func (l *loop) keepAlive(now time.Time) {
 		for _, s := range ch.pendingSources {
 			_ = s.Msg.InProgress()
 		}
+		marks += len(ch.pendingSources)
 		if ch.job != nil {
 			for _, s := range ch.job.sources {
 				_ = s.Msg.InProgress()
 			}
+			marks += len(ch.job.sources)
 		}
 	}
+	l.r.metrics.inProgress.Add(float64(marks))
 }

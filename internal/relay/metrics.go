@@ -17,6 +17,7 @@ type Metrics struct {
 	breakerOpens   prometheus.Counter
 	handedBack     prometheus.Counter
 	notOwned       prometheus.Counter
+	inProgress     prometheus.Counter
 }
 
 // NewMetrics registers the relay's metrics on reg.
@@ -45,7 +46,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help: "Messages given back to JetStream unpublished during a partition hand-over, for the next owner to publish first."})
 	m.notOwned = prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_unowned_publishes_total",
 		Help: "Jobs held back because this worker could not be sure it still held their partition."})
-	reg.MustRegister(m.stale, m.breakerOpens, m.handedBack, m.notOwned)
+	m.inProgress = prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_in_progress_marks_total",
+		Help: "In-progress marks sent for held messages (every LIVE_ACK_WAIT/3 while a message waits), so that JetStream does not deliver them again."})
+	reg.MustRegister(m.stale, m.breakerOpens, m.handedBack, m.notOwned, m.inProgress)
 	reg.MustRegister(m.events, m.updates, m.messages, m.acked, m.ackErrors, m.publishErrors, m.channels, m.latency, m.requestSeconds)
 	return m
 }

@@ -29,15 +29,18 @@ func (s *storing) remove(j *job) bool {
 	return ok
 }
 
-// keepAlive marks every waiting job's messages as in progress.
-func (s *storing) keepAlive() {
+// keepAlive marks every waiting job's messages as in progress and returns how many.
+func (s *storing) keepAlive() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	n := 0
 	for j := range s.jobs {
 		for _, src := range j.sources {
 			_ = src.Msg.InProgress()
 		}
+		n += len(j.sources)
 	}
+	return n
 }
 
 // count returns how many waiting jobs belong to partition p.

@@ -23,7 +23,9 @@ func TestClusterKeepsAReplicatedStream(t *testing.T) {
 	c.Server(0).Shutdown()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		_, err := js.Publish(ctx, "r3.a", []byte("two"))
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := js.Publish(actx, "r3.a", []byte("two"), jetstream.WithMsgID("two"))
+		cancel()
 		if err == nil {
 			break
 		}

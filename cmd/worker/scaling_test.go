@@ -283,24 +283,36 @@ func pct(ds []time.Duration, p float64) time.Duration {
 	return ds[min(len(ds)-1, int(float64(len(ds))*p))].Round(time.Millisecond)
 }
 
-// TestThreeWorkersShareThePartitions: three worker processes on one stream each get a
-// third of the partitions and of the provider requests; readers see the CMS's pages,
-// and no channel ever goes back to older content.
-func TestThreeWorkersShareThePartitions(t *testing.T) {
+// TestWorkersShareThePartitions: worker processes join one by one, up to four, on a
+// stream of 32 partitions (the default); after each join the partitions spread within
+// one. Then three of them carry a live-blog load: each sends about a third of the
+// provider requests, readers see the CMS's pages, and no channel ever goes back to
+// older content.
+func TestWorkersShareThePartitions(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs worker processes")
 	}
 	bin := workerBinary(t)
 	h := newHarness(t)
-	h.cfg.Partitions = 12
+	h.cfg.Partitions = 32
 	h.pusher.SetDelay(time.Millisecond)
-	names := []string{"w1", "w2", "w3"}
-	var procs []*proc
-	for _, n := range names {
-		procs = append(procs, h.startNamed(bin, n))
+	names := []string{"w1", "w2", "w3", "w4"}
+	procs := map[string]*proc{}
+	for i, n := range names {
+		procs[n] = h.startNamed(bin, n)
+		settled, s := h.waitSpread(names[:i+1], 30*time.Second)
+		t.Logf("%d worker(s), %d partitions: spread %s, settled %v after %s was started",
+			i+1, h.cfg.Partitions, describeSpread(s), settled.Round(time.Millisecond), n)
 	}
-	settled, s := h.waitSpread(names, 30*time.Second)
-	t.Logf("3 workers, %d partitions: spread %s, settled %v after start", h.cfg.Partitions, describeSpread(s), settled.Round(time.Millisecond))
+	// Back to three: w4 stops (SIGTERM).
+	if err := procs["w4"].cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := procs["w4"].cmd.Wait(); err != nil {
+		t.Errorf("w4 after SIGTERM: %v", err)
+	}
+	h.waitSpread(names[:3], 30*time.Second)
+
 	gen := smallBlogs(300, 21)
 	want := cms{}
 	for i := 0; i < 4000; i++ {
@@ -313,16 +325,16 @@ func TestThreeWorkersShareThePartitions(t *testing.T) {
 	revisionsInOrder(t, h.pusher.Events())
 	var total float64
 	calls := map[string]float64{}
-	for _, p := range procs {
-		calls[p.name] = p.counter(t, "liverelay_provider_request_seconds_count")
-		total += calls[p.name]
+	for _, n := range names[:3] {
+		calls[n] = procs[n].counter(t, "liverelay_provider_request_seconds_count")
+		total += calls[n]
 	}
-	for _, p := range procs {
-		share := calls[p.name] / total
+	for _, n := range names[:3] {
+		share := calls[n] / total
 		if share < 0.15 {
-			t.Errorf("worker %s sent %.0f of %.0f provider requests: it did not carry its share", p.name, calls[p.name], total)
+			t.Errorf("worker %s sent %.0f of %.0f provider requests: it did not carry its share", n, calls[n], total)
 		}
-		t.Logf("worker %s: %.0f of %.0f provider requests (%.0f%%)", p.name, calls[p.name], total, 100*share)
+		t.Logf("worker %s: %.0f of %.0f provider requests (%.0f%%)", n, calls[n], total, 100*share)
 	}
 }
 

@@ -1,5 +1,5 @@
 // Package event defines the change event that Wagtail Live emits (version 1 of the
-// contract in design.md §1): how it is decoded from JSON with the order of its renders
+// contract in docs/architecture.md): how it is decoded from JSON with the order of its renders
 // kept, validated, encoded again, and how its channel maps to a NATS subject token.
 package event
 

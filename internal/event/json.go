@@ -18,7 +18,7 @@ var asciiPlain = func() (t [256]bool) {
 
 // AppendString appends s as a JSON string. Unlike encoding/json it does not escape
 // '<', '>' and '&': post HTML is full of them and escaping grows a post by up to six
-// times, which breaks the providers' size limits (design.md §7). U+2028 and U+2029 are
+// times, which breaks the providers' size limits. U+2028 and U+2029 are
 // escaped so the output stays valid JavaScript, and invalid UTF-8 becomes U+FFFD.
 func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')

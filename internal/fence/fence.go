@@ -1,7 +1,7 @@
 // Package fence keeps pages from rolling back: it remembers, in a JetStream key-value
 // bucket shared by every worker, the newest revision published for each post, and drops
 // any render or removal older than that — a late redelivery, a worker that lost its
-// partition mid-publish, or a replay of yesterday's dead letter (design.md §3.3).
+// partition mid-publish, or a replay of yesterday's dead letter.
 package fence
 
 import (

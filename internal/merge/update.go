@@ -1,5 +1,5 @@
-// Package merge folds a channel's change events into one update, following the rule of
-// design.md §2, and encodes that update for the browser, split to a provider's size.
+// Package merge folds a channel's change events into one update, following the merge rule
+// of docs/architecture.md, and encodes that update for the browser, split to a provider's size.
 package merge
 
 import (

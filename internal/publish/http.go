@@ -12,7 +12,7 @@ import (
 
 // Connection pool sizes for provider clients. http.DefaultTransport keeps 2 idle
 // connections per host: with tens of publishes in flight, every other request opens a
-// new TCP+TLS connection, which halves the throughput (design.md §7).
+// new TCP+TLS connection, which halves the throughput.
 const (
 	maxIdleConnsPerHost = 64
 	maxIdleConns        = 256

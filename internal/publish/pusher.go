@@ -16,7 +16,7 @@ import (
 	"go.uber.org/zap"
 )
 
-// Pusher Channels limits (design.md §3.6). The library checks channel names against
+// Pusher Channels limits (README.md, "Pointing it at Pusher"). The library checks channel names against
 // 200 characters, but the HTTP API refuses more than 164.
 const (
 	pusherMaxData       = 10240 // bytes of an event's data string, as sent

@@ -3,7 +3,7 @@ package relay
 import "time"
 
 // breaker keeps a provider that is down for everyone from being hammered by every
-// channel retrying on its own schedule (design.md §3.4). After Threshold calls in a row
+// channel retrying on its own schedule. After Threshold calls in a row
 // fail with a retryable error it opens: no call goes out until the cool-down is over;
 // then one probe call goes (half-open); its success closes the breaker, its failure
 // opens it again for twice as long, up to the retry policy's cap. A provider's

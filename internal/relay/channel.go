@@ -79,7 +79,7 @@ func (c *channel) add(in Input) (stale int) {
 	stale = u.Add(in.Event)
 	// The update now holds the event's content; the source keeps only what acking and
 	// dead-lettering need, so that held messages cost memory per distinct post, not
-	// per event (design.md §3.4).
+	// per event: memory stays bounded during a provider outage.
 	in.Event = event.Event{}
 	c.pendingSources = append(c.pendingSources, in)
 	return stale

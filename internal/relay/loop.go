@@ -424,7 +424,7 @@ func (l *loop) holding() int {
 }
 
 // keepAlive tells JetStream that held messages are still being worked on, so that a
-// long retry does not make them redeliver (design.md §3.4: no redelivery storm).
+// long retry does not make them redeliver: no redelivery storm.
 func (l *loop) keepAlive(now time.Time) {
 	marks := l.r.storing.keepAlive()
 	for _, ch := range l.channels {

@@ -4,7 +4,7 @@
 // what cannot be delivered, and acks source messages only once their content is safe.
 //
 // One goroutine (the loop) owns all per-channel state; a bounded pool of publishers does
-// the I/O and reports back. See design.md §2–4.
+// the I/O and reports back. docs/architecture.md tells how each guarantee is kept.
 package relay
 
 import (

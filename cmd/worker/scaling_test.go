@@ -417,3 +417,54 @@ func TestWorkersComeAndGo(t *testing.T) {
 		}
 	}
 }
+
+// TestPausedWorkerStopsPublishing: a worker frozen (SIGSTOP) for longer than the pinned
+// TTL while it holds updates loses its partitions to the other worker. When it wakes
+// it must not publish what it held: readers would get older content after newer. It
+// checks its pins with the server, drops what it held, and rejoins.
+func TestPausedWorkerStopsPublishing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs and freezes worker processes")
+	}
+	bin := workerBinary(t)
+	h := newHarness(t)
+	h.cfg.Partitions = 8
+	// A slow provider: the frozen worker always has updates on their way.
+	h.pusher.SetDelay(300 * time.Millisecond)
+	w1 := h.startNamed(bin, "w1")
+	h.startNamed(bin, "w2")
+	h.waitSpread([]string{"w1", "w2"}, 30*time.Second)
+
+	f := &feed{h: h, want: cms{}}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { defer close(done); f.run(smallBlogs(60, 44), 60, stop) }()
+	time.Sleep(3 * time.Second) // the load runs; nothing to wait for
+	if err := w1.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	frozen := time.Now()
+	took, _ := h.waitSpread([]string{"w2"}, 30*time.Second)
+	t.Logf("w1 frozen: w2 holds every partition %v later", took.Round(time.Millisecond))
+	time.Sleep(time.Until(frozen.Add(10 * time.Second)))
+	if err := w1.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	took, s := h.waitSpread([]string{"w1", "w2"}, 30*time.Second)
+	t.Logf("w1 woke after 10 s: spread %s %v later", describeSpread(s), took.Round(time.Millisecond))
+	time.Sleep(3 * time.Second)
+	close(stop)
+	<-done
+
+	h.waitDelivered(90 * time.Second)
+	f.want.check(t, h.pages())
+	revisionsInOrder(t, h.pusher.Events())
+	if lost := w1.counter(t, `liverelay_partition_handovers_total{kind="lost"}`); lost == 0 {
+		t.Errorf("w1 noticed no lost partition after a 10 s freeze")
+	}
+	if held := w1.counter(t, "liverelay_unowned_publishes_total"); held == 0 {
+		t.Logf("w1 had no job to hold back when it woke")
+	} else {
+		t.Logf("w1 held back %.0f jobs when it woke", held)
+	}
+}

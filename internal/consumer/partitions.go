@@ -36,6 +36,7 @@ type partition struct {
 	// epoch tags the messages of one unbroken holding of the partition; it changes
 	// when the partition was lost, so that what was held before is never published.
 	epoch     string
+	lostPin   string // the pin of the last holding lost: its late messages are not ours
 	releasing bool
 	since     time.Time // when pulling started
 }
@@ -94,7 +95,7 @@ func (c *Consumer) start(ctx context.Context, p int) error {
 		defer c.handlers.Done()
 		epoch, ok := c.notePin(ctx, part, msg.Headers().Get(pinHeader), log)
 		if !ok {
-			return // the relay stopped; the message is delivered again
+			return // not this worker's to handle; the message is delivered again
 		}
 		c.handle(ctx, msg, log, p, epoch)
 	},
@@ -131,26 +132,31 @@ func (c *Consumer) start(ctx context.Context, p int) error {
 // dropped). The lease tells the two apart: only a worker in doubt can have lost it.
 func (c *Consumer) notePin(ctx context.Context, part *partition, pin string, log *zap.Logger) (epoch string, ok bool) {
 	c.mu.Lock()
-	old := part.pin
-	part.pin = pin
-	epoch = part.epoch
+	if pin != "" && pin == part.lostPin {
+		c.mu.Unlock()
+		// Delivered before the loss and read only now: another worker has it again.
+		return "", false
+	}
+	old, epoch := part.pin, part.epoch
 	c.mu.Unlock()
 	if pin == old || pin == "" {
 		return epoch, true
 	}
-	if old != "" {
-		if c.lease.check(time.Now()) != nil {
-			epoch = c.lost(ctx, part, "it came back under a new pin after this worker was away", log)
-		} else {
-			log.Info("the server pinned the partition again (restart or leader change); carrying on")
-		}
-	} else {
+	switch {
+	case old == "":
 		c.metrics.handovers.WithLabelValues("acquired").Inc()
 		log.Info("partition acquired", zap.Duration("waited", time.Since(part.since).Round(time.Millisecond)))
 		if c.cfg.Acquired != nil {
 			c.cfg.Acquired(part.n)
 		}
+	case c.lease.check(time.Now()) != nil:
+		epoch = c.lost(ctx, part, "it came back under a new pin after this worker was away", log)
+	default:
+		log.Info("the server pinned the partition again (restart or leader change); carrying on")
 	}
+	c.mu.Lock()
+	part.pin = pin
+	c.mu.Unlock()
 	c.publishPins()
 	return epoch, true
 }
@@ -173,6 +179,9 @@ func (c *Consumer) pinRefused(ctx context.Context, part *partition, log *zap.Log
 // new epoch for what comes next; it returns the new epoch.
 func (c *Consumer) lost(ctx context.Context, part *partition, why string, log *zap.Logger) string {
 	c.mu.Lock()
+	if part.pin != "" {
+		part.lostPin = part.pin
+	}
 	part.pin = ""
 	part.epoch = nuid.Next()
 	epoch := part.epoch

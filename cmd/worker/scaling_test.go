@@ -401,7 +401,7 @@ func TestWorkersComeAndGo(t *testing.T) {
 		what     string
 		from, to time.Time
 	}{
-		{"steady, three workers", steady, killed},
+		{"steady, three workers", steady, killed.Add(-time.Second)},
 		{"after the SIGKILL of w1 (10 s)", killed, killed.Add(10 * time.Second)},
 		{"after w4 joined (8 s)", joined, joined.Add(8 * time.Second)},
 		{"after the SIGTERM of w2 (8 s)", termed, end},

@@ -27,8 +27,9 @@ const ReasonPanic = "handler-panic"
 // Relay takes valid events and acks them once delivered (package relay).
 type Relay interface {
 	Submit(ctx context.Context, in relay.Input) error
-	// Release publishes and acks what is held of a partition, or hands it back.
-	Release(ctx context.Context, partition int) error
+	// Release publishes and acks what is held of a partition, or hands it back, and
+	// says how many messages it handed back.
+	Release(ctx context.Context, partition int) (handedBack int, err error)
 	// Drop forgets what is held of a partition another worker now owns.
 	Drop(ctx context.Context, partition int) error
 }
@@ -141,7 +142,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 		case <-recheck.C:
 			c.reconcile(ctx)
 		case now := <-watchdog.C:
-			if c.lease.watch(now, c.nc.IsConnected()) && c.verifyPins(ctx) {
+			away := c.lease.watch(now, c.nc.IsConnected())
+			if (away || c.anyRefused()) && c.verifyPins(ctx, away) && away {
 				c.lease.verified()
 				c.log.Info("pins verified with the server after a pause or a disconnection")
 			}
@@ -149,6 +151,18 @@ func (c *Consumer) Run(ctx context.Context) error {
 			c.observe(ctx)
 		}
 	}
+}
+
+// anyRefused reports whether the server refused the pin of a partition consumed here.
+func (c *Consumer) anyRefused() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, part := range c.parts {
+		if part.refused {
+			return true
+		}
+	}
+	return false
 }
 
 // owned lists the partitions consumed here, sorted.

@@ -35,8 +35,8 @@ func (s *submitter) Submit(_ context.Context, in relay.Input) error {
 	return in.Msg.Ack()
 }
 
-func (s *submitter) Release(context.Context, int) error { return nil }
-func (s *submitter) Drop(context.Context, int) error    { return nil }
+func (s *submitter) Release(context.Context, int) (int, error) { return 0, nil }
+func (s *submitter) Drop(context.Context, int) error           { return nil }
 
 // soloGroup is a worker group of one.
 type soloGroup struct{ self string }

@@ -2,8 +2,11 @@ package consumer
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"time"
+
+	"github.com/liverelay/liverelay/internal/relay"
 )
 
 // lease tells whether this worker can trust that it still holds its pins.
@@ -25,8 +28,9 @@ type lease struct {
 
 var (
 	errInDoubt    = errors.New("this worker was paused or cut off from NATS long enough to lose its pins; checking with the server")
-	errNotHere    = errors.New("the partition is not consumed by this worker")
-	errPinChanged = errors.New("the partition's pin moved to another worker")
+	errRefused    = errors.New("the server refused this worker's pin; checking whether anyone else received messages of the partition")
+	errNotHere    = fmt.Errorf("%w: it is not consumed here", relay.ErrPartitionGone)
+	errPinChanged = fmt.Errorf("%w: its pin moved to another worker since the job's events came", relay.ErrPartitionGone)
 )
 
 func newLease(limit time.Duration, now time.Time) *lease {

@@ -29,16 +29,30 @@ type Group interface {
 const pinHeader = "Nats-Pin-Id"
 
 // partition is one partition this worker consumes, or is handing over.
+//
+// Its pin fields are read by Owns (under Consumer.mu) and changed only while turn is
+// held, so that the message handler and the watchdog never decide about the same
+// partition at once.
 type partition struct {
-	n   int
-	cc  jetstream.ConsumeContext
-	pin string // the server's pin id of the messages received, "" before the first
-	// epoch tags the messages of one unbroken holding of the partition; it changes
-	// when the partition was lost, so that what was held before is never published.
-	epoch     string
-	lostPin   string // the pin of the last holding lost: its late messages are not ours
+	n         int
+	cc        jetstream.ConsumeContext
 	releasing bool
 	since     time.Time // when pulling started
+
+	turn sync.Mutex
+	pin  string // the server's pin id of the messages received, "" before the first
+	// epoch tags the messages of one unbroken holding of the partition; it changes
+	// when the partition was lost, so that what was held before is never published.
+	epoch   string
+	lostPin string // the pin of the last holding lost: its late messages are not ours
+	// lastSeq is the consumer's delivery sequence of the last message received: the
+	// next delivery to anyone gets lastSeq+1, so a gap means another client received
+	// messages of the partition meanwhile.
+	lastSeq uint64
+	// refused: the server refused this worker's pin (it restarted, or moved the
+	// partition). Nothing is published until the next delivery or the server says
+	// whether anyone else received messages meanwhile.
+	refused bool
 }
 
 // reconcile makes the partitions consumed here match the assignment.
@@ -93,7 +107,11 @@ func (c *Consumer) start(ctx context.Context, p int) error {
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
 		c.handlers.Add(1)
 		defer c.handlers.Done()
-		epoch, ok := c.notePin(ctx, part, msg.Headers().Get(pinHeader), log)
+		var seq uint64
+		if meta, err := msg.Metadata(); err == nil {
+			seq = meta.Sequence.Consumer
+		}
+		epoch, ok := c.notePin(ctx, part, msg.Headers().Get(pinHeader), seq, log)
 		if !ok {
 			return // not this worker's to handle; the message is delivered again
 		}
@@ -123,68 +141,82 @@ func (c *Consumer) start(ctx context.Context, p int) error {
 	return nil
 }
 
-// notePin records the pin a message came with and returns the epoch to tag it with.
+// notePin records the pin and delivery sequence a message came with and returns the
+// epoch to tag it with.
 //
 // The server gives a new pin id when it pins the partition again: after it restarted
-// or its consumer leader changed (this worker held the partition throughout, and
-// goes on with what it holds), or after this worker lost the pin (paused or cut off
-// past the pinned TTL: what it held was delivered again to another worker, and is
-// dropped). The lease tells the two apart: only a worker in doubt can have lost it.
-func (c *Consumer) notePin(ctx context.Context, part *partition, pin string, log *zap.Logger) (epoch string, ok bool) {
-	c.mu.Lock()
+// or its consumer leader changed (this worker held the partition throughout, and goes
+// on with what it holds), or after this worker lost the pin (paused or cut off past
+// the pinned TTL: what it held was delivered again to another worker, and is
+// dropped). What tells them apart: a worker in doubt (the lease) may have lost it, and
+// a gap in the delivery sequence means another client received messages meanwhile.
+func (c *Consumer) notePin(ctx context.Context, part *partition, pin string, seq uint64, log *zap.Logger) (epoch string, ok bool) {
+	part.turn.Lock()
+	defer part.turn.Unlock()
 	if pin != "" && pin == part.lostPin {
-		c.mu.Unlock()
 		// Delivered before the loss and read only now: another worker has it again.
 		return "", false
 	}
-	old, epoch := part.pin, part.epoch
-	c.mu.Unlock()
-	if pin == old || pin == "" {
-		return epoch, true
-	}
+	continuous := part.lastSeq == 0 || seq == 0 || seq == part.lastSeq+1 || seq <= part.lastSeq
 	switch {
-	case old == "":
+	case pin == "" || pin == part.pin && !part.refused:
+	case part.pin == "" && !part.refused:
 		c.metrics.handovers.WithLabelValues("acquired").Inc()
 		log.Info("partition acquired", zap.Duration("waited", time.Since(part.since).Round(time.Millisecond)))
 		if c.cfg.Acquired != nil {
 			c.cfg.Acquired(part.n)
 		}
-	case c.lease.check(time.Now()) != nil:
-		epoch = c.lost(ctx, part, "it came back under a new pin after this worker was away", log)
+	case c.lease.check(time.Now()) != nil || !continuous:
+		c.lostLocked(ctx, part, part.pin, "it came back under a new pin after another client received messages of it", log)
 	default:
-		log.Info("the server pinned the partition again (restart or leader change); carrying on")
+		log.Info("the server pinned the partition again (restart or leader change) and nobody else received any of it; carrying on")
 	}
 	c.mu.Lock()
-	part.pin = pin
+	if pin != "" {
+		part.pin = pin
+	}
+	part.refused = false
+	if seq > part.lastSeq {
+		part.lastSeq = seq
+	}
+	epoch = part.epoch
 	c.mu.Unlock()
 	c.publishPins()
 	return epoch, true
 }
 
-// pinRefused handles the server's refusal of a pull under this worker's old pin.
+// pinRefused handles the server's refusal of a pull under this worker's pin: it
+// restarted or changed its consumer leader (and pins whichever pull comes first), or
+// the pin moved to another worker. Until the next delivery, or the server, says which,
+// nothing of the partition is published.
 func (c *Consumer) pinRefused(ctx context.Context, part *partition, log *zap.Logger) {
+	part.turn.Lock()
+	defer part.turn.Unlock()
 	if c.lease.check(time.Now()) != nil {
-		c.lost(ctx, part, "the server refused its pin after this worker was away", log)
+		c.lostLocked(ctx, part, part.pin, "the server refused its pin after this worker was away", log)
 		return
 	}
-	// A server restart or a leader change: nobody else held the partition; the next
-	// message brings the new pin.
 	c.mu.Lock()
-	part.pin = ""
+	part.refused = part.pin != ""
 	part.since = time.Now()
 	c.mu.Unlock()
+	log.Info("the server refused this worker's pin; holding the partition's updates until it is clear whether anyone else received messages of it")
 }
 
-// lost forgets what the relay holds of a partition whose pin moved on, and starts a
-// new epoch for what comes next; it returns the new epoch.
-func (c *Consumer) lost(ctx context.Context, part *partition, why string, log *zap.Logger) string {
+// lostLocked forgets what the relay holds of a partition whose pin moved on, and
+// starts a new epoch for what comes next, if the pin is still stale (another goroutine
+// may have decided first). part.turn is held.
+func (c *Consumer) lostLocked(ctx context.Context, part *partition, stale, why string, log *zap.Logger) {
 	c.mu.Lock()
-	if part.pin != "" {
-		part.lostPin = part.pin
+	if part.pin != stale {
+		c.mu.Unlock()
+		return
 	}
-	part.pin = ""
+	if stale != "" {
+		part.lostPin = stale
+	}
+	part.pin, part.refused = "", false
 	part.epoch = nuid.Next()
-	epoch := part.epoch
 	c.mu.Unlock()
 	c.metrics.handovers.WithLabelValues("lost").Inc()
 	log.Warn("partition lost: dropping what this worker held of it", zap.String("why", why))
@@ -193,7 +225,6 @@ func (c *Consumer) lost(ctx context.Context, part *partition, why string, log *z
 		c.cfg.Acquired(part.n) // whoever had it meanwhile may have published
 	}
 	c.publishPins()
-	return epoch
 }
 
 // release hands a partition over: stop pulling, deliver what arrived to the relay,
@@ -202,25 +233,26 @@ func (c *Consumer) lost(ctx context.Context, part *partition, why string, log *z
 func (c *Consumer) release(part *partition, why string) {
 	start := time.Now()
 	log := c.log.With(zap.Int("partition", part.n), zap.String("why", why))
+	// The server keeps the pin for PinnedTTL after the last pull, which may have been
+	// a pull expiry before now: the whole hand-over must end before that.
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.HandoverTimeout)
+	defer cancel()
 	// What the server sent before it saw the unsubscribe still reaches the handler.
 	part.cc.Drain()
 	select {
 	case <-part.cc.Closed():
-	case <-time.After(c.cfg.PullExpiry + time.Second):
+	case <-ctx.Done():
 		log.Warn("draining the partition's subscription did not finish")
 	}
-	// The server keeps the pin for PinnedTTL after the last pull: the hand-over must
-	// end before it lets the pin go by itself.
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.HandoverTimeout)
-	defer cancel()
-	if err := c.relay.Release(ctx, part.n); err != nil {
+	back, err := c.relay.Release(ctx, part.n)
+	if err != nil {
 		log.Warn("hand-over ran out of time: the rest was handed back to JetStream for the next owner", zap.Error(err))
 	}
-	c.mu.Lock()
+	part.turn.Lock()
 	pin := part.pin
-	c.mu.Unlock()
+	part.turn.Unlock()
 	if pin != "" {
-		c.unpin(part.n, pin, log)
+		c.unpin(part.n, pin, back, log)
 	}
 	c.mu.Lock()
 	if c.parts[part.n] == part {
@@ -230,14 +262,21 @@ func (c *Consumer) release(part *partition, why string) {
 	c.metrics.handovers.WithLabelValues("released").Inc()
 	c.updateOwned()
 	c.publishPins()
-	log.Info("partition handed over", zap.Duration("took", time.Since(start).Round(time.Millisecond)))
+	log.Info("partition handed over", zap.Duration("took", time.Since(start).Round(time.Millisecond)), zap.Int("handed_back", back))
 }
 
 // unpin lets the server give the partition to the next worker now, if this worker
-// still holds its pin (never unpin another worker).
-func (c *Consumer) unpin(p int, pin string, log *zap.Logger) {
+// still holds its pin (never unpin another worker) and every message delivered to it
+// is acked or was handed back (those wait first in line for the next owner).
+func (c *Consumer) unpin(p int, pin string, handedBack int, log *zap.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	// Acks and hand-backs are plain publishes: make sure the server has them before
+	// asking it what is still pending.
+	if err := c.nc.FlushWithContext(ctx); err != nil {
+		log.Warn("unpin: flush; the pin expires by itself", zap.Error(err))
+		return
+	}
 	name := c.top.ConsumerName(p)
 	cons, err := c.js.Consumer(ctx, c.top.Stream, name)
 	if err != nil {
@@ -248,11 +287,12 @@ func (c *Consumer) unpin(p int, pin string, log *zap.Logger) {
 	if holder := pinned(info); holder != pin {
 		return // the pin is someone else's already
 	}
-	if info.NumAckPending > 0 {
+	if info.NumAckPending > handedBack {
 		// Delivered to this worker but never handled (lost in the client): unpinned
 		// now, the next owner would get newer messages before them. The pin runs out
 		// by itself once they are due for redelivery.
-		log.Warn("messages delivered here are unaccounted for; leaving the pin to expire", zap.Int("ack_pending", info.NumAckPending))
+		log.Warn("messages delivered here are unaccounted for; leaving the pin to expire",
+			zap.Int("ack_pending", info.NumAckPending), zap.Int("handed_back", handedBack))
 		return
 	}
 	if err := c.stream.UnpinConsumer(ctx, name, broker.PriorityGroup); err != nil {
@@ -273,34 +313,56 @@ func pinned(info *jetstream.ConsumerInfo) string {
 	return ""
 }
 
-// verifyPins asks the server, after a pause or a long disconnection, whether the
-// partitions this worker holds are still pinned to it; those that are not are lost.
-func (c *Consumer) verifyPins(ctx context.Context) bool {
+// verifyPins asks the server, after a pause or a long disconnection, or after it
+// refused a pin, who holds each partition consumed here. A partition pinned to
+// another client, or to nobody after this worker was away, is lost; one the server
+// refused is kept if nobody else received any of its messages meanwhile. It reports
+// whether every partition could be checked.
+func (c *Consumer) verifyPins(ctx context.Context, away bool) bool {
 	c.mu.Lock()
-	var held []*partition
+	var check []*partition
 	for _, part := range c.parts {
-		if part.pin != "" {
-			held = append(held, part)
+		if away || part.refused {
+			check = append(check, part)
 		}
 	}
 	c.mu.Unlock()
-	for _, part := range held {
+	all := true
+	for _, part := range check {
+		part.turn.Lock()
+		mine, seen := part.pin, part.lastSeq
+		part.turn.Unlock()
 		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		cons, err := c.js.Consumer(ictx, c.top.Stream, c.top.ConsumerName(part.n))
 		cancel()
 		if err != nil {
-			return false
+			all = false
+			continue
 		}
-		c.mu.Lock()
-		mine := part.pin
-		c.mu.Unlock()
-		if holder := pinned(cons.CachedInfo()); holder != mine {
-			// Pinned to another worker, or to nobody yet: either way this worker's
-			// messages are due for redelivery, and come before anything newer.
-			c.lost(ctx, part, "paused or cut off past the pinned TTL", c.log.With(zap.Int("partition", part.n)))
+		info := cons.CachedInfo()
+		holder := pinned(info)
+		log := c.log.With(zap.Int("partition", part.n))
+		part.turn.Lock()
+		switch {
+		case part.pin != mine || part.lastSeq != seen:
+			// A delivery came meanwhile and decided (notePin).
+		case away && mine != "" && holder != mine:
+			// Pinned to another client, or to nobody yet: either way this worker's
+			// messages are due for redelivery and come before anything newer.
+			c.lostLocked(ctx, part, mine, "paused or cut off past the pinned TTL", log)
+		case part.refused && holder != "" && holder != mine:
+			c.lostLocked(ctx, part, mine, "the server pinned the partition to another client", log)
+		case part.refused && info.Delivered.Consumer == seen:
+			c.mu.Lock()
+			part.refused = false
+			c.mu.Unlock()
+			log.Info("the server refused this worker's pin, and nobody else received messages of the partition; carrying on")
+		case part.refused && info.Delivered.Consumer > seen:
+			c.lostLocked(ctx, part, mine, "another client received messages of the partition", log)
 		}
+		part.turn.Unlock()
 	}
-	return true
+	return all
 }
 
 // Owns tells the relay whether a job of partition p, received under pin, may be
@@ -318,6 +380,8 @@ func (c *Consumer) Owns(p int, epoch string) error {
 		return errNotHere
 	case part.epoch != epoch:
 		return errPinChanged
+	case part.refused:
+		return errRefused
 	}
 	return nil
 }

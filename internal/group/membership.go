@@ -138,6 +138,7 @@ func (m *Membership) Run(ctx context.Context) error {
 		return fmt.Errorf("watch the worker group: %w", err)
 	}
 	defer func() { _ = w.Stop() }()
+	updates := w.Updates()
 	beat := time.NewTicker(m.timing.Heartbeat)
 	defer beat.Stop()
 	failing := false
@@ -145,14 +146,24 @@ func (m *Membership) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case e, ok := <-w.Updates():
+		case e, ok := <-updates:
 			if !ok {
-				return errors.New("worker group watch ended")
+				// The watch ended (its consumer was lost): heartbeats go on, and
+				// the watch is made again at the next beat; expiry covers the gap.
+				m.log.Warn("worker group watch ended; watching again")
+				updates = nil
+				continue
 			}
 			if e != nil {
 				m.apply(e)
 			}
 		case <-beat.C:
+			if updates == nil {
+				if nw, err := m.kv.WatchAll(ctx, jetstream.UpdatesOnly()); err == nil {
+					_ = w.Stop()
+					w, updates = nw, nw.Updates()
+				}
+			}
 			if m.hasLeft() {
 				continue
 			}

@@ -25,6 +25,7 @@ const (
 type control struct {
 	kind      controlKind
 	partition int
+	deadline  time.Time     // release: when the hand-over must be over
 	done      chan struct{} // closed when served (release: when nothing is held)
 }
 
@@ -47,30 +48,37 @@ func (r *Relay) send(ctx context.Context, c control) error {
 // partition is no longer consumed here. A publish that fails meanwhile is not retried:
 // its messages are handed back to JetStream (Nak), oldest first, so that the next
 // owner gets them before anything newer. When ctx ends first, everything still held
-// is handed back the same way before Release returns ctx's error.
-func (r *Relay) Release(ctx context.Context, p int) error {
+// is handed back the same way before Release returns ctx's error; a provider call
+// made during the hand-over does not outlast ctx's deadline.
+//
+// It returns how many messages it handed back: they stay pending in JetStream (first
+// in line for the next owner), and the caller can tell them from messages it lost.
+func (r *Relay) Release(ctx context.Context, p int) (handedBack int, err error) {
+	before := r.handedBack(p)
+	defer func() { handedBack = r.handedBack(p) - before }()
 	done := make(chan struct{})
-	if err := r.send(ctx, control{kind: ctlRelease, partition: p, done: done}); err != nil {
+	deadline, _ := ctx.Deadline()
+	if err := r.send(ctx, control{kind: ctlRelease, partition: p, deadline: deadline, done: done}); err != nil {
 		if errors.Is(err, errRelayExited) {
-			return nil // shutdown already left everything unacked for redelivery
+			return 0, nil // shutdown already left everything unacked for redelivery
 		}
-		return err
+		return 0, err
 	}
 	var late error
 	select {
 	case <-done:
 	case <-r.exited:
-		return nil
+		return 0, nil
 	case <-ctx.Done():
 		late = ctx.Err()
 		give := make(chan struct{})
 		if r.send(context.Background(), control{kind: ctlGiveUp, partition: p, done: give}) != nil {
-			return late
+			return 0, late
 		}
 		select {
 		case <-done:
 		case <-r.exited:
-			return late
+			return 0, late
 		}
 	}
 	// Published jobs may still wait for the revision fence to store their record.
@@ -83,10 +91,28 @@ func (r *Relay) Release(ctx context.Context, p int) error {
 			late = ctx.Err()
 			for _, s := range r.storing.take(p) {
 				_ = s.Msg.Nak()
+				r.countHandedBack(p, 1)
 			}
 		}
 	}
-	return late
+	return 0, late
+}
+
+// handedBack counts the messages of partition p handed back so far.
+func (r *Relay) handedBack(p int) int {
+	r.backMu.Lock()
+	defer r.backMu.Unlock()
+	return r.back[p]
+}
+
+func (r *Relay) countHandedBack(p, n int) {
+	r.backMu.Lock()
+	if r.back == nil {
+		r.back = map[int]int{}
+	}
+	r.back[p] += n
+	r.backMu.Unlock()
+	r.metrics.handedBack.Add(float64(n))
 }
 
 // Drop forgets every update of partition p without publishing or acking it: another
@@ -115,8 +141,14 @@ func (l *loop) control(c control, now time.Time) {
 	switch c.kind {
 	case ctlRelease:
 		l.releasing[p] = append(l.releasing[p], c.done)
+		l.releaseEnd[p] = c.deadline
 		for _, ch := range l.channels {
-			if ch.partition == p && ch.job == nil && ch.pending != nil {
+			switch {
+			case ch.partition != p || ch.inCall:
+			case ch.job != nil:
+				// Waiting out a retry: the next owner retries it.
+				l.handBack(ch)
+			case ch.pending != nil:
 				l.sched.at(ch, now)
 			}
 		}
@@ -185,7 +217,7 @@ func (l *loop) handBack(ch *channel) {
 	for _, s := range srcs {
 		_ = s.Msg.Nak()
 	}
-	l.r.metrics.handedBack.Add(float64(len(srcs)))
+	l.r.countHandedBack(ch.partition, len(srcs))
 	l.forget(ch)
 	ch.job, ch.pending, ch.later, ch.pendingSources = nil, nil, nil, nil
 }
@@ -213,6 +245,7 @@ func (l *loop) checkReleased(p int) {
 		close(done)
 	}
 	delete(l.releasing, p)
+	delete(l.releaseEnd, p)
 	delete(l.givingUp, p)
 }
 

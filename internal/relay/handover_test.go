@@ -3,6 +3,7 @@ package relay_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"sync"
@@ -59,8 +60,8 @@ func TestReleasePublishesAPartitionAtOnce(t *testing.T) {
 		mine := h.submitTo(0, "pin", renders("a", "p1", "1"), renders("b", "p2", "1"))
 		other := h.submitTo(1, "pin", renders("c", "p3", "1"))
 		start := time.Now()
-		if err := h.relay.Release(context.Background(), 0); err != nil {
-			t.Fatal(err)
+		if n, err := h.relay.Release(context.Background(), 0); err != nil || n != 0 {
+			t.Fatalf("Release = %d handed back, %v; want 0, nil", n, err)
 		}
 		if took := time.Since(start); took >= time.Second {
 			t.Fatalf("release took %v: it waited for the window", took)
@@ -79,8 +80,8 @@ func TestReleaseHandsFailuresBackOldestFirst(t *testing.T) {
 		p := &fakeProvider{publish: failWith("a", 1000, err500())}
 		h := startRelay(t, baseConfig(), p, nil)
 		srcs := h.submitTo(0, "pin", renders("a", "p1", "1"), renders("a", "p2", "1"), removals("a", "p0"))
-		if err := h.relay.Release(context.Background(), 0); err != nil {
-			t.Fatal(err)
+		if n, err := h.relay.Release(context.Background(), 0); err != nil || n != 3 {
+			t.Fatalf("Release = %d handed back, %v; want 3, nil", n, err)
 		}
 		checkNotAcked(t, srcs...)
 		checkNaked(t, h.ops, srcs...)
@@ -116,9 +117,9 @@ func TestReleaseGivesUpWhenItsTimeIsUp(t *testing.T) {
 		later := h.submitTo(0, "pin", renders("a", "p2", "1"), renders("b", "p3", "1"))
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		err := h.relay.Release(ctx, 0)
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("Release = %v, want the deadline", err)
+		n, err := h.relay.Release(ctx, 0)
+		if !errors.Is(err, context.DeadlineExceeded) || n != 3 {
+			t.Fatalf("Release = %d handed back, %v; want 3 and the deadline", n, err)
 		}
 		checkNotAcked(t, append(first, later...)...)
 		for _, s := range append(first, later...) {
@@ -198,4 +199,51 @@ func TestJobsWaitWhileOwnershipIsInDoubt(t *testing.T) {
 		advance(time.Minute)
 		checkAckedOnce(t, held...)
 	})
+}
+
+// A provider call made during a hand-over does not outlast it: past the hand-over's
+// deadline the call is cut and its messages handed back, so that the next owner,
+// pinned soon after, is not overtaken by a late publish.
+func TestReleaseBoundsCallsMadeDuringIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &fakeProvider{publish: func(ctx context.Context, _ int, _ []publish.Message) error { return blockUntilDone(ctx) }}
+		h := startRelay(t, baseConfig(), p, nil)
+		srcs := h.submitTo(0, "pin", renders("a", "p1", "1"))
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		start := time.Now()
+		n, _ := h.relay.Release(ctx, 0)
+		if took := time.Since(start); took > 2*time.Second+100*time.Millisecond {
+			t.Fatalf("the hand-over took %v; its deadline was 2s", took)
+		}
+		if n != 1 {
+			t.Fatalf("%d messages handed back, want 1", n)
+		}
+		checkNotAcked(t, srcs...)
+	})
+}
+
+// A job whose partition is another worker's now is dropped: not published, not
+// acked, not retried.
+func TestJobOfAPartitionGoneIsDropped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		o := goneOwner{}
+		p := &fakeProvider{}
+		h := startRelay(t, baseConfig(), p, nil, func(r *relay.Relay) { r.SetOwner(o) })
+		srcs := h.submitTo(0, "old", renders("a", "p1", "1"))
+		advance(time.Minute)
+		if n := len(p.Calls()); n != 0 {
+			t.Fatalf("%d publish calls for a partition that is gone", n)
+		}
+		checkNotAcked(t, srcs...)
+		if srcs[0].naks.Load() != 0 || len(h.dead.Letters()) != 0 {
+			t.Fatal("a job of a partition that is gone was handed back or dead-lettered")
+		}
+	})
+}
+
+type goneOwner struct{}
+
+func (goneOwner) Owns(int, string) error {
+	return fmt.Errorf("%w: partition 0 is pinned to another worker", relay.ErrPartitionGone)
 }

@@ -36,7 +36,12 @@ type job struct {
 
 	// Set by the publisher.
 	pubErr   error // the provider call failed
-	fenceErr bool  // pubErr came from the revision fence: the provider was not called
+	fenceErr bool  // pubErr came from the revision fence or the owner check: the provider was not called
+	gone     bool  // the owner check: the partition is another worker's; drop the job unacked
+	unsure   bool  // the owner check: this worker is not sure it holds the partition; wait
+	// deadline, when set, bounds the provider call: the job's partition is being
+	// handed over and must not be published after the hand-over's end.
+	deadline time.Time
 	deadErr  error // a dead-letter write failed: nothing was published or acked
 }
 

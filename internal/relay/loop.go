@@ -10,6 +10,10 @@ import (
 	"go.uber.org/zap"
 )
 
+// ownerWait is how long a job waits when the worker is not sure it still holds the
+// job's partition (it is checking with the server).
+const ownerWait = 250 * time.Millisecond
+
 // breakerThreshold is how many calls in a row must fail retryably before every
 // channel holds its calls.
 const breakerThreshold = 5
@@ -27,14 +31,15 @@ type loop struct {
 	expired  bool // the shutdown deadline passed: calls coming back only end their channel
 
 	perPart   map[int]int             // channels held per partition
-	releasing map[int][]chan struct{} // partitions being handed over, and who waits
+	releasing  map[int][]chan struct{} // partitions being handed over, and who waits
+	releaseEnd map[int]time.Time       // when their hand-over must be over
 	givingUp  map[int]bool            // partitions whose hand-over ran out of time
 }
 
 func newLoop(r *Relay) *loop {
 	return &loop{
 		r: r, channels: map[string]*channel{}, br: newBreaker(breakerThreshold, r.cfg.Retry.Initial, r.cfg.Retry.Max),
-		perPart: map[int]int{}, releasing: map[int][]chan struct{}{}, givingUp: map[int]bool{},
+		perPart: map[int]int{}, releasing: map[int][]chan struct{}{}, releaseEnd: map[int]time.Time{}, givingUp: map[int]bool{},
 	}
 }
 
@@ -196,6 +201,7 @@ func (l *loop) wake(c *channel, now time.Time, draining bool) {
 
 // dispatch prepares a job and queues it for the publishers.
 func (l *loop) dispatch(j *job) {
+	j.deadline = l.releaseEnd[j.ch.partition]
 	j.prepare(l.r.provider, l.r.provider.Name())
 	j.ch.inCall = true
 	if j.deadReason != "" || len(j.msgs) == 0 {
@@ -272,6 +278,19 @@ func (l *loop) finish(c *call, now time.Time, draining bool) {
 			continue // its partition is another worker's now: published or not, it is not ours to go on with
 		}
 		switch {
+		case j.gone:
+			// Not published: the partition is another worker's, which has these
+			// messages delivered again.
+			l.abandon(ch)
+			continue
+		case j.unsure:
+			// Not published, and not the provider's fault: try again shortly, without
+			// spending a retry attempt.
+			j.pubErr, j.fenceErr, j.unsure = nil, false, false
+			l.retryLater(j, now, draining, ownerWait)
+			continue
+		}
+		switch {
 		case j.deadErr != nil:
 			// The dead-letter stream could not store it: keep everything, try again.
 			l.r.log.Error("dead-letter write failed; will retry", zap.String("channel", ch.name), zap.Error(j.deadErr))
@@ -336,7 +355,7 @@ func (l *loop) failed(j *job, shared bool, now time.Time, draining bool) {
 	}
 	j.lastFail, j.lastErr = now, err
 	d := l.r.cfg.Retry.Next(err, j.attempts+1, j.firstFail, now)
-	if !d.Retry && d.Why == "permanent" && shared {
+	if !d.Retry && d.Why == "permanent" && shared && !l.leaving(j.ch.partition) {
 		// One bad message can fail a whole shared request: try each job alone before
 		// blaming it.
 		j.solo = true

@@ -30,7 +30,9 @@ func (r *Relay) runCall(ctx context.Context, c *call) {
 			r.ack(j)
 			continue
 		}
-		if !r.checkOwner(j) || !r.checkFence(ctx, j) {
+		// The owner check comes last: the fence may read the bucket, and a pause
+		// during that read must still stop the publish.
+		if !r.checkFence(ctx, j) || !r.checkOwner(j) {
 			continue
 		}
 		if len(j.msgs) == 0 {
@@ -42,6 +44,17 @@ func (r *Relay) runCall(ctx context.Context, c *call) {
 	}
 	if len(msgs) == 0 {
 		return
+	}
+	var deadline time.Time
+	for _, j := range sending {
+		if !j.deadline.IsZero() && (deadline.IsZero() || j.deadline.Before(deadline)) {
+			deadline = j.deadline
+		}
+	}
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
 	}
 	start := time.Now()
 	err := r.provider.Publish(ctx, msgs)
@@ -96,6 +109,8 @@ func (r *Relay) checkOwner(j *job) bool {
 	if err := r.owner.Owns(j.ch.partition, j.ch.epoch); err != nil {
 		r.metrics.notOwned.Inc()
 		j.pubErr, j.fenceErr = &publish.Error{Provider: "partition ownership", Err: err}, true
+		j.gone = errors.Is(err, ErrPartitionGone)
+		j.unsure = !j.gone
 		return false
 	}
 	return true

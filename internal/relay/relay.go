@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/liverelay/liverelay/internal/dlq"
@@ -58,8 +59,15 @@ type Source interface {
 // that a worker that lost a partition (paused, cut off from NATS) does not publish
 // after the new owner did.
 type Owner interface {
+	// Owns returns nil when the job may be published; an error wrapping
+	// ErrPartitionGone when the partition is another worker's now (the job is dropped,
+	// unacked); any other error while the worker is not sure (the job waits).
 	Owns(partition int, epoch string) error
 }
+
+// ErrPartitionGone says that a partition, or the epoch a job's events came in, is no
+// longer this worker's.
+var ErrPartitionGone = errors.New("the partition is no longer this worker's")
 
 // Input is one valid event handed to the relay, with the message it came from.
 type Input struct {
@@ -99,6 +107,9 @@ type Relay struct {
 	now      func() time.Time
 
 	storing storing // published jobs whose acks wait for the fence
+
+	backMu sync.Mutex
+	back   map[int]int // messages handed back per partition
 
 	in      chan Input
 	ctl     chan control

@@ -30,10 +30,10 @@ type loop struct {
 	br       *breaker
 	expired  bool // the shutdown deadline passed: calls coming back only end their channel
 
-	perPart   map[int]int             // channels held per partition
+	perPart    map[int]int             // channels held per partition
 	releasing  map[int][]chan struct{} // partitions being handed over, and who waits
 	releaseEnd map[int]time.Time       // when their hand-over must be over
-	givingUp  map[int]bool            // partitions whose hand-over ran out of time
+	givingUp   map[int]bool            // partitions whose hand-over ran out of time
 }
 
 func newLoop(r *Relay) *loop {

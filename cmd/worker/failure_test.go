@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -173,39 +172,6 @@ func workerBinary(t *testing.T) string {
 	return buildOnce.path
 }
 
-// startProcess runs the worker binary as a child process configured for h.
-func (h *harness) startProcess(bin string) *exec.Cmd {
-	h.t.Helper()
-	cmd := exec.Command(bin, "run")
-	cmd.Env = append(os.Environ(),
-		"LIVE_NATS_URL="+h.cfg.NATSURL,
-		"LIVE_HTTP_ADDR=",
-		"LIVE_PROVIDER=pusher",
-		"PUSHER_APP_ID="+h.cfg.Pusher.AppID,
-		"PUSHER_APP_KEY="+h.cfg.Pusher.Key,
-		"PUSHER_APP_SECRET="+h.cfg.Pusher.Secret,
-		"PUSHER_HOST="+h.cfg.Pusher.Host,
-		"PUSHER_SECURE=false",
-		"LIVE_PARTITIONS="+strconv.Itoa(h.cfg.Partitions),
-		"LIVE_ACK_WAIT=2s",
-		"LIVE_BATCH_WINDOW=20ms",
-		"LIVE_LOG_LEVEL=warn",
-	)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		h.t.Fatal(err)
-	}
-	h.t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if h.t.Failed() {
-			h.t.Logf("worker stderr:\n%s", stderr.String())
-		}
-	})
-	return cmd
-}
-
 // TestSIGKILLLosesNothing: a worker process killed with SIGKILL mid-stream loses
 // nothing: a new process takes the partitions over and readers end with the CMS's
 // pages.
@@ -216,7 +182,7 @@ func TestSIGKILLLosesNothing(t *testing.T) {
 	bin := workerBinary(t)
 	h := newHarness(t)
 	h.pusher.SetDelay(time.Millisecond)
-	first := h.startProcess(bin)
+	first := h.startNamed(bin, "first").cmd
 	gen := smallBlogs(30, 5)
 	want := cms{}
 	for i := 0; i < 2000; i++ {
@@ -238,18 +204,16 @@ func TestSIGKILLLosesNothing(t *testing.T) {
 	if err != nil || left == 0 {
 		t.Fatalf("the kill did not land mid-stream: %d undelivered (%v)", left, err)
 	}
-	h.startProcess(bin)
+	h.startNamed(bin, "second")
 	h.waitDelivered(90 * time.Second)
 	want.check(t, h.pages())
 	revisionsInOrder(t, h.pusher.Events())
 }
 
-// TestStandbyWorkerTakesOver: two workers run at once; the pinned consumers give each
-// partition to one of them. When one stops, the other takes its partitions over and
-// readers end with the CMS's pages.
-func TestStandbyWorkerTakesOver(t *testing.T) {
+// TestSecondWorkerTakesOver: two in-process workers share the partitions. When one
+// stops, the other takes its partitions over and readers end with the CMS's pages.
+func TestSecondWorkerTakesOver(t *testing.T) {
 	h := newHarness(t)
-	h.cfg.AckWait = 2 * time.Second // pinned TTL = AckWait + 10 s
 	stopFirst := h.startWorker()
 	h.startWorker()
 	gen := smallBlogs(20, 9)

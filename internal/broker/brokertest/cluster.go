@@ -89,16 +89,7 @@ func (c *Cluster) ready() bool {
 // context, closed when the test ends; it reconnects to the nodes that run.
 func (c *Cluster) Connect() (*nats.Conn, jetstream.JetStream) {
 	c.t.Helper()
-	nc, err := nats.Connect(c.URLs(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	if err != nil {
-		c.t.Fatalf("connect: %v", err)
-	}
-	c.t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		c.t.Fatalf("jetstream: %v", err)
-	}
-	return nc, js
+	return connect(c.t, c.URLs())
 }
 
 // ServerNamed returns the node with that server name.

@@ -87,14 +87,21 @@ func (s *Server) Restart() {
 // ends. The connection reconnects forever, across Restart.
 func (s *Server) Connect() (*nats.Conn, jetstream.JetStream) {
 	s.t.Helper()
-	nc, err := nats.Connect(s.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	return connect(s.t, s.URL())
+}
+
+// connect makes a connection to urls that reconnects forever and is closed when the
+// test ends.
+func connect(t testing.TB, urls string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(urls, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
-		s.t.Fatalf("connect: %v", err)
+		t.Fatalf("connect: %v", err)
 	}
-	s.t.Cleanup(nc.Close)
+	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {
-		s.t.Fatalf("jetstream: %v", err)
+		t.Fatalf("jetstream: %v", err)
 	}
 	return nc, js
 }

@@ -70,21 +70,31 @@ func revisionsInOrder(t *testing.T, events []pushertest.Event) {
 // TestNATSRestartLosesNothing: the NATS server restarts on the same store while events
 // flow; the worker reconnects by itself and readers end with the CMS's pages.
 func TestNATSRestartLosesNothing(t *testing.T) {
-	h := newHarness(t)
-	h.startWorker()
-	gen := smallBlogs(30, 3)
-	want := cms{}
-	for i := 0; i < 1500; i++ {
-		ev := gen.Next()
-		want.apply(t, ev)
-		h.publishRetrying(ev)
-		if i == 600 {
-			h.nats.Restart()
-		}
+	for _, workers := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d workers", workers), func(t *testing.T) {
+			h := newHarness(t)
+			// The server forgets its pins when it restarts: each worker must tell
+			// that nobody else received its partitions' messages, and carry on.
+			h.pusher.SetDelay(20 * time.Millisecond)
+			for w := 0; w < workers; w++ {
+				h.cfg.WorkerName = fmt.Sprintf("w%d", w)
+				h.startWorker()
+			}
+			gen := smallBlogs(30, 3)
+			want := cms{}
+			for i := 0; i < 1500; i++ {
+				ev := gen.Next()
+				want.apply(t, ev)
+				h.publishRetrying(ev)
+				if i == 600 {
+					h.nats.Restart()
+				}
+			}
+			h.waitDelivered(60 * time.Second)
+			want.check(t, h.pages())
+			revisionsInOrder(t, h.pusher.Events())
+		})
 	}
-	h.waitDelivered(60 * time.Second)
-	want.check(t, h.pages())
-	revisionsInOrder(t, h.pusher.Events())
 }
 
 // TestProviderOutage: Pusher answers 500 to everything for a while. Every event is

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -66,6 +67,7 @@ func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 const (
 	stateOwned      = "owned"       // pinned to a live worker that announces the pin
 	stateUnpinned   = "unpinned"    // no worker pulls it
+	stateIdle       = "idle"        // not pinned yet: one live worker pulls it, and gets it with its next message
 	stateUnknown    = "unknown"     // pinned, but no live worker announces the pin
 	stateNoConsumer = "no-consumer" // its consumer does not exist (no worker ever started)
 )
@@ -146,6 +148,18 @@ func readStatus(ctx context.Context, js jetstream.JetStream, stream, dlqStream s
 			ps.State, ps.Pin = stateUnpinned, pinOf(info)
 			ps.Pending, ps.AckPending, ps.Redelivered = info.NumPending, info.NumAckPending, info.NumRedelivered
 			ps.LastActivity = lastActivity(info)
+		}
+		if ps.State == stateUnpinned {
+			var pullers []int
+			for i, m := range members {
+				if slices.Contains(m.Pulling, p) {
+					pullers = append(pullers, i)
+				}
+			}
+			if len(pullers) == 1 {
+				m := members[pullers[0]]
+				ps.State, ps.Owner, ps.OwnerID = stateIdle, m.Name, m.ID
+			}
 		}
 		if ps.Pin != "" {
 			ps.State = stateUnknown

@@ -51,9 +51,9 @@ func (r *statusReport) print(w io.Writer) error {
 	}
 
 	if n := states[stateUnpinned]; n > 0 {
-		fmt.Fprintf(&b, "\n%s unpinned (owner -): no worker pulls %s, or nothing was delivered from %s since %s last handed over\n"+
+		fmt.Fprintf(&b, "\n%s unpinned (owner -): no live worker pulls %s, or more than one does for a moment\n"+
 			"(the server pins a partition to a pulling worker as it delivers a message).\n",
-			countOf(n, "partition is", "partitions are"), pick(n, "it", "them"), pick(n, "it", "them"), pick(n, "it was", "they were"))
+			countOf(n, "partition is", "partitions are"), pick(n, "it", "them"))
 	}
 	if n := states[stateUnknown]; n > 0 {
 		fmt.Fprintf(&b, "\n%s pinned to a client no live worker announces: a worker that took %s within the last\n"+
@@ -73,6 +73,8 @@ func ownerText(p partitionStatus) string {
 	switch p.State {
 	case stateOwned:
 		return clip(p.Owner, 64)
+	case stateIdle:
+		return clip(p.Owner, 64) + " (idle)"
 	case stateUnknown:
 		return "unknown (" + p.Pin + ")"
 	default:

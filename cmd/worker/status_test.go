@@ -130,6 +130,20 @@ func TestStatusWithTwoWorkers(t *testing.T) {
 	names := []string{"status-a", "status-b"}
 	stopA, stopB := start(names[0]), start(names[1])
 
+	// Before any event, every partition is idle: pulled by exactly one of the two.
+	eventually(t, 30*time.Second, func() string {
+		if _, err := h.undelivered(); err != nil {
+			return "the workers have not set the streams up: " + err.Error()
+		}
+		var why []string
+		for _, p := range statusJSON(t, h.nats.URL()).Partitions {
+			if p.State != stateIdle || !slices.Contains(names, p.Owner) {
+				why = append(why, fmt.Sprintf("partition %d is %s, owner %q", p.Partition, p.State, p.Owner))
+			}
+		}
+		return strings.Join(why, "; ")
+	})
+
 	h.publishRaw("bad-1", []byte(`{"v":1,"channel":"bad-1",`), "")
 	h.publishRaw("bad-2", []byte(`not json`), "")
 	// The server pins a partition to a worker when it delivers a message of it, so

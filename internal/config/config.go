@@ -468,7 +468,7 @@ func settings() []spec {
 		{env: "LIVE_BATCH_MAX_BYTES", help: "bytes of one merged update before it is flushed early", field: func(c *Config) any { return &c.BatchMaxBytes }},
 		{env: "LIVE_PUBLISH_CONCURRENCY", help: "provider requests in flight", field: func(c *Config) any { return &c.PublishConcurrency }},
 		{env: "LIVE_MAX_ACK_PENDING", help: "unacknowledged events one worker holds, split evenly over the partitions", field: func(c *Config) any { return &c.MaxAckPending }},
-		{env: "LIVE_ACK_WAIT", help: "JetStream ack wait before an event is redelivered; a dead worker's partitions move after about this plus 3 s", field: func(c *Config) any { return &c.AckWait }},
+		{env: "LIVE_ACK_WAIT", help: "JetStream ack wait before an event is redelivered; a dead worker's partitions move after this plus 1.5 s", field: func(c *Config) any { return &c.AckWait }},
 		{env: "LIVE_MAX_DELIVER", help: "deliveries of an event before it is dead-lettered; -1 is unlimited", field: func(c *Config) any { return &c.MaxDeliver }},
 		{env: "LIVE_SHUTDOWN_TIMEOUT", help: "time allowed to flush pending updates on shutdown", field: func(c *Config) any { return &c.ShutdownTimeout }},
 		{env: "LIVE_WORKER_NAME", help: "this worker's name in logs, metrics and worker status; empty is the host name and process id", field: func(c *Config) any { return &c.WorkerName }},

@@ -101,6 +101,10 @@ func (c *Consumer) start(ctx context.Context, p int) error {
 	}
 	part := &partition{n: p, since: time.Now(), epoch: nuid.Next()}
 	log := c.log.With(zap.Int("partition", p))
+	// Known before its first message can reach the relay, which asks Owns.
+	c.mu.Lock()
+	c.parts[p] = part
+	c.mu.Unlock()
 	// Messages still arrive while the partition is handed over at shutdown, after ctx
 	// ended: they must reach the relay, which runs until the consumer returns.
 	ctx = context.WithoutCancel(ctx)
@@ -130,13 +134,13 @@ func (c *Consumer) start(ctx context.Context, p int) error {
 			}
 		}),
 	)
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if err != nil {
+		delete(c.parts, p)
 		return fmt.Errorf("consume %s: %w", name, err)
 	}
 	part.cc = cc
-	c.mu.Lock()
-	c.parts[p] = part
-	c.mu.Unlock()
 	log.Debug("pulling partition")
 	return nil
 }

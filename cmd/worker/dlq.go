@@ -23,7 +23,6 @@ import (
 
 	"github.com/liverelay/liverelay/internal/broker"
 	"github.com/liverelay/liverelay/internal/config"
-	"github.com/liverelay/liverelay/internal/consumer"
 	"github.com/liverelay/liverelay/internal/dlq"
 	"github.com/liverelay/liverelay/internal/event"
 	"github.com/liverelay/liverelay/internal/worker"
@@ -105,8 +104,8 @@ func dlqListCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
 	}
-	if out.count() == 0 && f.Reason != "" && !knownReason(f.Reason) {
-		fmt.Fprintf(stderr, "%s: no letter has reason %q, which is not one liverelay writes: %s\n", name, f.Reason, strings.Join(knownReasons(), ", "))
+	if out.count() == 0 && f.Reason != "" && !f.Reason.Known() {
+		fmt.Fprintf(stderr, "%s: no letter has reason %q, which is not one liverelay writes: %s\n", name, f.Reason, strings.Join(reasonNames(), ", "))
 	}
 	return 0
 }
@@ -278,7 +277,7 @@ func (f *filterFlags) filter() (dlq.Filter, error) {
 	if !f.since.t.IsZero() && !f.until.t.IsZero() && f.until.t.Before(f.since.t) {
 		return dlq.Filter{}, fmt.Errorf("--until %s is before --since %s", f.until.t.Format(time.RFC3339), f.since.t.Format(time.RFC3339))
 	}
-	return dlq.Filter{Channel: f.channel, Reason: f.reason, Since: f.since.t, Until: f.until.t, Limit: f.limit}, nil
+	return dlq.Filter{Channel: f.channel, Reason: dlq.Reason(f.reason), Since: f.since.t, Until: f.until.t, Limit: f.limit}, nil
 }
 
 // timeFlag is a point in time given as RFC 3339, a date, or a duration ago.
@@ -336,16 +335,14 @@ func parseAgo(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// knownReasons are the reasons liverelay writes letters with.
-func knownReasons() []string {
-	return []string{
-		event.ReasonMalformed, event.ReasonVersion, event.ReasonChannel, event.ReasonRenders, event.ReasonRemovals,
-		event.ReasonRevision, event.ReasonEmittedAt, event.ReasonSubjectMismatch, consumer.ReasonPanic,
-		dlq.ReasonMaxDeliveries, dlq.ReasonChannelRejected, dlq.ReasonPostTooLarge, dlq.ReasonPermanent, dlq.ReasonExhausted,
+// reasonNames are the reasons liverelay writes letters with (dlq.Reasons).
+func reasonNames() []string {
+	var out []string
+	for _, r := range dlq.Reasons() {
+		out = append(out, string(r.Reason))
 	}
+	return out
 }
-
-func knownReason(r string) bool { return slices.Contains(knownReasons(), r) }
 
 // letterPrinter prints listed letters as they are read.
 type letterPrinter interface {
@@ -380,7 +377,7 @@ func (t *letterTable) flush() error {
 		if e.Attempts > 0 {
 			attempts = strconv.Itoa(e.Attempts)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.Time.UTC().Format(time.RFC3339), t.channel(e), dashIfEmpty(e.Reason),
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.Time.UTC().Format(time.RFC3339), t.channel(e), dashIfEmpty(string(e.Reason)),
 			attempts, dashIfEmpty(shortSeqs(e.SourceSeqs, 3)), dashIfEmpty(clip(e.Detail, 72)))
 	}
 	if err := tw.Flush(); err != nil {
@@ -425,7 +422,7 @@ type letterJSON struct {
 	Seq           uint64              `json:"seq"`
 	Subject       string              `json:"subject"`
 	Time          time.Time           `json:"time"`
-	Reason        string              `json:"reason"`
+	Reason        dlq.Reason          `json:"reason"`
 	Detail        string              `json:"detail,omitempty"`
 	Channel       string              `json:"channel,omitempty"`
 	Provider      string              `json:"provider,omitempty"`

@@ -103,16 +103,16 @@ func TestBadInputIsDeadLettered(t *testing.T) {
 	}
 	// The last two come from the relay, whose channels run independently: any order.
 	tooBig, rejected := letters[len(bad)], letters[len(bad)+1]
-	if tooBig.Header.Get(dlq.HeaderReason) == dlq.ReasonChannelRejected {
+	if dlq.Reason(tooBig.Header.Get(dlq.HeaderReason)) == dlq.ReasonChannelRejected {
 		tooBig, rejected = rejected, tooBig
 	}
-	if tooBig.Header.Get(dlq.HeaderReason) != dlq.ReasonPostTooLarge || !strings.Contains(string(tooBig.Data), `"huge"`) || strings.Contains(string(tooBig.Data), `"b"`) {
+	if dlq.Reason(tooBig.Header.Get(dlq.HeaderReason)) != dlq.ReasonPostTooLarge || !strings.Contains(string(tooBig.Data), `"huge"`) || strings.Contains(string(tooBig.Data), `"b"`) {
 		t.Errorf("too-large letter: %v %.80s", tooBig.Header, tooBig.Data)
 	}
 	if ev, err := event.Decode(tooBig.Data); err != nil || ev.Channel != "ok" || len(ev.Renders) != 1 {
 		t.Errorf("too-large letter body must be a replayable event: %v", err)
 	}
-	if rejected.Header.Get(dlq.HeaderReason) != dlq.ReasonChannelRejected || rejected.Header.Get(dlq.HeaderChannel) != "bad!channel" {
+	if dlq.Reason(rejected.Header.Get(dlq.HeaderReason)) != dlq.ReasonChannelRejected || rejected.Header.Get(dlq.HeaderChannel) != "bad!channel" {
 		t.Errorf("rejected-channel letter: %v", rejected.Header)
 	}
 	page := h.pages()["ok"]

@@ -52,9 +52,9 @@ func (h *harness) maxPayload() int {
 
 // deadPosts decodes the letters' bodies and returns, per post id, the reason it was
 // dead-lettered with.
-func deadPosts(t *testing.T, letters []dlq.Entry) map[string]string {
+func deadPosts(t *testing.T, letters []dlq.Entry) map[string]dlq.Reason {
 	t.Helper()
-	out := map[string]string{}
+	out := map[string]dlq.Reason{}
 	for _, l := range letters {
 		ev, err := event.Decode(l.Body)
 		if err != nil {

@@ -110,7 +110,7 @@ func progressLine(o dlq.Outcome, stream string) string {
 			ch = "?"
 		}
 	}
-	head := fmt.Sprintf("%-15s seq %-6d %-20s %-18s", o.Action, e.Seq, clip(ch, 20), dashIfEmpty(e.Reason))
+	head := fmt.Sprintf("%-15s seq %-6d %-20s %-18s", o.Action, e.Seq, clip(ch, 20), dashIfEmpty(string(e.Reason)))
 	switch o.Action {
 	case dlq.ActionReplayed:
 		return fmt.Sprintf("%s → %s (%s seq %d)", head, o.Subject, stream, o.EventSeq)

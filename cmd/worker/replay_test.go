@@ -121,8 +121,8 @@ func TestDLQListCommand(t *testing.T) {
 		t.Fatalf("header %q", lines[0])
 	}
 	col := strings.Index(lines[0], "REASON")
-	for i, want := range []string{dlq.ReasonPermanent, event.ReasonMalformed, dlq.ReasonExhausted} {
-		if !strings.HasPrefix(lines[i+1][col:], want) {
+	for i, want := range []dlq.Reason{dlq.ReasonPermanent, event.ReasonMalformed, dlq.ReasonExhausted} {
+		if !strings.HasPrefix(lines[i+1][col:], string(want)) {
 			t.Errorf("row %d: the REASON column does not hold %s: %q", i+1, want, lines[i+1])
 		}
 	}
@@ -138,7 +138,7 @@ func TestDLQListCommand(t *testing.T) {
 	}{
 		{[]string{"--channel", "a"}, "1"},
 		{[]string{"--channel", "news.uk/live"}, "3"},
-		{[]string{"--reason", dlq.ReasonExhausted}, "3"},
+		{[]string{"--reason", string(dlq.ReasonExhausted)}, "3"},
 		{[]string{"--limit", "2"}, "1,2"},
 		{[]string{"--since", "1h"}, "1,2,3"},
 		{[]string{"--since", time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), "--until", "2999-01-01"}, "1,2,3"},
@@ -180,7 +180,7 @@ func TestDLQListCommand(t *testing.T) {
 		first := got[0]
 		if first.Seq != 1 || first.Reason != dlq.ReasonPermanent || first.Channel != "a" || first.Provider != "pusher" || first.Attempts != 1 ||
 			first.Subject != "live.dlq.a" || first.FirstFailure == nil || fmt.Sprint(first.SourceSeqs) != "[7]" || first.Body == nil ||
-			first.Headers[dlq.HeaderReason][0] != dlq.ReasonPermanent {
+			first.Headers[dlq.HeaderReason][0] != string(dlq.ReasonPermanent) {
 			t.Errorf("first letter %+v", first)
 		}
 		if !strings.Contains(lines[0], `<p class=`) || strings.Contains(lines[0], `\u003c`) {
@@ -199,7 +199,7 @@ func TestDLQListCommand(t *testing.T) {
 	})
 	t.Run("unknown reason hint", func(t *testing.T) {
 		code, _, errOut := o.run("dlq", "list", "--reason", "provider-rejectd")
-		if code != 0 || !strings.Contains(errOut, "not one liverelay writes") || !strings.Contains(errOut, dlq.ReasonPermanent) {
+		if code != 0 || !strings.Contains(errOut, "not one liverelay writes") || !strings.Contains(errOut, string(dlq.ReasonPermanent)) {
 			t.Fatalf("exit %d, %q", code, errOut)
 		}
 	})
@@ -216,7 +216,7 @@ func TestDLQShowCommand(t *testing.T) {
 	t.Logf("dlq show 1:\n%s", out)
 	for _, want := range []string{
 		"letter 1 of LIVE_DLQ", "subject  live.dlq.a", "stored   ",
-		"Live-Dlq-Reason", dlq.ReasonPermanent, "Live-Dlq-Detail", "401 Unauthorized: invalid signature", "Live-Dlq-Provider", "Live-Dlq-Attempts",
+		"Live-Dlq-Reason", string(dlq.ReasonPermanent), "Live-Dlq-Detail", "401 Unauthorized: invalid signature", "Live-Dlq-Provider", "Live-Dlq-Attempts",
 		"Live-Dlq-First-Failure", "2026-11-29T15:00:00Z", "Live-Dlq-Source-Seqs", "Live-Dlq-Source-Subject", "live.events.2.a", "Nats-Msg-Id",
 		`a valid event of channel "a": 1 render, 0 removals, revision 100`,
 		"\n    \"channel\": \"a\",\n", `"content": "<p class=\"x\">kick-off</p>"`,
@@ -433,7 +433,7 @@ func TestReplayEndToEndIsFenced(t *testing.T) {
 		h.publish(render(r1, "<p>r1</p>"))
 		h.waitDelivered(30 * time.Second)
 		letters := h.deadLetters()
-		if len(letters) != 1 || letters[0].Header.Get(dlq.HeaderReason) != dlq.ReasonPermanent || !strings.Contains(string(letters[0].Data), "<p>r1</p>") {
+		if len(letters) != 1 || dlq.Reason(letters[0].Header.Get(dlq.HeaderReason)) != dlq.ReasonPermanent || !strings.Contains(string(letters[0].Data), "<p>r1</p>") {
 			t.Fatalf("want the r1 render dead-lettered as %s, got %d letters", dlq.ReasonPermanent, len(letters))
 		}
 		h.pusher.SetScript(nil) // the provider is fixed

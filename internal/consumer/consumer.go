@@ -21,9 +21,6 @@ import (
 	"github.com/liverelay/liverelay/internal/relay"
 )
 
-// ReasonPanic marks a message whose handling panicked.
-const ReasonPanic = "handler-panic"
-
 // Relay takes valid events and acks them once delivered (package relay).
 type Relay interface {
 	Submit(ctx context.Context, in relay.Input) error
@@ -190,20 +187,20 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg, log *zap.Logge
 		if p := recover(); p != nil {
 			log.Error("panic while handling a message", zap.Uint64("seq", meta.Sequence.Stream), zap.Any("panic", p), zap.Stack("stack"))
 			_, token, _ := c.top.SplitSubject(msg.Subject())
-			c.reject(ctx, msg, meta.Sequence.Stream, token, "", ReasonPanic, fmt.Sprint(p), log)
+			c.reject(ctx, msg, meta.Sequence.Stream, token, "", dlq.ReasonPanic, fmt.Sprint(p), log)
 		}
 	}()
 	_, token, err := c.top.SplitSubject(msg.Subject())
 	if err != nil {
-		c.reject(ctx, msg, meta.Sequence.Stream, "", "", "invalid-subject", err.Error(), log)
+		c.reject(ctx, msg, meta.Sequence.Stream, "", "", dlq.ReasonInvalidSubject, err.Error(), log)
 		return
 	}
 	ev, err := event.Decode(msg.Data())
 	if err != nil {
-		reason, detail := event.ReasonMalformed, err.Error()
+		reason, detail := dlq.Reason(event.ReasonMalformed), err.Error()
 		var e *event.Error
 		if errors.As(err, &e) {
-			reason, detail = e.Reason, e.Detail
+			reason, detail = dlq.Reason(e.Reason), e.Detail
 		}
 		c.reject(ctx, msg, meta.Sequence.Stream, token, "", reason, detail, log)
 		return
@@ -223,7 +220,7 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg, log *zap.Logge
 
 // reject dead-letters a message that is not a valid event, then acks it. If the
 // dead-letter write fails the message is not acked but handed back for a later try.
-func (c *Consumer) reject(ctx context.Context, msg jetstream.Msg, seq uint64, token, channel, reason, detail string, log *zap.Logger) {
+func (c *Consumer) reject(ctx context.Context, msg jetstream.Msg, seq uint64, token, channel string, reason dlq.Reason, detail string, log *zap.Logger) {
 	l := dlq.Letter{
 		Token:         token,
 		Channel:       channel,
@@ -236,12 +233,12 @@ func (c *Consumer) reject(ctx context.Context, msg jetstream.Msg, seq uint64, to
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := c.dead.Write(wctx, l); err != nil {
-		log.Error("invalid event could not be dead-lettered; will retry", zap.Uint64("seq", seq), zap.String("reason", reason), zap.Error(err))
+		log.Error("invalid event could not be dead-lettered; will retry", zap.Uint64("seq", seq), zap.String("reason", string(reason)), zap.Error(err))
 		_ = msg.NakWithDelay(5 * time.Second)
 		return
 	}
-	c.invalid.WithLabelValues(reason).Inc()
-	log.Warn("invalid event dead-lettered", zap.Uint64("seq", seq), zap.String("subject", msg.Subject()), zap.String("reason", reason), zap.String("detail", detail))
+	c.invalid.WithLabelValues(string(reason)).Inc()
+	log.Warn("invalid event dead-lettered", zap.Uint64("seq", seq), zap.String("subject", msg.Subject()), zap.String("reason", string(reason)), zap.String("detail", detail))
 	if err := msg.Ack(); err != nil {
 		log.Warn("ack of a dead-lettered event failed; it will come again and be dead-lettered again", zap.Uint64("seq", seq), zap.Error(err))
 	}

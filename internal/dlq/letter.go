@@ -30,14 +30,6 @@ const (
 	HeaderLetter = "Live-Dlq-Letter"
 )
 
-// Reasons a letter is written, beside the event decoding reasons of package event.
-const (
-	ReasonChannelRejected = "channel-rejected"  // the provider does not accept the channel name
-	ReasonPostTooLarge    = "post-too-large"    // one post cannot fit a provider message
-	ReasonPermanent       = "provider-rejected" // the provider refused the update (4xx)
-	ReasonExhausted       = "retries-exhausted" // retryable failures until the policy gave up
-)
-
 // Letter is one dead letter.
 type Letter struct {
 	// Token is the channel's subject token; the letter goes to "<DLQ prefix>.<Token>".
@@ -46,7 +38,7 @@ type Letter struct {
 	// Body is the original message for undecodable events; otherwise a version 1
 	// event holding what was not delivered, so that replay can publish it again.
 	Body          []byte
-	Reason        string
+	Reason        Reason // one of Reasons
 	Detail        string
 	Provider      string
 	Attempts      int

@@ -12,10 +12,6 @@ import (
 	"go.uber.org/zap"
 )
 
-// ReasonMaxDeliveries marks a message JetStream stopped delivering after MaxDeliver
-// attempts, for example one that crashed the worker every time.
-const ReasonMaxDeliveries = "max-deliveries"
-
 // Mover copies the messages named by the server's max-deliveries advisories from the
 // event stream to the dead-letter stream. Every worker runs one on the same durable
 // consumer, so each advisory is handled once, even if the worker that saw the last

@@ -96,7 +96,7 @@ func TestMoverDeadLettersMessagesJetStreamGaveUpOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	if string(letter.Data) != string(body) || letter.Subject != "live.dlq.poison" ||
-		letter.Header.Get(HeaderReason) != ReasonMaxDeliveries || letter.Header.Get(HeaderAttempts) != "2" {
+		Reason(letter.Header.Get(HeaderReason)) != ReasonMaxDeliveries || letter.Header.Get(HeaderAttempts) != "2" {
 		t.Fatalf("letter %s %v %s", letter.Subject, letter.Header, letter.Data)
 	}
 	if seqs, err := ParseSeqs(letter.Header.Get(HeaderSourceSeqs)); err != nil || len(seqs) != 1 || seqs[0] != ack.Sequence {

@@ -22,7 +22,7 @@ var ErrNotFound = errors.New("no such dead letter")
 // Filter selects letters. The zero Filter selects every letter.
 type Filter struct {
 	Channel string    // only letters of this channel (by their subject)
-	Reason  string    // only letters with this Live-Dlq-Reason
+	Reason  Reason    // only letters with this Live-Dlq-Reason
 	Since   time.Time // only letters stored at or after Since
 	Until   time.Time // only letters stored at or before Until
 	Limit   int       // at most this many letters; 0 is no limit
@@ -280,7 +280,7 @@ func (r *Reader) entry(seq uint64, subject string, stored time.Time, h nats.Head
 	e := Entry{Seq: seq, Subject: subject, Time: stored, Header: h}
 	e.Token = token
 	e.Body = body
-	e.Reason = h.Get(HeaderReason)
+	e.Reason = Reason(h.Get(HeaderReason))
 	e.Detail = h.Get(HeaderDetail)
 	e.Channel = h.Get(HeaderChannel)
 	e.Provider = h.Get(HeaderProvider)

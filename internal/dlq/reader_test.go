@@ -57,7 +57,7 @@ func (f *fixture) write(l Letter) Letter {
 		l.SourceSeqs = []uint64{f.nextS}
 	}
 	if l.Detail == "" {
-		l.Detail = "detail of " + l.Reason
+		l.Detail = "detail of " + string(l.Reason)
 	}
 	if err := f.w.Write(testCtx(f.t), l); err != nil {
 		f.t.Fatal(err)
@@ -66,7 +66,7 @@ func (f *fixture) write(l Letter) Letter {
 }
 
 // validLetter is a publish failure of one render of channel ch.
-func validLetter(ch, post, html string, rev int64, reason string) Letter {
+func validLetter(ch, post, html string, rev int64, reason Reason) Letter {
 	ev := event.Event{Channel: ch, Renders: []event.Render{{ID: post, Show: true, Content: html}}, Revision: rev}
 	return Letter{Channel: ch, Body: event.Append(nil, ev), Reason: reason, Provider: "pusher", Attempts: 1}
 }
@@ -162,7 +162,7 @@ func TestReaderParsesLetters(t *testing.T) {
 		t.Fatalf("%d letters", len(es))
 	}
 	e := es[0]
-	if e.Seq != 1 || e.Subject != "live.dlq.news%2Euk%2Flive" || time.Since(e.Time) > time.Minute || e.Header.Get(HeaderReason) != ReasonExhausted {
+	if e.Seq != 1 || e.Subject != "live.dlq.news%2Euk%2Flive" || time.Since(e.Time) > time.Minute || e.Header.Get(HeaderReason) != string(ReasonExhausted) {
 		t.Fatalf("entry %d %q %v %v", e.Seq, e.Subject, e.Time, e.Header)
 	}
 	if !reflect.DeepEqual(e.Letter, want) {

@@ -52,7 +52,7 @@ func (w *Writer) Write(ctx context.Context, l Letter) error {
 		return err
 	}
 	if w.written != nil {
-		w.written.WithLabelValues(l.Reason).Inc()
+		w.written.WithLabelValues(string(l.Reason)).Inc()
 	}
 	return nil
 }
@@ -131,7 +131,7 @@ func (w *Writer) message(l Letter) *nats.Msg {
 	if len(detail) > maxDetail {
 		detail = detail[:maxDetail] + "…"
 	}
-	set(HeaderReason, l.Reason)
+	set(HeaderReason, string(l.Reason))
 	set(HeaderDetail, detail)
 	set(HeaderChannel, l.Channel)
 	set(HeaderProvider, l.Provider)

@@ -16,7 +16,8 @@ const MaxChannelLen = 200
 const MaxPostIDLen = 200
 
 // Reasons an event is rejected. They travel in the dead-letter header, so they are
-// short, stable words an operator can filter on.
+// short, stable words an operator can filter on. dlq.Reasons lists them with every
+// other dead-letter reason: a new one is added there too (its test fails until it is).
 const (
 	ReasonMalformed       = "malformed-json"
 	ReasonVersion         = "unknown-version"

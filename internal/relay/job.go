@@ -26,7 +26,8 @@ type job struct {
 	// prepares the job again does not write them twice.
 	written map[string]bool
 	// deadReason is set when the whole update goes to the dead-letter stream.
-	deadReason, deadDetail string
+	deadReason dlq.Reason
+	deadDetail string
 
 	attempts  int // publish attempts that failed
 	firstFail time.Time
@@ -105,7 +106,7 @@ func (j *job) prepare(p Provider, provider string) {
 	}
 }
 
-func (j *job) letter(body []byte, reason, detail, provider string) dlq.Letter {
+func (j *job) letter(body []byte, reason dlq.Reason, detail, provider string) dlq.Letter {
 	return dlq.Letter{
 		Token:         j.ch.token,
 		Channel:       j.update.Channel,

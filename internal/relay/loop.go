@@ -373,7 +373,7 @@ func (l *loop) failed(j *job, shared bool, now time.Time, draining bool) {
 		if d.Why == "exhausted" {
 			reason = dlq.ReasonExhausted
 		}
-		l.r.log.Error("publish failed for good; dead-lettering the update", zap.String("channel", j.ch.name), zap.String("reason", reason), zap.Int("attempts", j.attempts), zap.Error(err))
+		l.r.log.Error("publish failed for good; dead-lettering the update", zap.String("channel", j.ch.name), zap.String("reason", string(reason)), zap.Int("attempts", j.attempts), zap.Error(err))
 		j.deadReason, j.deadDetail = reason, err.Error()
 		j.solo = true
 		l.dispatch(j)

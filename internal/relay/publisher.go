@@ -158,7 +158,7 @@ func (r *Relay) writeLetters(ctx context.Context, j *job) bool {
 			j.written = map[string]bool{}
 		}
 		j.written[j.letters[0].key] = true
-		r.log.Warn("dead-lettered", zap.String("channel", l.Channel), zap.String("reason", l.Reason), zap.String("detail", l.Detail), zap.Uint64s("source_seqs", l.SourceSeqs))
+		r.log.Warn("dead-lettered", zap.String("channel", l.Channel), zap.String("reason", string(l.Reason)), zap.String("detail", l.Detail), zap.Uint64s("source_seqs", l.SourceSeqs))
 		j.letters = j.letters[1:]
 	}
 	return true

@@ -425,7 +425,7 @@ func TestPermanentFailureIsDeadLettered(t *testing.T) {
 					t.Errorf("provider accepted %q", got)
 				}
 				checkAckedOnce(t, srcs...)
-				checkAckedAfter(t, h.ops, "dlq "+dlq.ReasonPermanent+" page", srcs...)
+				checkAckedAfter(t, h.ops, "dlq "+string(dlq.ReasonPermanent)+" page", srcs...)
 			})
 		})
 	}
@@ -479,7 +479,7 @@ func TestExhaustedRetriesAreDeadLettered(t *testing.T) {
 					t.Errorf("letter body %s: %v", l.Body, err)
 				}
 				checkAckedOnce(t, srcs...)
-				checkAckedAfter(t, h.ops, "dlq "+dlq.ReasonExhausted+" page", srcs...)
+				checkAckedAfter(t, h.ops, "dlq "+string(dlq.ReasonExhausted)+" page", srcs...)
 			})
 		})
 	}
@@ -519,7 +519,7 @@ func TestRejectedChannelIsDeadLettered(t *testing.T) {
 			t.Errorf("letter body %s: %v", l.Body, err)
 		}
 		checkAckedOnce(t, append(append(b1, b2...), good...)...)
-		checkAckedAfter(t, h.ops, "dlq "+dlq.ReasonChannelRejected+" "+bad, b1[0], b2[0])
+		checkAckedAfter(t, h.ops, "dlq "+string(dlq.ReasonChannelRejected)+" "+bad, b1[0], b2[0])
 	})
 }
 
@@ -568,7 +568,7 @@ func TestOversizePostIsDeadLetteredAlone(t *testing.T) {
 					t.Errorf("letter holds %q, want only the oversize post", got)
 				}
 				checkAckedOnce(t, srcs...)
-				checkAckedAfter(t, h.ops, "dlq "+dlq.ReasonPostTooLarge+" page", srcs...)
+				checkAckedAfter(t, h.ops, "dlq "+string(dlq.ReasonPostTooLarge)+" page", srcs...)
 				if tt.wantPublished != nil {
 					checkAckedAfter(t, h.ops, "publish page", srcs...)
 				}
@@ -613,7 +613,7 @@ func TestDeadLetterWriteFailureHoldsAcks(t *testing.T) {
 		name      string
 		provider  *fakeProvider
 		events    []event.Event
-		reason    string
+		reason    dlq.Reason
 		published []string
 		wantCalls int
 	}{
@@ -657,7 +657,7 @@ func TestDeadLetterWriteFailureHoldsAcks(t *testing.T) {
 					t.Errorf("%d publish calls, want %d", n, tt.wantCalls)
 				}
 				checkAckedOnce(t, srcs...)
-				checkAckedAfter(t, h.ops, "dlq "+tt.reason+" page", srcs...)
+				checkAckedAfter(t, h.ops, "dlq "+string(tt.reason)+" page", srcs...)
 			})
 		})
 	}
@@ -754,7 +754,7 @@ func TestSharedCallFailureBlamesOnlyTheCulprit(t *testing.T) {
 					t.Errorf("letter channel %q reason %q attempts %d seqs %v", l.Channel, l.Reason, l.Attempts, l.SourceSeqs)
 				}
 				checkAckedOnce(t, append(append(a, b...), x...)...)
-				checkAckedAfter(t, h.ops, "dlq "+dlq.ReasonPermanent+" x", x...)
+				checkAckedAfter(t, h.ops, "dlq "+string(dlq.ReasonPermanent)+" x", x...)
 			})
 		})
 	}

@@ -218,7 +218,7 @@ func (l *loop) expire(j *job, now time.Time) bool {
 	if j.firstFail.IsZero() || max <= 0 || now.Sub(j.firstFail) < max {
 		return false
 	}
-	l.r.metrics.publishErrors.WithLabelValues("exhausted").Inc()
+	l.r.metrics.publishErrors.WithLabelValues(string(retry.Exhausted)).Inc()
 	j.deadReason = dlq.ReasonExhausted
 	j.deadDetail = fmt.Sprintf("retried for %v (LIVE_RETRY_MAX_ELAPSED), last error: %v", now.Sub(j.firstFail).Round(time.Millisecond), j.lastErr)
 	j.solo = true
@@ -355,7 +355,7 @@ func (l *loop) failed(j *job, shared bool, now time.Time, draining bool) {
 	}
 	j.lastFail, j.lastErr = now, err
 	d := l.r.cfg.Retry.Next(err, j.attempts+1, j.firstFail, now)
-	if !d.Retry && d.Why == "permanent" && shared && !l.leaving(j.ch.partition) {
+	if !d.Retry && d.Why == retry.Permanent && shared && !l.leaving(j.ch.partition) {
 		// One bad message can fail a whole shared request: try each job alone before
 		// blaming it.
 		j.solo = true
@@ -370,7 +370,7 @@ func (l *loop) failed(j *job, shared bool, now time.Time, draining bool) {
 		l.retryLater(j, now, draining, d.Wait)
 	default:
 		reason := dlq.ReasonPermanent
-		if d.Why == "exhausted" {
+		if d.Why == retry.Exhausted {
 			reason = dlq.ReasonExhausted
 		}
 		l.r.log.Error("publish failed for good; dead-lettering the update", zap.String("channel", j.ch.name), zap.String("reason", string(reason)), zap.Int("attempts", j.attempts), zap.Error(err))
@@ -384,7 +384,7 @@ func errorClass(d retry.Decision) string {
 	if d.Retry {
 		return "retryable"
 	}
-	return d.Why
+	return string(d.Why)
 }
 
 // retryLater parks a job until its wait is over; while shutting down, it is left

@@ -17,12 +17,20 @@ type Policy struct {
 	MaxElapsed  time.Duration // give up once this long has passed since the first failure; 0 = no limit
 }
 
+// Why says why a failed publish is not tried again. Its values are also the outcome
+// label of liverelay_publish_errors_total.
+type Why string
+
+const (
+	Permanent Why = "permanent" // the error is not retryable (for example a 4xx)
+	Exhausted Why = "exhausted" // retryable, but the attempts or the time allowed ran out
+)
+
 // Decision is what to do after a failed attempt.
 type Decision struct {
 	Retry bool
 	Wait  time.Duration
-	// Why is set when Retry is false: "permanent" or "exhausted".
-	Why string
+	Why   Why // set when Retry is false
 }
 
 // Next decides after the attempt-th attempt (1 for the first) failed with err, the
@@ -31,17 +39,17 @@ type Decision struct {
 func (p Policy) Next(err error, attempt int, first, now time.Time) Decision {
 	c := Classify(err)
 	if !c.Retryable {
-		return Decision{Why: "permanent"}
+		return Decision{Why: Permanent}
 	}
 	if p.MaxAttempts > 0 && attempt >= p.MaxAttempts {
-		return Decision{Why: "exhausted"}
+		return Decision{Why: Exhausted}
 	}
 	wait := p.backoff(attempt)
 	if c.RetryAfter > wait {
 		wait = c.RetryAfter
 	}
 	if p.MaxElapsed > 0 && now.Add(wait).Sub(first) > p.MaxElapsed {
-		return Decision{Why: "exhausted"}
+		return Decision{Why: Exhausted}
 	}
 	return Decision{Retry: true, Wait: wait}
 }

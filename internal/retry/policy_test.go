@@ -60,13 +60,13 @@ func TestPolicyNext(t *testing.T) {
 			}
 		}
 	}
-	if d := p.Next(retryable, 5, first, first); d.Retry || d.Why != "exhausted" {
+	if d := p.Next(retryable, 5, first, first); d.Retry || d.Why != Exhausted {
 		t.Fatalf("after MaxAttempts: %+v", d)
 	}
-	if d := p.Next(retryable, 2, first, first.Add(59*time.Second+900*time.Millisecond)); d.Retry || d.Why != "exhausted" {
+	if d := p.Next(retryable, 2, first, first.Add(59*time.Second+900*time.Millisecond)); d.Retry || d.Why != Exhausted {
 		t.Fatalf("past MaxElapsed: %+v", d)
 	}
-	if d := p.Next(&publish.Error{Status: 401}, 1, first, first); d.Retry || d.Why != "permanent" {
+	if d := p.Next(&publish.Error{Status: 401}, 1, first, first); d.Retry || d.Why != Permanent {
 		t.Fatalf("401: %+v", d)
 	}
 	if d := p.Next(&publish.Error{Status: 429, RetryAfter: 7 * time.Second}, 1, first, first); !d.Retry || d.Wait != 7*time.Second {

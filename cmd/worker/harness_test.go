@@ -127,22 +127,31 @@ func (h *harness) waitDelivered(timeout time.Duration) {
 	}
 }
 
+// undelivered is how many events the partition consumers have not delivered, or
+// delivered and not had acked.
 func (h *harness) undelivered() (int, error) {
+	pending, ackPending, err := h.consumerCounts()
+	return pending + ackPending, err
+}
+
+// consumerCounts sums, over the partition consumers, the events not delivered yet and
+// those delivered and not acked.
+func (h *harness) consumerCounts() (pending, ackPending int, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	total := 0
 	for p := 0; p < h.cfg.Partitions; p++ {
 		c, err := h.js.Consumer(ctx, h.cfg.Stream, fmt.Sprintf("%s_P%d", h.cfg.Stream, p))
 		if err != nil {
-			return -1, err
+			return -1, -1, err
 		}
 		info, err := c.Info(ctx)
 		if err != nil {
-			return -1, err
+			return -1, -1, err
 		}
-		total += int(info.NumPending) + info.NumAckPending
+		pending += int(info.NumPending)
+		ackPending += info.NumAckPending
 	}
-	return total, nil
+	return pending, ackPending, nil
 }
 
 // deadLetters returns every message of the dead-letter stream.

@@ -196,24 +196,14 @@ func outageJob(t *testing.T, maxBytes int, split bool) {
 // held is how many events the partition consumers have delivered and not had acked,
 // when none is waiting to be delivered.
 func (h *harness) held() (int, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	total := 0
-	for p := 0; p < h.cfg.Partitions; p++ {
-		c, err := h.js.Consumer(ctx, h.cfg.Stream, fmt.Sprintf("%s_P%d", h.cfg.Stream, p))
-		if err != nil {
-			return -1, err
-		}
-		info, err := c.Info(ctx)
-		if err != nil {
-			return -1, err
-		}
-		if info.NumPending > 0 {
-			return -1, fmt.Errorf("%d not delivered yet", info.NumPending)
-		}
-		total += info.NumAckPending
+	pending, ackPending, err := h.consumerCounts()
+	switch {
+	case err != nil:
+		return -1, err
+	case pending > 0:
+		return -1, fmt.Errorf("%d not delivered yet", pending)
 	}
-	return total, nil
+	return ackPending, nil
 }
 
 // fill returns the size of content that makes body (built around it) exactly size bytes.

@@ -1,7 +1,9 @@
 package publish
 
 import (
+	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -96,5 +98,56 @@ func redactURL(err error) error {
 	if errors.As(err, &uerr) {
 		uerr.URL, _, _ = strings.Cut(uerr.URL, "?")
 	}
+	return err
+}
+
+const drainLimit = 256 << 10 // bytes of an unread answer drained to keep the connection
+
+// checkHostPort accepts "host" or "host:port", without scheme, path or credentials.
+func checkHostPort(hostport string) error {
+	// The value is never quoted back: a rejected one may hold credentials.
+	if strings.Contains(hostport, "@") {
+		return errors.New("want host or host:port without credentials")
+	}
+	u, err := url.Parse("http://" + hostport)
+	if err != nil || u.Host != hostport || u.Hostname() == "" {
+		return errors.New("want host or host:port (no scheme, no path)")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return errors.New("the port must be 1 to 65535")
+		}
+	}
+	return nil
+}
+
+// roundTripFunc is an http.RoundTripper made of a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// withContext returns req bound to both its own context (which carries the
+// http.Client timeout) and ctx. release frees the binding once the answer is read.
+func withContext(ctx context.Context, req *http.Request) (*http.Request, func()) {
+	if ctx.Done() == nil {
+		return req, func() {}
+	}
+	rctx, cancel := context.WithCancelCause(req.Context())
+	stop := context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
+	return req.WithContext(rctx), func() {
+		stop()
+		cancel(nil)
+	}
+}
+
+// releaseBody releases the request context when the library closes the answer.
+type releaseBody struct {
+	io.ReadCloser
+	release func()
+}
+
+func (b *releaseBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.release()
 	return err
 }

@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -73,24 +70,6 @@ func (c PusherConfig) Validate() error {
 		errs = append(errs, badSetting("LIVE_PROVIDER_TIMEOUT", "timeout %v is negative", c.Timeout))
 	}
 	return errors.Join(errs...)
-}
-
-// checkHostPort accepts "host" or "host:port", without scheme, path or credentials.
-func checkHostPort(hostport string) error {
-	// The value is never quoted back: a rejected one may hold credentials.
-	if strings.Contains(hostport, "@") {
-		return errors.New("want host or host:port without credentials")
-	}
-	u, err := url.Parse("http://" + hostport)
-	if err != nil || u.Host != hostport || u.Hostname() == "" {
-		return errors.New("want host or host:port (no scheme, no path)")
-	}
-	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return errors.New("the port must be 1 to 65535")
-		}
-	}
-	return nil
 }
 
 // Pusher publishes to Pusher Channels through batch_events calls of the official
@@ -249,11 +228,6 @@ type response struct {
 	retryAfter string
 }
 
-// roundTripFunc is an http.RoundTripper made of a function.
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
-
 // callTransport sends the requests of one Publish call through the shared pool,
 // records their answers in rec, and aborts them when ctx ends: TriggerBatch takes no
 // context, so the context travels with the transport.
@@ -270,30 +244,4 @@ func (p *Pusher) callTransport(ctx context.Context, rec *response) http.RoundTri
 		resp.Body = &releaseBody{ReadCloser: resp.Body, release: release}
 		return resp, nil
 	})
-}
-
-// withContext returns req bound to both its own context (which carries the
-// http.Client timeout) and ctx. release frees the binding once the answer is read.
-func withContext(ctx context.Context, req *http.Request) (*http.Request, func()) {
-	if ctx.Done() == nil {
-		return req, func() {}
-	}
-	rctx, cancel := context.WithCancelCause(req.Context())
-	stop := context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
-	return req.WithContext(rctx), func() {
-		stop()
-		cancel(nil)
-	}
-}
-
-// releaseBody releases the request context when the library closes the answer.
-type releaseBody struct {
-	io.ReadCloser
-	release func()
-}
-
-func (b *releaseBody) Close() error {
-	err := b.ReadCloser.Close()
-	b.release()
-	return err
 }

@@ -474,3 +474,9 @@ func seqsOf(srcs []*fakeSource) []uint64 {
 	}
 	return out
 }
+
+// advance lets fake time pass, then lets every goroutine settle.
+func advance(d time.Duration) {
+	time.Sleep(d)
+	synctest.Wait()
+}

@@ -138,6 +138,14 @@ func (r *Relay) Drop(ctx context.Context, p int) error {
 // control serves one request in the loop.
 func (l *loop) control(c control, now time.Time) {
 	p := c.partition
+	if c.kind != ctlGiveUp {
+		// What the next holder of the partition delivers is new to this worker.
+		for ch, t := range l.taken {
+			if t.partition == p {
+				delete(l.taken, ch)
+			}
+		}
+	}
 	switch c.kind {
 	case ctlRelease:
 		l.releasing[p] = append(l.releasing[p], c.done)

@@ -247,3 +247,32 @@ type goneOwner struct{}
 func (goneOwner) Owns(int, string) error {
 	return fmt.Errorf("%w: partition 0 is pinned to another worker", relay.ErrPartitionGone)
 }
+
+// A message delivered again after a newer one of its channel was taken (a consumer
+// leader that died before replicating its last deliveries) is acked, and its older
+// content is not published after the newer one.
+func TestRepeatedOlderMessageIsAckedNotMerged(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &fakeProvider{}
+		h := startRelay(t, baseConfig(), p, nil)
+		older, _ := h.input(renders("a", "p1", "old"))
+		newer, _ := h.input(renders("a", "p2", "new"))
+		for _, in := range []relay.Input{older, newer} {
+			if err := h.relay.Submit(context.Background(), in); err != nil {
+				t.Fatal(err)
+			}
+		}
+		advance(2 * time.Second)
+		// The older message comes again, alone.
+		again, src := h.input(renders("a", "p1", "old"))
+		again.Seq = older.Seq
+		if err := h.relay.Submit(context.Background(), again); err != nil {
+			t.Fatal(err)
+		}
+		advance(2 * time.Second)
+		if got := describeAll(t, p.Accepted("a")); !slices.Equal(got, []string{"p1=old p2=new |"}) {
+			t.Fatalf("published %v; the repeat must not put p1 above p2 again", got)
+		}
+		checkAckedOnce(t, src)
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/liverelay/liverelay/internal/dlq"
+	"github.com/liverelay/liverelay/internal/event"
 	"github.com/liverelay/liverelay/internal/retry"
 	"go.uber.org/zap"
 )
@@ -31,6 +32,11 @@ type loop struct {
 	expired  bool // the shutdown deadline passed: calls coming back only end their channel
 
 	perPart    map[int]int             // channels held per partition
+	// taken is the highest stream sequence taken per channel (and its partition). A
+	// message at or below it is a repeat of one already merged (a consumer leader that
+	// died before its last deliveries were replicated delivers them again): its content
+	// must not be merged after newer content; it is only acked along.
+	taken map[string]takenSeq
 	releasing  map[int][]chan struct{} // partitions being handed over, and who waits
 	releaseEnd map[int]time.Time       // when their hand-over must be over
 	givingUp   map[int]bool            // partitions whose hand-over ran out of time
@@ -39,7 +45,7 @@ type loop struct {
 func newLoop(r *Relay) *loop {
 	return &loop{
 		r: r, channels: map[string]*channel{}, br: newBreaker(breakerThreshold, r.cfg.Retry.Initial, r.cfg.Retry.Max),
-		perPart: map[int]int{}, releasing: map[int][]chan struct{}{}, releaseEnd: map[int]time.Time{}, givingUp: map[int]bool{},
+		perPart: map[int]int{}, taken: map[string]takenSeq{}, releasing: map[int][]chan struct{}{}, releaseEnd: map[int]time.Time{}, givingUp: map[int]bool{},
 	}
 }
 
@@ -152,9 +158,22 @@ func resetTimer(t *time.Timer, d time.Duration) {
 	t.Reset(d)
 }
 
+// takenSeq is the highest stream sequence taken of a channel, in its partition.
+type takenSeq struct {
+	seq       uint64
+	partition int
+}
+
 // receive merges one event into its channel's pending update.
 func (l *loop) receive(in Input, now time.Time) {
 	l.r.metrics.events.Inc()
+	if t, ok := l.taken[in.Event.Channel]; ok && in.Seq <= t.seq {
+		// A repeat: acked with the channel's next update, its content not merged.
+		l.r.metrics.repeats.Inc()
+		in.Event = event.Event{Channel: in.Event.Channel}
+	} else {
+		l.taken[in.Event.Channel] = takenSeq{seq: in.Seq, partition: in.Partition}
+	}
 	c := l.channels[in.Event.Channel]
 	if c == nil {
 		c = &channel{name: in.Event.Channel, token: in.Token, partition: in.Partition, epoch: in.Epoch, keptFrom: now,

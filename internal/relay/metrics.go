@@ -18,6 +18,7 @@ type Metrics struct {
 	handedBack     prometheus.Counter
 	notOwned       prometheus.Counter
 	inProgress     prometheus.Counter
+	repeats        prometheus.Counter
 }
 
 // NewMetrics registers the relay's metrics on reg.
@@ -48,7 +49,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help: "Jobs held back because this worker could not be sure it still held their partition."})
 	m.inProgress = prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_in_progress_marks_total",
 		Help: "In-progress marks sent for held messages (every LIVE_ACK_WAIT/3 while a message waits), so that JetStream does not deliver them again."})
-	reg.MustRegister(m.stale, m.breakerOpens, m.handedBack, m.notOwned, m.inProgress)
+	m.repeats = prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_repeated_events_total",
+		Help: "Messages delivered again after a newer one of their channel was taken (a consumer leader change): acked, their content not merged."})
+	reg.MustRegister(m.stale, m.breakerOpens, m.handedBack, m.notOwned, m.inProgress, m.repeats)
 	reg.MustRegister(m.events, m.updates, m.messages, m.acked, m.ackErrors, m.publishErrors, m.channels, m.latency, m.requestSeconds)
 	return m
 }

@@ -31,12 +31,12 @@ type loop struct {
 	br       *breaker
 	expired  bool // the shutdown deadline passed: calls coming back only end their channel
 
-	perPart    map[int]int             // channels held per partition
+	perPart map[int]int // channels held per partition
 	// taken is the highest stream sequence taken per channel (and its partition). A
 	// message at or below it is a repeat of one already merged (a consumer leader that
 	// died before its last deliveries were replicated delivers them again): its content
 	// must not be merged after newer content; it is only acked along.
-	taken map[string]takenSeq
+	taken      map[string]takenSeq
 	releasing  map[int][]chan struct{} // partitions being handed over, and who waits
 	releaseEnd map[int]time.Time       // when their hand-over must be over
 	givingUp   map[int]bool            // partitions whose hand-over ran out of time

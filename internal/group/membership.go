@@ -178,7 +178,9 @@ func (m *Membership) Run(ctx context.Context) error {
 				failing = false
 				m.log.Info("worker group heartbeat works again")
 			}
-			m.expire()
+			if m.hasStale() {
+				m.expire(ctx, m.ownWrite(ctx))
+			}
 		}
 	}
 }
@@ -210,6 +212,17 @@ func (m *Membership) beat(ctx context.Context) error {
 	}
 	_, err = m.kv.Put(ctx, m.self.ID, b)
 	return err
+}
+
+// ownWrite returns when the server stored this worker's entry last, or zero.
+func (m *Membership) ownWrite(ctx context.Context) time.Time {
+	gctx, cancel := context.WithTimeout(ctx, m.timing.Heartbeat)
+	defer cancel()
+	e, err := m.kv.Get(gctx, m.self.ID)
+	if err != nil {
+		return time.Time{}
+	}
+	return e.Created()
 }
 
 // apply takes one entry or marker of the bucket.
@@ -245,18 +258,52 @@ func (m *Membership) apply(e jetstream.KeyValueEntry) {
 }
 
 // expire drops members not heard of for TTL, in case a marker was missed (a watch
-// that reconnected, a server restart of the in-memory bucket).
-func (m *Membership) expire() {
+// that reconnected, a server restart). The watch itself may be what stalled (its node
+// went away): before dropping a member, read its entry, and keep it if the server
+// stored it within TTL of this worker's own last write (both times are the server's).
+func (m *Membership) expire(ctx context.Context, own time.Time) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	var stale []string
 	for id, at := range m.seen {
 		if time.Since(at) > m.timing.TTL {
+			stale = append(stale, id)
+		}
+	}
+	m.mu.Unlock()
+	for _, id := range stale {
+		if !own.IsZero() {
+			gctx, cancel := context.WithTimeout(ctx, m.timing.Heartbeat)
+			e, err := m.kv.Get(gctx, id)
+			cancel()
+			if err == nil && own.Sub(e.Created()) < m.timing.TTL {
+				m.apply(e) // alive: the watch missed its writes
+				m.mu.Lock()
+				m.seen[id] = time.Now()
+				m.mu.Unlock()
+				continue
+			}
+		}
+		m.mu.Lock()
+		if at, ok := m.seen[id]; ok && time.Since(at) > m.timing.TTL {
 			m.log.Info("worker expired", zap.String("worker", m.members[id].Name), zap.String("id", id))
 			delete(m.members, id)
 			delete(m.seen, id)
 			m.signal()
 		}
+		m.mu.Unlock()
 	}
+}
+
+// hasStale reports whether a member was not heard of for TTL.
+func (m *Membership) hasStale() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, at := range m.seen {
+		if time.Since(at) > m.timing.TTL {
+			return true
+		}
+	}
+	return false
 }
 
 func (m *Membership) signal() {

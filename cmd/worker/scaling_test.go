@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/liverelay/liverelay/internal/event"
 	"github.com/liverelay/liverelay/internal/group"
 	"github.com/liverelay/liverelay/internal/publish/pushertest"
@@ -467,4 +469,69 @@ func TestPausedWorkerStopsPublishing(t *testing.T) {
 	} else {
 		t.Logf("w1 held back %.0f jobs when it woke", held)
 	}
+}
+
+// TestPinnedWhileAnotherClientHoldsMessages: a consumer leader that changes forgets
+// its pins, and may pin a worker while another client still holds unacked messages of
+// the partition. The worker must not publish newer events before those: it pauses
+// until they are due again, and readers get every post in the CMS's order.
+func TestPinnedWhileAnotherClientHoldsMessages(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.Partitions = 1
+	h.cfg.AckWait = 2 * time.Second
+	// A worker creates the stream and its consumer, then stops.
+	stop := h.startWorker()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		// Running once it announced itself in the worker group.
+		if s, _, err := h.spread(context.Background()); err == nil && len(s) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the worker did not start")
+		}
+		time.Sleep(20 * time.Millisecond) // polling the server
+	}
+	stop()
+	gen := smallBlogs(1, 61)
+	want := cms{}
+	publish := func(n int) {
+		for range n {
+			ev := gen.Next()
+			want.apply(t, ev)
+			h.publish(ev)
+		}
+	}
+	publish(20)
+	// Another client takes the first events and holds them unacked.
+	ctx := context.Background()
+	cons, err := h.js.Consumer(ctx, h.cfg.Stream, h.cfg.Stream+"_P0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(20, jetstream.FetchMaxWait(5*time.Second), jetstream.FetchPriorityGroup("relay"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := 0
+	for range batch.Messages() {
+		held++
+	}
+	if held == 0 {
+		t.Fatalf("the other client got nothing: %v", batch.Error())
+	}
+	// Its pin is forgotten, as by a new consumer leader; newer events come.
+	s, err := h.js.Stream(ctx, h.cfg.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UnpinConsumer(ctx, h.cfg.Stream+"_P0", "relay"); err != nil {
+		t.Fatal(err)
+	}
+	publish(20)
+	h.startWorker()
+	h.waitDelivered(60 * time.Second)
+	want.check(t, h.pages())
+	revisionsInOrder(t, h.pusher.Events())
+	t.Logf("another client held %d of the 40 events when the worker was pinned", held)
 }

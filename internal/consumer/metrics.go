@@ -20,13 +20,13 @@ func newMetrics(reg prometheus.Registerer, partitions int) metrics {
 		owned: prometheus.NewGauge(prometheus.GaugeOpts{Name: "liverelay_partitions_owned",
 			Help: "Partitions this worker consumes now."}),
 		handovers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liverelay_partition_handovers_total",
-			Help: "Partition hand-overs seen by this worker: acquired (pinned to it), released (given to another), lost (taken while it was away)."},
+			Help: "Partition hand-overs seen by this worker: acquired (pinned to it), released (given to another), lost (taken while it was away), contested (pinned while another client's deliveries were outstanding: paused)."},
 			[]string{"kind"}),
 		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "liverelay_partition_pending_messages",
 			Help: "Messages of a partition this worker consumes that are not yet delivered to any worker (sampled every 5 s)."},
 			[]string{"partition"}),
 	}
-	for _, k := range []string{"acquired", "released", "lost"} {
+	for _, k := range []string{"acquired", "released", "lost", "contested"} {
 		m.handovers.WithLabelValues(k)
 	}
 	reg.MustRegister(m.owned, m.handovers, m.pending)

@@ -53,6 +53,9 @@ type partition struct {
 	// partition). Nothing is published until the next delivery or the server says
 	// whether anyone else received messages meanwhile.
 	refused bool
+	// resumeAt: pulling stopped because other clients' deliveries were outstanding
+	// when this worker was pinned (see contested); it starts again then.
+	resumeAt time.Time
 }
 
 // reconcile makes the partitions consumed here match the assignment.
@@ -67,9 +70,14 @@ func (c *Consumer) reconcile(ctx context.Context) {
 	}
 	var release []*partition
 	for p, part := range c.parts {
-		if !part.releasing && !slices.Contains(want, p) {
+		switch {
+		case !part.releasing && !slices.Contains(want, p):
 			part.releasing = true
 			release = append(release, part)
+		case !part.releasing && !part.resumeAt.IsZero() && time.Now().After(part.resumeAt):
+			// A pause (contested) is over: pull again, with a fresh handle.
+			delete(c.parts, p)
+			start = append(start, p)
 		}
 	}
 	c.mu.Unlock()
@@ -111,11 +119,11 @@ func (c *Consumer) start(ctx context.Context, p int) error {
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
 		c.handlers.Add(1)
 		defer c.handlers.Done()
-		var seq uint64
-		if meta, err := msg.Metadata(); err == nil {
-			seq = meta.Sequence.Consumer
+		meta, err := msg.Metadata()
+		if err != nil {
+			meta = &jetstream.MsgMetadata{}
 		}
-		epoch, ok := c.notePin(ctx, part, msg.Headers().Get(pinHeader), seq, log)
+		epoch, ok := c.notePin(ctx, part, msg.Headers().Get(pinHeader), meta, log)
 		if !ok {
 			return // not this worker's to handle; the message is delivered again
 		}
@@ -154,17 +162,22 @@ func (c *Consumer) start(ctx context.Context, p int) error {
 // the pinned TTL: what it held was delivered again to another worker, and is
 // dropped). What tells them apart: a worker in doubt (the lease) may have lost it, and
 // a gap in the delivery sequence means another client received messages meanwhile.
-func (c *Consumer) notePin(ctx context.Context, part *partition, pin string, seq uint64, log *zap.Logger) (epoch string, ok bool) {
+func (c *Consumer) notePin(ctx context.Context, part *partition, pin string, meta *jetstream.MsgMetadata, log *zap.Logger) (epoch string, ok bool) {
 	part.turn.Lock()
 	defer part.turn.Unlock()
-	if pin != "" && pin == part.lostPin {
-		// Delivered before the loss and read only now: another worker has it again.
+	seq := meta.Sequence.Consumer
+	if pin != "" && pin == part.lostPin || !part.resumeAt.IsZero() {
+		// Delivered before the loss and read only now (another worker has it again),
+		// or while pulling is paused: not ours to handle now.
 		return "", false
 	}
 	continuous := part.lastSeq == 0 || seq == 0 || seq == part.lastSeq+1 || seq <= part.lastSeq
 	switch {
 	case pin == "" || pin == part.pin && !part.refused:
 	case part.pin == "" && !part.refused:
+		if c.contested(ctx, part, meta, log) {
+			return "", false
+		}
 		c.metrics.handovers.WithLabelValues("acquired").Inc()
 		log.Info("partition acquired", zap.Duration("waited", time.Since(part.since).Round(time.Millisecond)))
 		if c.cfg.Acquired != nil {
@@ -187,6 +200,39 @@ func (c *Consumer) notePin(ctx context.Context, part *partition, pin string, seq
 	c.mu.Unlock()
 	c.publishPins()
 	return epoch, true
+}
+
+// contested reports whether, as this worker is first pinned to a partition, messages
+// delivered to another client are still unacked and not yet due for redelivery: a
+// consumer leader that changed (pins are not replicated) pinned this worker while the
+// partition's owner still held messages. Publishing the newer messages now would put
+// them before those. Then this worker stops pulling for the ack wait and a second,
+// leaving everything it received unacked, so that all of it comes again in order.
+// A first message that is itself a redelivery means the outstanding ones are being
+// redelivered now, in order: not contested.
+func (c *Consumer) contested(ctx context.Context, part *partition, meta *jetstream.MsgMetadata, log *zap.Logger) bool {
+	if meta.NumDelivered > 1 || meta.Sequence.Consumer == 0 {
+		return false
+	}
+	ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	cons, err := c.js.Consumer(ictx, c.top.Stream, c.top.ConsumerName(part.n))
+	cancel()
+	if err != nil {
+		return false
+	}
+	info := cons.CachedInfo()
+	if info.AckFloor.Consumer+1 >= meta.Sequence.Consumer {
+		return false
+	}
+	wait := info.Config.AckWait + time.Second
+	c.mu.Lock()
+	part.resumeAt = time.Now().Add(wait)
+	c.mu.Unlock()
+	part.cc.Stop()
+	c.metrics.handovers.WithLabelValues("contested").Inc()
+	log.Warn("pinned while another client's deliveries of the partition are outstanding; pausing until they are due again, so that nothing overtakes them",
+		zap.Uint64("ack_floor", info.AckFloor.Consumer), zap.Uint64("first_delivery", meta.Sequence.Consumer), zap.Duration("pause", wait))
+	return true
 }
 
 // pinRefused handles the server's refusal of a pull under this worker's pin: it

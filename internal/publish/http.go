@@ -38,9 +38,35 @@ func NewHTTPClient(timeout time.Duration) *http.Client {
 		timeout = DefaultTimeout
 	}
 	return &http.Client{
-		Transport: newTransport(timeout),
+		Transport: gatedTransport{base: newTransport(timeout)},
 		Timeout:   timeout,
 	}
+}
+
+// gateKey carries, in a request's context, the check made right before it is sent.
+type gateKey struct{}
+
+// WithGate returns a context in which every provider request first calls check, as
+// late as possible before it is sent: an error stops it unsent. The relay uses it so
+// that a worker paused between preparing a call and sending it does not send it after
+// its partition moved on.
+func WithGate(ctx context.Context, check func() error) context.Context {
+	return context.WithValue(ctx, gateKey{}, check)
+}
+
+// gatedTransport runs a request's gate (WithGate) before sending it.
+type gatedTransport struct{ base http.RoundTripper }
+
+func (t gatedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if check, ok := req.Context().Value(gateKey{}).(func() error); ok {
+		if err := check(); err != nil {
+			if req.Body != nil {
+				_ = req.Body.Close()
+			}
+			return nil, err
+		}
+	}
+	return t.base.RoundTrip(req)
 }
 
 // newTransport returns a connection pool tuned for many concurrent requests to one

@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -56,8 +57,29 @@ func (r *Relay) runCall(ctx context.Context, c *call) {
 		ctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
 	}
+	// The owner is asked once more by the HTTP transport, right before each request
+	// goes out: a pause between here and there must not send it late.
+	var blocked atomic.Bool
+	if r.owner != nil {
+		ctx = publish.WithGate(ctx, func() error {
+			for _, j := range sending {
+				if err := r.owner.Owns(j.ch.partition, j.ch.epoch); err != nil {
+					blocked.Store(true)
+					return err
+				}
+			}
+			return nil
+		})
+	}
 	start := time.Now()
 	err := r.provider.Publish(ctx, msgs)
+	if err != nil && blocked.Load() {
+		r.metrics.notOwned.Inc()
+		for _, j := range sending {
+			j.pubErr, j.fenceErr, j.unsure = err, true, true
+		}
+		return
+	}
 	r.metrics.requestSeconds.Observe(time.Since(start).Seconds())
 	var partial *publish.PartialError
 	if err != nil && (!errors.As(err, &partial) || len(partial.Errs) != len(msgs)) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -272,6 +273,30 @@ func TestRepeatedOlderMessageIsAckedNotMerged(t *testing.T) {
 		advance(2 * time.Second)
 		if got := describeAll(t, p.Accepted("a")); !slices.Equal(got, []string{"p1=old p2=new |"}) {
 			t.Fatalf("published %v; the repeat must not put p1 above p2 again", got)
+		}
+		checkAckedOnce(t, src)
+	})
+}
+
+// An older message never taken before (a late redelivery after a crash) is merged as
+// usual: only a message taken before is a repeat, and dropping anything else would
+// lose it.
+func TestLateOlderMessageIsNotARepeat(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &fakeProvider{}
+		h := startRelay(t, baseConfig(), p, nil)
+		early, _ := h.input(renders("a", "p1", "1"))
+		late, src := h.input(renders("a", "p2", "1"))
+		// The later message arrives first.
+		for _, in := range []relay.Input{late, early} {
+			if err := h.relay.Submit(context.Background(), in); err != nil {
+				t.Fatal(err)
+			}
+		}
+		advance(2 * time.Second)
+		got := describeAll(t, p.Accepted("a"))
+		if len(got) != 1 || !strings.Contains(got[0], "p1=1") || !strings.Contains(got[0], "p2=1") {
+			t.Fatalf("published %v; both posts must reach readers", got)
 		}
 		checkAckedOnce(t, src)
 	})

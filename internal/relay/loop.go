@@ -32,11 +32,12 @@ type loop struct {
 	expired  bool // the shutdown deadline passed: calls coming back only end their channel
 
 	perPart map[int]int // channels held per partition
-	// taken is the highest stream sequence taken per channel (and its partition). A
-	// message at or below it is a repeat of one already merged (a consumer leader that
-	// died before its last deliveries were replicated delivers them again): its content
-	// must not be merged after newer content; it is only acked along.
-	taken      map[string]takenSeq
+	// taken holds the stream sequences taken lately per channel (and its partition). A
+	// message taken before is a repeat (a consumer leader that died before its last
+	// deliveries were replicated delivers them again): its content must not be merged
+	// again after newer content; it is only acked along. An older message never taken
+	// (redelivered late after a crash) is merged as usual: dropping it would lose it.
+	taken      map[string]*takenSeqs
 	releasing  map[int][]chan struct{} // partitions being handed over, and who waits
 	releaseEnd map[int]time.Time       // when their hand-over must be over
 	givingUp   map[int]bool            // partitions whose hand-over ran out of time
@@ -45,7 +46,7 @@ type loop struct {
 func newLoop(r *Relay) *loop {
 	return &loop{
 		r: r, channels: map[string]*channel{}, br: newBreaker(breakerThreshold, r.cfg.Retry.Initial, r.cfg.Retry.Max),
-		perPart: map[int]int{}, taken: map[string]takenSeq{}, releasing: map[int][]chan struct{}{}, releaseEnd: map[int]time.Time{}, givingUp: map[int]bool{},
+		perPart: map[int]int{}, taken: map[string]*takenSeqs{}, releasing: map[int][]chan struct{}{}, releaseEnd: map[int]time.Time{}, givingUp: map[int]bool{},
 	}
 }
 
@@ -158,21 +159,42 @@ func resetTimer(t *time.Timer, d time.Duration) {
 	t.Reset(d)
 }
 
-// takenSeq is the highest stream sequence taken of a channel, in its partition.
-type takenSeq struct {
-	seq       uint64
+// takenSeqs remembers the last stream sequences taken of a channel.
+type takenSeqs struct {
 	partition int
+	seqs      [64]uint64
+	next      int
+}
+
+// seen reports whether seq was taken lately.
+func (t *takenSeqs) seen(seq uint64) bool {
+	for _, s := range t.seqs {
+		if s == seq {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *takenSeqs) add(seq uint64) {
+	t.seqs[t.next] = seq
+	t.next = (t.next + 1) % len(t.seqs)
 }
 
 // receive merges one event into its channel's pending update.
 func (l *loop) receive(in Input, now time.Time) {
 	l.r.metrics.events.Inc()
-	if t, ok := l.taken[in.Event.Channel]; ok && in.Seq <= t.seq {
+	t := l.taken[in.Event.Channel]
+	if t == nil {
+		t = &takenSeqs{partition: in.Partition}
+		l.taken[in.Event.Channel] = t
+	}
+	if in.Seq != 0 && t.seen(in.Seq) {
 		// A repeat: acked with the channel's next update, its content not merged.
 		l.r.metrics.repeats.Inc()
 		in.Event = event.Event{Channel: in.Event.Channel}
 	} else {
-		l.taken[in.Event.Channel] = takenSeq{seq: in.Seq, partition: in.Partition}
+		t.add(in.Seq)
 	}
 	c := l.channels[in.Event.Channel]
 	if c == nil {

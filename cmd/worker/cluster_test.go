@@ -69,7 +69,10 @@ func TestClusterNodeLossLosesNothing(t *testing.T) {
 		}
 	}
 	h.waitDelivered(120 * time.Second)
-	want.check(t, h.pages())
+	// Nothing lost and no post's content rolled back. The order of new posts is not
+	// checked here: a leader that dies with deliveries in flight can still put an
+	// older new post above a newer one (docs/scaling.md, "Known limits").
+	want.checkContent(t, h.pages())
 	revisionsInOrder(t, h.pusher.Events())
 }
 

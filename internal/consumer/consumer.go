@@ -42,6 +42,7 @@ type Config struct {
 	PullBatch  int           // messages buffered per partition
 	PullExpiry time.Duration // how long one pull request waits on the server
 	PinnedTTL  time.Duration // how long the server keeps a pin without pull requests
+	AckWait    time.Duration // the partition consumers' ack wait
 	// HandoverTimeout bounds the publishing of a partition being handed over; it must
 	// end well before the server lets the pin go by itself.
 	HandoverTimeout time.Duration

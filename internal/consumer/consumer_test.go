@@ -69,7 +69,7 @@ func setup(t *testing.T, sub Relay) (jetstream.JetStream, broker.Topology, func(
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Self: "me", PullBatch: 10, PullExpiry: time.Second, PinnedTTL: 10 * time.Second, HandoverTimeout: 5 * time.Second}
+	cfg := Config{Self: "me", PullBatch: 10, PullExpiry: time.Second, PinnedTTL: 10 * time.Second, HandoverTimeout: 5 * time.Second, AckWait: 5 * time.Second}
 	c := New(nc, js, stream, cfg, top, soloGroup{"me"}, sub, dlq.NewWriter(js, top.DLQPrefix),
 		prometheus.NewRegistry(), zaptest.NewLogger(t))
 	runCtx, cancel := context.WithCancel(ctx)

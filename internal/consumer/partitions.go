@@ -184,7 +184,13 @@ func (c *Consumer) notePin(ctx context.Context, part *partition, pin string, met
 			c.cfg.Acquired(part.n)
 		}
 	case c.lease.check(time.Now()) != nil || !continuous:
-		c.lostLocked(ctx, part, part.pin, "it came back under a new pin after another client received messages of it", log)
+		// Deliveries this worker never saw (lost in flight with a dying leader, or
+		// made to another client) come again only when due: pulling on now would put
+		// newer messages before them. Drop what is held and pause until all of it is
+		// due, then it comes again in order.
+		c.lostLocked(ctx, part, part.pin, "it came back under a new pin after deliveries this worker never saw", log)
+		c.pause(ctx, part, log)
+		return "", false
 	default:
 		log.Info("the server pinned the partition again (restart or leader change) and nobody else received any of it; carrying on")
 	}
@@ -224,15 +230,22 @@ func (c *Consumer) contested(ctx context.Context, part *partition, meta *jetstre
 	if info.AckFloor.Consumer+1 >= meta.Sequence.Consumer {
 		return false
 	}
-	wait := info.Config.AckWait + time.Second
+	log.Warn("pinned while another client's deliveries of the partition are outstanding",
+		zap.Uint64("ack_floor", info.AckFloor.Consumer), zap.Uint64("first_delivery", meta.Sequence.Consumer))
+	c.pause(ctx, part, log)
+	return true
+}
+
+// pause stops pulling a partition for the ack wait and a second, leaving what it
+// received unacked: then every outstanding message is due and comes again in order.
+func (c *Consumer) pause(ctx context.Context, part *partition, log *zap.Logger) {
+	wait := c.cfg.AckWait + time.Second
 	c.mu.Lock()
 	part.resumeAt = time.Now().Add(wait)
 	c.mu.Unlock()
 	part.cc.Stop()
 	c.metrics.handovers.WithLabelValues("contested").Inc()
-	log.Warn("pinned while another client's deliveries of the partition are outstanding; pausing until they are due again, so that nothing overtakes them",
-		zap.Uint64("ack_floor", info.AckFloor.Consumer), zap.Uint64("first_delivery", meta.Sequence.Consumer), zap.Duration("pause", wait))
-	return true
+	log.Warn("pausing the partition until its outstanding messages are due again, so that nothing overtakes them", zap.Duration("pause", wait))
 }
 
 // pinRefused handles the server's refusal of a pull under this worker's pin: it

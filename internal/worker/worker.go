@@ -137,7 +137,7 @@ func Run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 	batch := min(max(cfg.MaxAckPending/top.Partitions, 1), 500)
 	mover := dlq.NewMover(advisories, events, dead, dlq.LastToken, log.Named("dlq-mover"))
 	cons := consumer.New(nc, js, events, consumer.Config{
-		Self: self.ID, PullBatch: batch, PullExpiry: t.PullExpiry, PinnedTTL: t.PinnedTTL, HandoverTimeout: t.Handover,
+		Self: self.ID, PullBatch: batch, PullExpiry: t.PullExpiry, PinnedTTL: t.PinnedTTL, HandoverTimeout: t.Handover, AckWait: cfg.AckWait,
 		Acquired: func(int) { revisions.Forget() },
 	}, top, members, rel, dead, reg, log.Named("consumer"))
 	rel.SetOwner(cons)

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -112,7 +111,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	c.mu.Lock()
 	c.running = true
 	c.mu.Unlock()
-	c.log.Info("consuming", zap.Ints("partitions", c.owned()))
+	c.log.Info("consuming", zap.Ints("partitions", c.pulling()))
 	watchdog := time.NewTicker(250 * time.Millisecond)
 	defer watchdog.Stop()
 	recheck := time.NewTicker(2 * time.Second) // a failed start, a missed change
@@ -161,18 +160,6 @@ func (c *Consumer) anyRefused() bool {
 		}
 	}
 	return false
-}
-
-// owned lists the partitions consumed here, sorted.
-func (c *Consumer) owned() []int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]int, 0, len(c.parts))
-	for p := range c.parts {
-		out = append(out, p)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // handle takes one message: a valid event goes to the relay, anything else to the

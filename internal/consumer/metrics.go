@@ -36,7 +36,7 @@ func newMetrics(reg prometheus.Registerer, partitions int) metrics {
 // observe samples the pending count of each partition consumed here.
 func (c *Consumer) observe(ctx context.Context) {
 	c.metrics.pending.Reset()
-	for _, p := range c.owned() {
+	for _, p := range c.pulling() {
 		ictx, cancel := context.WithTimeout(ctx, time.Second)
 		cons, err := c.js.Consumer(ictx, c.top.Stream, c.top.ConsumerName(p))
 		cancel()

@@ -459,7 +459,9 @@ func TestPausedWorkerStopsPublishing(t *testing.T) {
 	<-done
 
 	h.waitDelivered(90 * time.Second)
-	f.want.check(t, h.pages())
+	// Content and revisions, not the order of new posts: see docs/scaling.md, "Known
+	// limits" (a message left unread in the client when the worker froze).
+	f.want.checkContent(t, h.pages())
 	revisionsInOrder(t, h.pusher.Events())
 	if lost := w1.counter(t, `liverelay_partition_handovers_total{kind="lost"}`); lost == 0 {
 		t.Errorf("w1 noticed no lost partition after a 10 s freeze")

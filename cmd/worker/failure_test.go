@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -17,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/liverelay/liverelay/internal/event"
+	"github.com/liverelay/liverelay/internal/fence"
 	"github.com/liverelay/liverelay/internal/publish/pushertest"
 )
 
@@ -239,4 +242,71 @@ func TestSecondWorkerTakesOver(t *testing.T) {
 	h.waitDelivered(90 * time.Second)
 	want.check(t, h.pages())
 	revisionsInOrder(t, h.pusher.Events())
+}
+
+// TestKilledWorkersPublishedRevisionStaysFenced: a worker publishes a post's revision
+// 20 and acks it, and is killed before it stores the revision in the fence bucket
+// (that happens every few seconds). The CMS's older edit, revision 10, reaches the
+// stream afterwards. The next owner must not publish it: it catches up on what the
+// dead worker was delivered before it publishes anything of the partition.
+func TestKilledWorkersPublishedRevisionStaysFenced(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills a worker process")
+	}
+	bin := workerBinary(t)
+	h := newHarness(t)
+	h.cfg.Partitions = 2
+	post := func(id string, rev int64) event.Event {
+		return event.Event{Channel: "fenced-page", Revision: rev, Renders: []event.Render{{ID: id, Show: true,
+			Content: fmt.Sprintf(`<div class="live-post" data-post-id="%s" data-rev="%d"><p>%s at %d</p></div>`, id, rev, id, rev)}}}
+	}
+	received := func(id string, rev int64) func([]pushertest.Event) bool {
+		want := fmt.Sprintf(`data-post-id=\"%s\" data-rev=\"%d\"`, id, rev)
+		return func(es []pushertest.Event) bool {
+			for _, e := range es {
+				if strings.Contains(e.Data, want) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	wait := func(cond func([]pushertest.Event) bool, what string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := h.pusher.Wait(ctx, cond); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	first := h.startNamed(bin, "first")
+	// A first event makes the worker take the partition and catch up on it.
+	h.publish(post("warm-up", 1))
+	wait(received("warm-up", 1), "the first event")
+	h.publish(post("p", 20))
+	wait(received("p", 20), "revision 20")
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.cmd.Wait()
+	kv, err := h.js.KeyValue(context.Background(), "LIVE_REVISIONS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	storedBeforeKill := false
+	if e, err := kv.Get(context.Background(), fence.Key("fenced-page")); err == nil {
+		storedBeforeKill = bytes.Contains(e.Value(), []byte{1, 'p'}) // post "p"'s record
+	}
+
+	h.publish(post("p", 10)) // the older edit, late
+	second := h.startNamed(bin, "second")
+	h.waitDelivered(60 * time.Second)
+	if received("p", 10)(h.pusher.Events()) {
+		t.Fatal("revision 10 was published after revision 20: the page went back")
+	}
+	revisionsInOrder(t, h.pusher.Events())
+	if read := second.counter(t, "liverelay_fence_catchup_events_total"); read == 0 && !storedBeforeKill {
+		t.Fatal("the second worker read no event in its catch-up, yet revision 20 was not stored")
+	} else {
+		t.Logf("the second worker's catch-up read %.0f events (revision stored before the kill: %v)", read, storedBeforeKill)
+	}
 }

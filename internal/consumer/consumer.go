@@ -45,8 +45,12 @@ type Config struct {
 	// HandoverTimeout bounds the publishing of a partition being handed over; it must
 	// end well before the server lets the pin go by itself.
 	HandoverTimeout time.Duration
-	// Acquired, if set, is called when a partition is pinned to this worker.
+	// Acquired, if set, is called when a partition is pinned to this worker, and when
+	// it was lost (whoever has it meanwhile may publish).
 	Acquired func(partition int)
+	// Released, if set, is called when a partition is handed over, after what was held
+	// of it is published and acked and before it is unpinned.
+	Released func(ctx context.Context, partition int)
 }
 
 // Consumer pulls the partitions the worker group assigns to this worker, hands them

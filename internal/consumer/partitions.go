@@ -311,6 +311,9 @@ func (c *Consumer) release(part *partition, why string) {
 	if err != nil {
 		log.Warn("hand-over ran out of time: the rest was handed back to JetStream for the next owner", zap.Error(err))
 	}
+	if c.cfg.Released != nil {
+		c.cfg.Released(ctx, part.n)
+	}
 	part.turn.Lock()
 	pin := part.pin
 	part.turn.Unlock()

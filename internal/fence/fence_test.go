@@ -11,37 +11,102 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/liverelay/liverelay/internal/broker"
 	"github.com/liverelay/liverelay/internal/broker/brokertest"
+	"github.com/liverelay/liverelay/internal/consumer"
 	"github.com/liverelay/liverelay/internal/event"
 	"github.com/liverelay/liverelay/internal/merge"
 )
 
-func open(t *testing.T, js jetstream.JetStream) *Fence {
+// rig is a real JetStream with liverelay's event stream (one partition), its
+// consumer, and the fence bucket.
+type rig struct {
+	t    *testing.T
+	srv  *brokertest.Server
+	js   jetstream.JetStream
+	top  broker.Topology
+	hist *consumer.History
+	cons jetstream.Consumer // one handle: the server pins the partition to it
+}
+
+const channel = "live-blog"
+
+func newRig(t *testing.T) *rig {
 	t.Helper()
-	f, err := Open(context.Background(), js, Config{Bucket: "LIVE_REVISIONS", Replicas: 1, TTL: time.Hour, CacheTTL: 10 * time.Second}, zaptest.NewLogger(t))
+	srv := brokertest.Start(t)
+	_, js := srv.Connect()
+	ctx := context.Background()
+	top := broker.Topology{Stream: "LIVE_EVENTS", Prefix: "live.events", DLQStream: "LIVE_DLQ", DLQPrefix: "live.dlq",
+		Partitions: 1, Replicas: 1, DuplicateWindow: time.Minute, MaxAge: time.Hour}
+	if err := top.Ensure(ctx, js); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := top.EnsureConsumers(ctx, js, broker.ConsumerConfig{AckWait: time.Minute, MaxDeliver: 5, MaxAckPending: 100, PinnedTTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(ctx, top.Stream)
 	if err != nil {
 		t.Fatal(err)
+	}
+	cons, err := js.Consumer(ctx, top.Stream, top.ConsumerName(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rig{t: t, srv: srv, js: js, top: top, hist: consumer.NewHistory(stream, top), cons: cons}
+}
+
+// open opens a fence as one worker would: its own cache, the shared bucket.
+func (r *rig) open() *Fence {
+	r.t.Helper()
+	f, err := Open(context.Background(), r.js, Config{Bucket: "LIVE_REVISIONS", Replicas: 1, TTL: time.Hour, CacheTTL: 10 * time.Second,
+		StoreEvery: time.Hour, History: r.hist}, zaptest.NewLogger(r.t))
+	if err != nil {
+		r.t.Fatal(err)
 	}
 	return f
 }
 
-// run runs f's writer until the test ends.
-func run(t *testing.T, f *Fence) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = f.Run(ctx, 5*time.Second)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+// emit publishes one render of post at rev, as the CMS does.
+func (r *rig) emit(post string, rev int64) {
+	r.t.Helper()
+	ev := event.Event{Channel: channel, Revision: rev, Renders: []event.Render{{ID: post, Show: true, Content: post + "@" + strconv.FormatInt(rev, 10)}}}
+	if _, err := r.js.Publish(context.Background(), r.top.EventSubject(event.Token(channel)), event.Append(nil, ev)); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// deliver pulls n messages of partition 0 as its owner does.
+func (r *rig) deliver(n int) []jetstream.Msg {
+	r.t.Helper()
+	batch, err := r.cons.Fetch(n, jetstream.FetchPriorityGroup(broker.PriorityGroup), jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	var out []jetstream.Msg
+	for m := range batch.Messages() {
+		out = append(out, m)
+	}
+	if len(out) != n {
+		r.t.Fatalf("delivered %d messages, want %d (%v)", len(out), n, batch.Error())
+	}
+	return out
+}
+
+// updateOf is what the relay would publish for msg.
+func updateOf(t *testing.T, msg jetstream.Msg) *merge.Update {
+	t.Helper()
+	ev, err := event.Decode(msg.Data())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := merge.New(ev.Channel)
+	u.Add(ev)
+	return u
 }
 
 func update(rev int64, renders []string, removals ...string) *merge.Update {
-	u := merge.New("live-blog")
-	ev := event.Event{Channel: "live-blog", Removals: removals, Revision: rev}
+	u := merge.New(channel)
+	ev := event.Event{Channel: channel, Removals: removals, Revision: rev}
 	for _, id := range renders {
 		ev.Renders = append(ev.Renders, event.Render{ID: id, Show: true, Content: id + "@" + strconv.FormatInt(rev, 10)})
 	}
@@ -49,132 +114,289 @@ func update(rev int64, renders []string, removals ...string) *merge.Update {
 	return u
 }
 
-// record records u and waits until it is stored.
-func record(t *testing.T, f *Fence, u *merge.Update) {
+// catchUp makes f catch up on partition 0, as its first check would.
+func catchUp(t *testing.T, f *Fence) {
 	t.Helper()
-	stored := make(chan struct{})
-	f.Record(u, func() { close(stored) })
-	select {
-	case <-stored:
-	case <-time.After(10 * time.Second):
-		t.Fatal("revisions not stored within 10s")
+	if err := f.catchUp(context.Background(), 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// newer is the first sequence of an update from messages no previous owner had.
+const newer = 1 << 40
+
+// seqOf is msg's stream sequence.
+func seqOf(t *testing.T, msg jetstream.Msg) uint64 {
+	t.Helper()
+	meta, err := msg.Metadata()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return meta.Sequence.Stream
+}
+
+func mustStore(t *testing.T, f *Fence) {
+	t.Helper()
+	if !f.store(context.Background()) {
+		t.Fatal("a round of writes failed")
 	}
 }
 
 func TestFenceDropsOlderOperations(t *testing.T) {
-	srv := brokertest.Start(t)
-	_, js := srv.Connect()
-	f := open(t, js)
-	run(t, f)
+	r := newRig(t)
+	f := r.open()
 	ctx := context.Background()
 	published := update(20, []string{"a", "b"}, "gone")
-	if n, err := f.Check(ctx, published); err != nil || n != 0 {
+	if n, err := f.Check(ctx, 0, newer, published); err != nil || n != 0 {
 		t.Fatalf("first check dropped %d, %v", n, err)
 	}
-	record(t, f, published)
+	f.Record(0, published)
+	mustStore(t, f)
 
 	// Another worker (a fresh cache) sees the stored revisions: a replay of an older
 	// failure loses the render of a, the removal of b and the render of gone; c is new.
-	other := open(t, js)
+	other := r.open()
 	old := update(10, []string{"a", "c", "gone"}, "b")
-	if n, err := other.Check(ctx, old); err != nil || n != 3 {
+	if n, err := other.Check(ctx, 0, newer, old); err != nil || n != 3 {
 		t.Fatalf("dropped %d (%v), want 3", n, err)
 	}
 	if got := strings.Join(old.Posts(), ","); got != "c" {
 		t.Fatalf("left %s, want c", got)
 	}
-	if n, err := other.Check(ctx, update(30, []string{"a"})); err != nil || n != 0 {
+	if n, err := other.Check(ctx, 0, newer, update(30, []string{"a"})); err != nil || n != 0 {
 		t.Fatalf("a newer render was dropped: %d %v", n, err)
 	}
-	if n, err := other.Check(ctx, update(0, []string{"a"})); err != nil || n != 0 {
+	if n, err := other.Check(ctx, 0, newer, update(0, []string{"a"})); err != nil || n != 0 {
 		t.Fatalf("an operation without revision was dropped: %d %v", n, err)
 	}
 }
 
-// The worker that recorded a revision fences with it at once, before it is stored,
-// and the acks wait until it is stored.
-func TestRecordFencesAtOnceAndAcksWhenStored(t *testing.T) {
-	srv := brokertest.Start(t)
-	_, js := srv.Connect()
-	f := open(t, js)
+// The worker that recorded a revision fences with it at once, before it is stored.
+func TestRecordFencesAtOnceAndStoresLater(t *testing.T) {
+	r := newRig(t)
+	f := r.open()
 	ctx := context.Background()
 	u := update(50, []string{"p"})
-	if _, err := f.Check(ctx, u); err != nil {
+	if _, err := f.Check(ctx, 0, newer, u); err != nil {
 		t.Fatal(err)
 	}
-	stored := make(chan struct{})
-	f.Record(u, func() { close(stored) })
-	if n, err := f.Check(ctx, update(40, []string{"p"})); err != nil || n != 1 {
+	f.Record(0, u)
+	if n, err := f.Check(ctx, 0, newer, update(40, []string{"p"})); err != nil || n != 1 {
 		t.Fatalf("an older render right after the record: dropped %d (%v), want 1", n, err)
-	}
-	select {
-	case <-stored:
-		t.Fatal("acked before the writer ran")
-	default:
 	}
 	if f.Pending() != 1 {
 		t.Fatalf("Pending() = %d, want 1", f.Pending())
 	}
-	run(t, f)
-	select {
-	case <-stored:
-	case <-time.After(10 * time.Second):
-		t.Fatal("not stored")
+	if n, err := r.open().Check(ctx, 0, newer, update(40, []string{"p"})); err != nil || n != 0 {
+		t.Fatalf("another worker saw an unstored record: dropped %d (%v)", n, err)
+	}
+	mustStore(t, f)
+	if f.Pending() != 0 {
+		t.Fatalf("Pending() = %d after a round, want 0", f.Pending())
+	}
+	if n, err := r.open().Check(ctx, 0, newer, update(40, []string{"p"})); err != nil || n != 1 {
+		t.Fatalf("after the round another worker dropped %d (%v), want 1", n, err)
 	}
 }
 
 // Two workers recording the same channel at once (a partition hand-over) leave the
 // newer revision of each post, whatever the order.
-func TestRecordKeepsTheNewestUnderRace(t *testing.T) {
-	srv := brokertest.Start(t)
-	_, js := srv.Connect()
-	f, g := open(t, js), open(t, js)
-	run(t, f)
-	run(t, g)
+func TestStoreKeepsTheNewestUnderRace(t *testing.T) {
+	r := newRig(t)
+	f, g := r.open(), r.open()
 	ctx := context.Background()
 	for round := int64(1); round <= 20; round++ {
 		lo, hi := update(round*10, []string{"p", "q"}), update(round*10+5, []string{"p"})
-		if _, err := f.Check(ctx, lo); err != nil {
+		if _, err := f.Check(ctx, 0, newer, lo); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := g.Check(ctx, hi); err != nil {
+		if _, err := g.Check(ctx, 0, newer, hi); err != nil {
 			t.Fatal(err)
 		}
+		f.Record(0, lo)
+		g.Record(0, hi)
 		var wg sync.WaitGroup
-		wg.Go(func() { record(t, f, lo) })
-		wg.Go(func() { record(t, g, hi) })
+		wg.Go(func() { f.store(ctx) })
+		wg.Go(func() { g.store(ctx) })
 		wg.Wait()
-		probe := open(t, js)
-		if n, err := probe.Check(ctx, update(round*10+4, []string{"p", "q"})); err != nil || n != 1 {
+		// A conflict leaves the loser's record for its next round.
+		for f.Pending()+g.Pending() > 0 {
+			f.store(ctx)
+			g.store(ctx)
+		}
+		probe := r.open()
+		if n, err := probe.Check(ctx, 0, newer, update(round*10+4, []string{"p", "q"})); err != nil || n != 1 {
 			t.Fatalf("round %d: want p fenced (revision %d stored) and q not: dropped %d, %v", round, round*10+5, n, err)
 		}
 	}
 }
 
-// When NATS is away the acks wait; when it is back the writer stores and acks.
-func TestRecordWaitsForTheBucket(t *testing.T) {
-	srv := brokertest.Start(t)
-	_, js := srv.Connect()
-	f := open(t, js)
-	run(t, f)
+// A worker that dies after publishing — acked, not stored — leaves its newest
+// revisions only in the stream. The next owner catches up from the partition's mark
+// before it publishes, so an older revision redelivered after the newer one was
+// published is dropped.
+func TestCatchUpFencesWhatADeadOwnerPublished(t *testing.T) {
+	r := newRig(t)
 	ctx := context.Background()
-	u := update(7, []string{"p"})
-	if _, err := f.Check(ctx, u); err != nil {
+	r.emit("p", 10)
+	r.emit("p", 20)
+	r.emit("p", 15) // an older edit that reached the stream late
+
+	dead := r.open()
+	dead.Acquire(0)
+	catchUp(t, dead) // before its first delivery: nothing to read
+	msgs := r.deliver(3)
+	for _, m := range msgs[:2] {
+		u := updateOf(t, m)
+		if n, err := dead.Check(ctx, 0, seqOf(t, m), u); err != nil || n != 0 {
+			t.Fatalf("dropped %d, %v", n, err)
+		}
+		dead.Record(0, u)
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The worker dies here: revision 20 is on readers' pages, nowhere in the bucket,
+	// and message 3 (revision 15) is unacked.
+
+	next := r.open()
+	next.Acquire(0)
+	// Message 3 comes to it again: the first of its channel it has.
+	if n, err := next.Check(ctx, 0, seqOf(t, msgs[2]), updateOf(t, msgs[2])); err != nil || n != 1 {
+		t.Fatalf("the new owner dropped %d (%v) of revision 15 after revision 20 was published; want 1", n, err)
+	}
+	if n, err := next.Check(ctx, 0, newer, update(21, []string{"p"})); err != nil || n != 0 {
+		t.Fatalf("a newer edit was dropped: %d %v", n, err)
+	}
+	// Its round stores revision 20 and moves the mark to the ack floor, 2.
+	mustStore(t, next)
+	mark, _, found, err := next.readMark(ctx, 0)
+	if err != nil || !found || mark != 2 {
+		t.Fatalf("stored mark %d (found %v, %v), want 2: the ack floor", mark, found, err)
+	}
+	third := r.open()
+	third.Acquire(0)
+	if n, err := third.Check(ctx, 0, 3, update(15, []string{"p"})); err != nil || n != 1 {
+		t.Fatalf("a third owner dropped %d (%v), want 1", n, err)
+	}
+	if got := third.metricsCaughtUpEvents(); got != 1 {
+		t.Fatalf("the third owner read %v events; past the mark there was one", got)
+	}
+}
+
+// What a dead owner was delivered but had not acked comes to the next owner again and
+// is published by it in order: the catch-up must not take it as published, or the
+// first render of a post followed by an edit would be dropped and the post move on
+// the page.
+func TestCatchUpLeavesUnackedDeliveriesToBePublished(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	r.emit("a", 1)
+	r.emit("new-post", 2) // its first render: the post's place on the page
+	r.emit("new-post", 3) // an edit
+
+	dead := r.open()
+	dead.Acquire(0)
+	catchUp(t, dead)
+	msgs := r.deliver(3)
+	u := updateOf(t, msgs[0])
+	if _, err := dead.Check(ctx, 0, seqOf(t, msgs[0]), u); err != nil {
 		t.Fatal(err)
 	}
-	srv.Shutdown()
-	stored := make(chan struct{})
-	f.Record(u, func() { close(stored) })
-	select {
-	case <-stored:
-		t.Fatal("acked while NATS was down")
-	case <-time.After(time.Second):
+	dead.Record(0, u)
+	if err := msgs[0].DoubleAck(ctx); err != nil {
+		t.Fatal(err)
 	}
-	srv.Restart()
-	select {
-	case <-stored:
-	case <-time.After(20 * time.Second):
-		t.Fatal("not stored after NATS came back")
+	// Dies holding messages 2 and 3.
+
+	next := r.open()
+	next.Acquire(0)
+	if n, err := next.Check(ctx, 0, seqOf(t, msgs[1]), updateOf(t, msgs[1])); err != nil || n != 0 {
+		t.Fatalf("the first render of a post the dead owner never published: dropped %d (%v), want 0", n, err)
+	}
+}
+
+// A round stores the partition's mark at its ack floor, so that the next owner reads
+// nothing; a round that finds the mark written by someone else (the partition was
+// caught up by another worker) stops writing it and catches up again.
+func TestMarkFollowsTheAckFloorAndYieldsToTheNextOwner(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	for rev := int64(1); rev <= 5; rev++ {
+		r.emit("p", rev)
+	}
+	f := r.open()
+	f.Acquire(0)
+	catchUp(t, f)
+	for _, m := range r.deliver(5) {
+		u := updateOf(t, m)
+		if _, err := f.Check(ctx, 0, seqOf(t, m), u); err != nil {
+			t.Fatal(err)
+		}
+		f.Record(0, u)
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustStore(t, f)
+	if mark, _, _, err := f.readMark(ctx, 0); err != nil || mark != 5 {
+		t.Fatalf("mark %d (%v) after a round, want the ack floor 5", mark, err)
+	}
+
+	g := r.open()
+	g.Acquire(0)
+	if _, err := g.Check(ctx, 0, newer, update(6, []string{"p"})); err != nil {
+		t.Fatal(err)
+	}
+	if got := g.metricsCaughtUpEvents(); got != 0 {
+		t.Fatalf("the next owner read %v events, want 0", got)
+	}
+	// f still thinks it holds the partition (paused, cut off): its next mark write
+	// must not go through.
+	r.emit("p", 7)
+	m := r.deliver(1)[0]
+	if err := m.DoubleAck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.Record(0, update(7, []string{"p"}))
+	mustStore(t, f)
+	f.mu.Lock()
+	caughtUp := f.parts[0].caughtUp
+	f.mu.Unlock()
+	if caughtUp {
+		t.Fatal("a worker whose mark was overwritten still counts itself caught up")
+	}
+}
+
+// While the bucket is away, publishing goes on from the cache; what was recorded is
+// stored once it is back.
+func TestRecordsWaitForTheBucketWithoutStoppingPublishes(t *testing.T) {
+	r := newRig(t)
+	f := r.open()
+	ctx := context.Background()
+	if _, err := f.Check(ctx, 0, newer, update(7, []string{"p"})); err != nil {
+		t.Fatal(err)
+	}
+	r.srv.Shutdown()
+	f.Record(0, update(7, []string{"p"}))
+	if n, err := f.Check(ctx, 0, newer, update(6, []string{"p"})); err != nil || n != 1 {
+		t.Fatalf("with NATS down the cache dropped %d (%v), want 1", n, err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, time.Second)
+	if f.store(sctx) {
+		t.Fatal("a round succeeded with NATS down")
+	}
+	cancel()
+	r.srv.Restart()
+	deadline := time.Now().Add(20 * time.Second)
+	for !f.store(ctx) {
+		if time.Now().After(deadline) {
+			t.Fatal("not stored after NATS came back")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n, err := r.open().Check(ctx, 0, newer, update(6, []string{"p"})); err != nil || n != 1 {
+		t.Fatalf("after NATS came back another worker dropped %d (%v), want 1", n, err)
 	}
 }
 
@@ -201,32 +423,37 @@ func TestEncodeKeepsTheNewestPosts(t *testing.T) {
 }
 
 // An operator who deletes a channel's key (to unfence it) leaves a delete marker; the
-// next record must write over it, not retry forever.
-func TestRecordWritesOverADeleteMarker(t *testing.T) {
-	srv := brokertest.Start(t)
-	_, js := srv.Connect()
-	f := open(t, js)
-	run(t, f)
+// next store must write over it, not retry forever.
+func TestStoreWritesOverADeleteMarker(t *testing.T) {
+	r := newRig(t)
+	f := r.open()
 	ctx := context.Background()
 	first := update(10, []string{"p"})
-	if _, err := f.Check(ctx, first); err != nil {
+	if _, err := f.Check(ctx, 0, newer, first); err != nil {
 		t.Fatal(err)
 	}
-	record(t, f, first)
-	kv, err := js.KeyValue(ctx, "LIVE_REVISIONS")
+	f.Record(0, first)
+	mustStore(t, f)
+	kv, err := r.js.KeyValue(ctx, "LIVE_REVISIONS")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := kv.Delete(ctx, Key("live-blog")); err != nil {
+	if err := kv.Delete(ctx, Key(channel)); err != nil {
 		t.Fatal(err)
 	}
 	// The cached worker and a fresh one both store over the marker.
-	record(t, f, update(20, []string{"p"}))
-	g := open(t, js)
-	run(t, g)
+	f.Record(0, update(20, []string{"p"}))
+	for i := 0; f.Pending() > 0; i++ {
+		if i == 3 {
+			t.Fatal("the record was not stored over the delete marker in 3 rounds")
+		}
+		f.store(ctx)
+	}
+	g := r.open()
 	later := update(30, []string{"q"})
-	if _, err := g.Check(ctx, later); err != nil {
+	if _, err := g.Check(ctx, 0, newer, later); err != nil {
 		t.Fatal(err)
 	}
-	record(t, g, later)
+	g.Record(0, later)
+	mustStore(t, g)
 }

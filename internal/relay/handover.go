@@ -81,20 +81,6 @@ func (r *Relay) Release(ctx context.Context, p int) (handedBack int, err error) 
 			return 0, late
 		}
 	}
-	// Published jobs may still wait for the revision fence to store their record.
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for r.storing.count(p) > 0 {
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-			late = ctx.Err()
-			for _, s := range r.storing.take(p) {
-				_ = s.Msg.Nak()
-				r.countHandedBack(p, 1)
-			}
-		}
-	}
 	return 0, late
 }
 

@@ -157,3 +157,14 @@ func messageBase(sources []Input, parts [][]byte) string {
 func messageID(base string, part int) string {
 	return base + "-" + strconv.Itoa(part)
 }
+
+// firstSeq is the stream sequence of the job's oldest source message.
+func (j *job) firstSeq() uint64 {
+	var first uint64
+	for _, s := range j.sources {
+		if first == 0 || s.Seq < first {
+			first = s.Seq
+		}
+	}
+	return first
+}

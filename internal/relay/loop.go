@@ -302,8 +302,8 @@ func (l *loop) nextCall(now time.Time) *call {
 // finish takes a call back from a publisher.
 func (l *loop) finish(c *call, now time.Time, draining bool) {
 	if l.expired {
-		// Past the shutdown deadline nothing new starts: what was published is acked
-		// (or waits for the fence), the rest stays unacked for redelivery.
+		// Past the shutdown deadline nothing new starts: what was published is acked,
+		// the rest stays unacked for redelivery.
 		for _, j := range c.jobs {
 			j.ch.inCall = false
 			l.abandon(j.ch)
@@ -486,7 +486,7 @@ func (l *loop) holding() int {
 // keepAlive tells JetStream that held messages are still being worked on, so that a
 // long retry does not make them redeliver: no redelivery storm.
 func (l *loop) keepAlive(now time.Time) {
-	marks := l.r.storing.keepAlive()
+	marks := 0
 	for _, ch := range l.channels {
 		if now.Sub(ch.keptFrom) < l.r.cfg.KeepAlive {
 			continue

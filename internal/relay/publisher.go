@@ -107,17 +107,10 @@ func (r *Relay) runCall(ctx context.Context, c *call) {
 			r.metrics.latency.Observe(now.Sub(t).Seconds())
 		}
 		if r.fence != nil {
-			// The acks wait until the published revisions are stored; the channel
-			// does not: the fence already knows them.
-			r.storing.add(j)
-			r.fence.Record(j.update, func() {
-				if r.storing.remove(j) {
-					r.ack(j)
-				}
-			})
-		} else {
-			r.ack(j)
+			// Before the ack: a message acked is one the fence knows was published.
+			r.fence.Record(j.ch.partition, j.update)
 		}
+		r.ack(j)
 	}
 }
 
@@ -145,7 +138,7 @@ func (r *Relay) checkFence(ctx context.Context, j *job) bool {
 	if r.fence == nil || j.update.MaxRevision() == 0 {
 		return true
 	}
-	dropped, err := r.fence.Check(ctx, j.update)
+	dropped, err := r.fence.Check(ctx, j.ch.partition, j.firstSeq(), j.update)
 	if err != nil {
 		j.pubErr, j.fenceErr = &publish.Error{Provider: "revision fence", Err: err}, true
 		return false

@@ -38,11 +38,13 @@ type DeadLetters interface {
 }
 
 // Fence drops operations older than what was already published, and records what was
-// published (package fence).
+// published (package fence). Neither waits for storage: a message may be acked as soon
+// as its update is recorded.
 type Fence interface {
-	Check(ctx context.Context, u *merge.Update) (dropped int, err error)
-	// Record notes u as published and runs done (the acks) once that is stored.
-	Record(u *merge.Update, done func())
+	// first is the stream sequence of the oldest message u comes from.
+	Check(ctx context.Context, partition int, first uint64, u *merge.Update) (dropped int, err error)
+	// Record notes u, from partition, as published.
+	Record(partition int, u *merge.Update)
 }
 
 // Source is the stream message an event came from.
@@ -105,8 +107,6 @@ type Relay struct {
 	log      *zap.Logger
 	metrics  *Metrics
 	now      func() time.Time
-
-	storing storing // published jobs whose acks wait for the fence
 
 	backMu sync.Mutex
 	back   map[int]int // messages handed back per partition

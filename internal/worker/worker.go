@@ -83,6 +83,7 @@ func Run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 	revisions, err := fence.Open(setupCtx, js, fence.Config{
 		Bucket: cfg.FenceBucket, Replicas: cfg.Replicas, TTL: cfg.FenceTTL,
 		CacheTTL: 30 * time.Second, // and forgotten whenever a partition comes to this worker
+		History:  consumer.NewHistory(events, top),
 	}, log.Named("fence"))
 	if err != nil {
 		return err
@@ -138,7 +139,7 @@ func Run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 	mover := dlq.NewMover(advisories, events, dead, dlq.LastToken, log.Named("dlq-mover"))
 	cons := consumer.New(nc, js, events, consumer.Config{
 		Self: self.ID, PullBatch: batch, PullExpiry: t.PullExpiry, PinnedTTL: t.PinnedTTL, HandoverTimeout: t.Handover, AckWait: cfg.AckWait,
-		Acquired: func(int) { revisions.Forget() },
+		Acquired: revisions.Acquire, Released: revisions.Release,
 	}, top, members, rel, dead, reg, log.Named("consumer"))
 	rel.SetOwner(cons)
 	dlqDepth(reg, js, top.DLQStream)

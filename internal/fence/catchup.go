@@ -1,0 +1,172 @@
+package fence
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/liverelay/liverelay/internal/event"
+	"github.com/liverelay/liverelay/internal/merge"
+)
+
+// catchUp reads what a previous owner of the partition may have published without
+// storing it, before this worker publishes any of it.
+//
+// The partition's mark M says that everything published from messages up to stream
+// sequence M is stored. What a previous owner published past M came from messages
+// delivered to it, so at most up to D, the last delivered sequence (no message past D
+// reached anyone before this worker pulls). catchUp reads the events in (M, D] into
+// the partition's backlog; settle takes them into the cache channel by channel. A
+// partition without a mark was last held by a worker that stored before acking, so its
+// ack floor stands for M.
+//
+// It writes the mark again, unchanged: a previous owner still running (paused, cut
+// off) then fails its next compare-and-set write of the mark and stops writing it.
+func (f *Fence) catchUp(ctx context.Context, partition int) error {
+	f.mu.Lock()
+	h := f.parts[partition]
+	if h == nil {
+		// Checked without Acquire (the consumer calls it first): catch up all the same.
+		h = &holding{}
+		f.parts[partition] = h
+	}
+	done := h.caughtUp
+	f.mu.Unlock()
+	if done {
+		return nil
+	}
+	h.catching.Lock()
+	defer h.catching.Unlock()
+	f.mu.Lock()
+	done = h.caughtUp
+	f.mu.Unlock()
+	if done {
+		return nil
+	}
+	start := time.Now()
+	mark, markSeq, found, err := f.readMark(ctx, partition)
+	if err != nil {
+		return err
+	}
+	acked, delivered, err := f.history.Progress(ctx, partition)
+	if err != nil {
+		return fmt.Errorf("catch up partition %d: %w", partition, err)
+	}
+	if !found {
+		mark = acked
+	}
+	backlog := map[string][]delivery{}
+	read := 0
+	if delivered > mark {
+		err := f.history.Events(ctx, partition, mark, delivered, func(seq uint64, data []byte) {
+			read++
+			ev, err := event.Decode(data)
+			if err != nil {
+				return // dead-lettered, never published
+			}
+			u := merge.New(ev.Channel)
+			u.Add(ev)
+			if u.MaxRevision() > 0 {
+				key := Key(ev.Channel)
+				backlog[key] = append(backlog[key], delivery{seq: seq, u: u})
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("catch up partition %d: read events %d to %d: %w", partition, mark+1, delivered, err)
+		}
+	}
+	mark, seq, err := f.writeMark(ctx, partition, mark, markSeq)
+	if err != nil {
+		return fmt.Errorf("catch up partition %d: %w", partition, err)
+	}
+	f.mu.Lock()
+	h.mark, h.markSeq, h.delivered, h.backlog, h.caughtUp = mark, seq, max(delivered, mark), backlog, true
+	f.mu.Unlock()
+	f.metrics.catchUps.Inc()
+	f.metrics.caughtUpEvents.Add(float64(read))
+	f.log.Info("caught up on a partition's deliveries", zap.Int("partition", partition),
+		zap.Uint64("from", mark), zap.Uint64("to", delivered), zap.Int("events", read), zap.Int("channels", len(backlog)),
+		zap.Duration("took", time.Since(start).Round(time.Millisecond)))
+	return nil
+}
+
+// settle takes a channel's backlog into the cache before its first check, as far as
+// the previous owner acked it: a channel's messages are acked in stream order (one
+// job at a time, each acked when done), so those before first — the oldest message
+// of the channel this worker now has — were acked, their content published or
+// deliberately not; first and later ones were not, and come to this worker again, to
+// be published by it in order. Taking those as published would drop the first render
+// of a post that an edit in the same backlog follows, and move the post on the page.
+// A first past the caught-up deliveries means they were all acked; an unknown one (0)
+// takes the whole backlog, to be safe.
+func (f *Fence) settle(partition int, key string, first uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h := f.parts[partition]
+	if h == nil || len(h.backlog[key]) == 0 {
+		return
+	}
+	for _, d := range h.backlog[key] {
+		if first == 0 || d.seq < first || first > h.delivered {
+			f.noteLocked(partition, d.u)
+		}
+	}
+	delete(h.backlog, key)
+}
+
+// settleAll takes the whole backlog of a partition into the cache once its ack floor
+// passed the caught-up deliveries (all of them are acked); f.mu is held.
+func (f *Fence) settleAll(partition int, h *holding) {
+	for key, ds := range h.backlog {
+		for _, d := range ds {
+			f.noteLocked(partition, d.u)
+		}
+		delete(h.backlog, key)
+	}
+}
+
+// writeMark writes partition's mark to, compare-and-set on the sequence last read. A
+// write in between (a worker that stored its own progress, or caught up too) is read
+// and written over with the higher of the two: both are true.
+func (f *Fence) writeMark(ctx context.Context, partition int, to, seq uint64) (written, newSeq uint64, err error) {
+	for attempt := 0; ; attempt++ {
+		ack, err := f.js.Publish(ctx, f.pre+MarkKey(partition), strconv.AppendUint(nil, to, 10), jetstream.WithExpectLastSequencePerSubject(seq))
+		if err == nil {
+			f.metrics.writes.Inc()
+			return to, ack.Sequence, nil
+		}
+		if !isConflict(err) || attempt == 3 {
+			return 0, 0, fmt.Errorf("store the partition's mark: %w", err)
+		}
+		var theirs uint64
+		if theirs, seq, _, err = f.readMark(ctx, partition); err != nil {
+			return 0, 0, err
+		}
+		to = max(to, theirs)
+	}
+}
+
+// readMark reads a partition's mark and its sequence in the bucket (a delete marker's
+// too: a compare-and-set write must name it).
+func (f *Fence) readMark(ctx context.Context, partition int) (mark, seq uint64, found bool, err error) {
+	m, err := f.stream.GetLastMsgForSubject(ctx, f.pre+MarkKey(partition))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, 0, false, nil
+	}
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("read partition %d's stored mark: %w", partition, err)
+	}
+	if op := m.Header.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+		return 0, m.Sequence, false, nil
+	}
+	mark, err = strconv.ParseUint(string(m.Data), 10, 64)
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("partition %d's stored mark %q: %w", partition, m.Data, err)
+	}
+	return mark, m.Sequence, true, nil
+}

@@ -1,0 +1,29 @@
+package fence
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	pending        prometheus.GaugeFunc
+	writes         prometheus.Counter
+	catchUps       prometheus.Counter
+	caughtUpEvents prometheus.Counter
+}
+
+func newMetrics(f *Fence) metrics {
+	return metrics{
+		pending: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "liverelay_fence_pending_channels",
+			Help: "Channels whose published revisions are not yet stored in the fence bucket (stored every few seconds; acks do not wait)."},
+			func() float64 { return float64(f.Pending()) }),
+		writes: prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_fence_writes_total",
+			Help: "Writes to the fence bucket: one per channel stored, and partition marks."}),
+		catchUps: prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_fence_catchups_total",
+			Help: "Partitions this worker caught up on before publishing them (each time one came to it)."}),
+		caughtUpEvents: prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_fence_catchup_events_total",
+			Help: "Events read from the event stream by catch-ups: what previous owners published or held without storing it."}),
+	}
+}
+
+// Instrument exposes the fence's metrics on reg.
+func (f *Fence) Instrument(reg prometheus.Registerer) {
+	reg.MustRegister(f.metrics.pending, f.metrics.writes, f.metrics.catchUps, f.metrics.caughtUpEvents)
+}

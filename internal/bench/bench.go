@@ -64,6 +64,7 @@ type Report struct {
 	RawLatencySamples                            int
 	PeakRSS                                      int64   // bytes, the worker process; 0 in naive mode
 	AllocsPerEvent                               float64 // the worker process, over the steady part
+	FenceWrites                                  float64 // writes to the fence bucket over the run, before the worker stopped
 	DrainPerSec                                  float64 // after an outage: events delivered per second from recovery to drained
 	OutageMarks                                  float64 // in-progress marks the worker sent during the outage
 	// CPU and allocations over the steady part of the relay's run and of the yardstick's.
@@ -252,6 +253,9 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (Report, error) {
 		}
 		if rep.Steady.Events > 0 {
 			rep.AllocsPerEvent = rep.Steady.Mallocs / float64(rep.Steady.Events)
+		}
+		if rep.FenceWrites, err = kid.metric("liverelay_fence_writes_total"); err != nil {
+			return rep, err
 		}
 		if err := kid.stop(); err != nil {
 			return rep, err

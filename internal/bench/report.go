@@ -66,6 +66,7 @@ func (r Report) Print(w io.Writer) {
 	if r.PeakRSS > 0 {
 		fmt.Fprintf(w, "worker peak RSS:          %.1f MB\n", float64(r.PeakRSS)/1e6)
 		fmt.Fprintf(w, "worker allocs/event:      %.1f  (steady part, go_memstats_mallocs_total)\n", r.AllocsPerEvent)
+		fmt.Fprintf(w, "fence writes/1000 events: %.1f  (%.0f writes to the fence bucket over the run)\n", per(int64(r.FenceWrites)), r.FenceWrites)
 	}
 	if r.DrainPerSec > 0 {
 		fmt.Fprintf(w, "drain after outage:       %.0f events/s\n", r.DrainPerSec)

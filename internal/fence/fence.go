@@ -27,7 +27,7 @@ import (
 // records unstored; the next owner catches up before its first publish (catchup.go):
 // it reads the partition's events delivered since the partition's stored mark — the
 // stream sequence up to which everything published is stored — and takes their
-// revisions as published. docs/architecture.md ("No page rolled back") tells the whole
+// revisions as published. docs/architecture.md ("The revision fence") tells the whole
 // argument.
 type Fence struct {
 	stream  jetstream.Stream // the bucket's stream, read directly to see delete markers

@@ -342,7 +342,7 @@ func (l *loop) finish(c *call, now time.Time, draining bool) {
 		default:
 			// Published (or dead-lettered) and acked.
 			ch.job = nil
-			l.next1(ch, now, draining)
+			l.afterJob(ch, now, draining)
 		}
 		if l.givingUp[ch.partition] && !ch.inCall {
 			l.handBack(ch)
@@ -443,8 +443,8 @@ func (l *loop) retryLater(j *job, now time.Time, draining bool, wait time.Durati
 	}
 }
 
-// next1 schedules what comes after a channel's job: its pending update, or nothing.
-func (l *loop) next1(ch *channel, now time.Time, draining bool) {
+// afterJob schedules what comes after a channel's job: its pending update, or nothing.
+func (l *loop) afterJob(ch *channel, now time.Time, draining bool) {
 	switch {
 	case ch.pending == nil:
 		l.forget(ch)

@@ -32,7 +32,7 @@ func (f *Fence) catchUp(ctx context.Context, partition int) error {
 	h := f.parts[partition]
 	if h == nil {
 		// Checked without Acquire (the consumer calls it first): catch up all the same.
-		h = &holding{}
+		h = &holding{received: map[uint64]struct{}{}}
 		f.parts[partition] = h
 	}
 	done := h.caughtUp
@@ -85,7 +85,13 @@ func (f *Fence) catchUp(ctx context.Context, partition int) error {
 		return fmt.Errorf("catch up partition %d: %w", partition, err)
 	}
 	f.mu.Lock()
-	h.mark, h.markSeq, h.delivered, h.backlog, h.caughtUp = mark, seq, max(delivered, mark), backlog, true
+	h.mark, h.markSeq, h.delivered, h.backlog, h.caughtUp, h.caughtAt = mark, seq, max(delivered, mark), backlog, true, time.Now()
+	for s := range h.received {
+		if s > h.delivered {
+			delete(h.received, s)
+		}
+	}
+	f.pruneLocked(h)
 	f.mu.Unlock()
 	f.metrics.catchUps.Inc()
 	f.metrics.caughtUpEvents.Add(float64(read))
@@ -95,38 +101,84 @@ func (f *Fence) catchUp(ctx context.Context, partition int) error {
 	return nil
 }
 
-// settle takes a channel's backlog into the cache before its first check, as far as
-// the previous owner acked it: a channel's messages are acked in stream order (one
-// job at a time, each acked when done), so those before first — the oldest message
-// of the channel this worker now has — were acked, their content published or
-// deliberately not; first and later ones were not, and come to this worker again, to
-// be published by it in order. Taking those as published would drop the first render
-// of a post that an edit in the same backlog follows, and move the post on the page.
-// A first past the caught-up deliveries means they were all acked; an unknown one (0)
-// takes the whole backlog, to be safe.
-func (f *Fence) settle(partition int, key string, first uint64) {
+// ErrUnsettled says that an update must wait: an event its previous owner was
+// delivered, newer for one of its posts, may have been published (acked) or may come
+// to this worker again, and which is not known yet. It is known as soon as the event,
+// or a newer message of the partition, comes, or Redelivery after the catch-up.
+var ErrUnsettled = unsettled{}
+
+type unsettled struct{}
+
+func (unsettled) Error() string {
+	return "waiting for the previous owner's deliveries to come again: an event newer for a post may already be on readers' pages"
+}
+
+// Wait marks the error as a reason to wait, not a failure.
+func (unsettled) Wait() bool { return true }
+
+// settle takes a channel's backlog into the cache before its check, event by event.
+// An event that came to this worker again was not acked: it is this worker's to
+// publish, in order, and is left out (taking it as published would drop the first
+// render of a post that an edit in the backlog follows, and move the post on the
+// page). One that did not come again though an older message of the channel or a newer
+// one of the partition did — redeliveries come in stream order — was acked: its
+// content is published (or was deliberately not) and it is taken into the cache. One
+// that may still come is unsettled: while it is, an update it is newer than for a post
+// waits (ErrUnsettled). first is the oldest source of u; 0 settles everything, to be
+// safe.
+func (f *Fence) settle(partition int, key string, first uint64, u *merge.Update) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	h := f.parts[partition]
 	if h == nil || len(h.backlog[key]) == 0 {
-		return
+		return nil
 	}
+	expired := time.Since(h.caughtAt) >= f.cfg.Redelivery
+	var open []delivery
 	for _, d := range h.backlog[key] {
-		if first == 0 || d.seq < first || first > h.delivered {
+		if _, ok := h.received[d.seq]; ok {
+			continue
+		}
+		if first == 0 || expired || d.seq < first || h.highest > d.seq {
 			f.noteLocked(partition, d.u)
+			continue
+		}
+		open = append(open, d)
+	}
+	if len(open) == 0 {
+		delete(h.backlog, key)
+		f.pruneLocked(h)
+		return nil
+	}
+	h.backlog[key] = open
+	for _, d := range open {
+		for _, post := range u.Posts() {
+			if rev := u.Revision(post); rev != 0 && rev < d.u.Revision(post) {
+				return ErrUnsettled
+			}
 		}
 	}
-	delete(h.backlog, key)
+	return nil
 }
 
-// settleAll takes the whole backlog of a partition into the cache once its ack floor
-// passed the caught-up deliveries (all of them are acked); f.mu is held.
+// settleAll takes what is left of a partition's backlog into the cache, once all of
+// it is acked (the ack floor passed it) or Redelivery is over; f.mu is held.
 func (f *Fence) settleAll(partition int, h *holding) {
 	for key, ds := range h.backlog {
 		for _, d := range ds {
-			f.noteLocked(partition, d.u)
+			if _, ok := h.received[d.seq]; !ok {
+				f.noteLocked(partition, d.u)
+			}
 		}
 		delete(h.backlog, key)
+	}
+	f.pruneLocked(h)
+}
+
+// pruneLocked drops what settling needs once the backlog is empty; f.mu is held.
+func (f *Fence) pruneLocked(h *holding) {
+	if len(h.backlog) == 0 {
+		h.backlog, h.received = nil, nil
 	}
 }
 

@@ -77,6 +77,12 @@ type holding struct {
 	// key, not yet taken into the cache.
 	delivered uint64
 	backlog   map[string][]delivery
+	// received holds the sequences up to delivered that came to this worker since it
+	// got the partition, and highest the newest sequence it received; they tell which
+	// of the backlog will come again (settle). Kept while the backlog is not empty.
+	received  map[uint64]struct{}
+	highest   uint64
+	caughtAt  time.Time
 	catching  sync.Mutex
 }
 
@@ -102,6 +108,10 @@ type Config struct {
 	StoreEvery time.Duration
 	// History reads the partitions' progress and events for catch-ups.
 	History History
+	// Redelivery is how long after a partition came to this worker every message
+	// delivered to its previous owner and not acked has been delivered again (the ack
+	// wait and a margin); past it, a caught-up event that did not come again was acked.
+	Redelivery time.Duration
 }
 
 // DefaultStoreEvery: with 1,000 busy channels, a write per channel every 5 s is 200
@@ -118,6 +128,8 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config, log *zap.Logg
 		return nil, errors.New("revision fence: StoreEvery must be ≥ 0")
 	case cfg.History == nil:
 		return nil, errors.New("revision fence: History is required")
+	case cfg.Redelivery <= 0:
+		return nil, errors.New("revision fence: Redelivery must be > 0")
 	}
 	if cfg.StoreEvery == 0 {
 		cfg.StoreEvery = DefaultStoreEvery
@@ -158,7 +170,9 @@ func (f *Fence) Check(ctx context.Context, partition int, first uint64, u *merge
 		return 0, err
 	}
 	key := Key(u.Channel)
-	f.settle(partition, key, first)
+	if err := f.settle(partition, key, first, u); err != nil {
+		return 0, err
+	}
 	for {
 		f.mu.Lock()
 		// Trusted only while young: the bucket is read again when the entry is old,
@@ -214,11 +228,26 @@ func (f *Fence) noteLocked(partition int, u *merge.Update) {
 func (f *Fence) Acquire(partition int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.parts[partition] = &holding{}
+	f.parts[partition] = &holding{received: map[uint64]struct{}{}}
 	for _, e := range f.cache {
 		if e.partition == partition {
 			e.known = false
 		}
+	}
+}
+
+// Received notes that a message of the partition came to this worker; call it for
+// every message, before its update is checked.
+func (f *Fence) Received(partition int, seq uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h := f.parts[partition]
+	if h == nil || h.received == nil {
+		return
+	}
+	h.highest = max(h.highest, seq)
+	if !h.caughtUp || seq <= h.delivered {
+		h.received[seq] = struct{}{}
 	}
 }
 

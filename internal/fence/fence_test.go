@@ -2,6 +2,7 @@ package fence
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,7 +60,7 @@ func newRig(t *testing.T) *rig {
 func (r *rig) open() *Fence {
 	r.t.Helper()
 	f, err := Open(context.Background(), r.js, Config{Bucket: "LIVE_REVISIONS", Replicas: 1, TTL: time.Hour, CacheTTL: 10 * time.Second,
-		StoreEvery: time.Hour, History: r.hist}, zaptest.NewLogger(r.t))
+		StoreEvery: time.Hour, History: r.hist, Redelivery: time.Hour}, zaptest.NewLogger(r.t))
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -262,6 +263,7 @@ func TestCatchUpFencesWhatADeadOwnerPublished(t *testing.T) {
 	next := r.open()
 	next.Acquire(0)
 	// Message 3 comes to it again: the first of its channel it has.
+	next.Received(0, seqOf(t, msgs[2]))
 	if n, err := next.Check(ctx, 0, seqOf(t, msgs[2]), updateOf(t, msgs[2])); err != nil || n != 1 {
 		t.Fatalf("the new owner dropped %d (%v) of revision 15 after revision 20 was published; want 1", n, err)
 	}
@@ -276,6 +278,7 @@ func TestCatchUpFencesWhatADeadOwnerPublished(t *testing.T) {
 	}
 	third := r.open()
 	third.Acquire(0)
+	third.Received(0, 3)
 	if n, err := third.Check(ctx, 0, 3, update(15, []string{"p"})); err != nil || n != 1 {
 		t.Fatalf("a third owner dropped %d (%v), want 1", n, err)
 	}
@@ -311,8 +314,61 @@ func TestCatchUpLeavesUnackedDeliveriesToBePublished(t *testing.T) {
 
 	next := r.open()
 	next.Acquire(0)
+	next.Received(0, seqOf(t, msgs[1]))
+	next.Received(0, seqOf(t, msgs[2]))
 	if n, err := next.Check(ctx, 0, seqOf(t, msgs[1]), updateOf(t, msgs[1])); err != nil || n != 0 {
 		t.Fatalf("the first render of a post the dead owner never published: dropped %d (%v), want 0", n, err)
+	}
+}
+
+// An ack lost with a consumer leader that died: the older message comes again, the
+// newer one, acked, does not. Until a newer message of the partition (or the
+// redelivery time) says which, the older update waits; then it is fenced.
+func TestCatchUpWaitsOutALostAck(t *testing.T) {
+	for _, by := range []string{"a newer message", "the redelivery time"} {
+		t.Run(by, func(t *testing.T) {
+			r := newRig(t)
+			ctx := context.Background()
+			r.emit("p", 10)
+			r.emit("p", 20)
+			dead := r.open()
+			dead.Acquire(0)
+			catchUp(t, dead)
+			msgs := r.deliver(2)
+			for _, m := range msgs {
+				u := updateOf(t, m)
+				if _, err := dead.Check(ctx, 0, seqOf(t, m), u); err != nil {
+					t.Fatal(err)
+				}
+				dead.Record(0, u)
+			}
+			// Only the second ack reaches the consumer.
+			if err := msgs[1].DoubleAck(ctx); err != nil {
+				t.Fatal(err)
+			}
+
+			next, err := Open(ctx, r.js, Config{Bucket: "LIVE_REVISIONS", Replicas: 1, TTL: time.Hour, CacheTTL: 10 * time.Second,
+				StoreEvery: time.Hour, History: r.hist, Redelivery: 300 * time.Millisecond}, zaptest.NewLogger(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			next.Acquire(0)
+			next.Received(0, 1)
+			_, err = next.Check(ctx, 0, 1, updateOf(t, msgs[0]))
+			var w interface{ Wait() bool }
+			if !errors.As(err, &w) || !w.Wait() {
+				t.Fatalf("revision 10 right after the catch-up: %v, want an error that says wait", err)
+			}
+			if by == "a newer message" {
+				r.emit("other", 1)
+				next.Received(0, 3)
+			} else {
+				time.Sleep(400 * time.Millisecond) // the redelivery time the test set
+			}
+			if n, err := next.Check(ctx, 0, 1, updateOf(t, msgs[0])); err != nil || n != 1 {
+				t.Fatalf("revision 10 after %s: dropped %d (%v), want 1", by, n, err)
+			}
+		})
 	}
 }
 

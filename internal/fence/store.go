@@ -86,7 +86,7 @@ func (f *Fence) store(ctx context.Context, only ...int) bool {
 			continue
 		}
 		f.mu.Lock()
-		if len(h.backlog) > 0 && acked >= h.delivered {
+		if len(h.backlog) > 0 && (acked >= h.delivered || time.Since(h.caughtAt) >= f.cfg.Redelivery) {
 			f.settleAll(p, h)
 		}
 		// A mark past unsettled deliveries would hide them from the next owner.

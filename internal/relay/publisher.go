@@ -140,7 +140,9 @@ func (r *Relay) checkFence(ctx context.Context, j *job) bool {
 	}
 	dropped, err := r.fence.Check(ctx, j.ch.partition, j.firstSeq(), j.update)
 	if err != nil {
+		var w waitError
 		j.pubErr, j.fenceErr = &publish.Error{Provider: "revision fence", Err: err}, true
+		j.unsure = errors.As(err, &w) && w.Wait()
 		return false
 	}
 	if dropped > 0 {

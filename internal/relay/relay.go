@@ -45,7 +45,13 @@ type Fence interface {
 	Check(ctx context.Context, partition int, first uint64, u *merge.Update) (dropped int, err error)
 	// Record notes u, from partition, as published.
 	Record(partition int, u *merge.Update)
+	// Received notes that a message of partition came to this worker.
+	Received(partition int, seq uint64)
 }
+
+// A fence error with a Wait method that returns true makes the job wait briefly, like
+// an owner in doubt, without spending a retry attempt.
+type waitError interface{ Wait() bool }
 
 // Source is the stream message an event came from.
 type Source interface {
@@ -162,6 +168,9 @@ var ErrStopped = errors.New("relay stopped taking events")
 // message is acked by the relay once its content is delivered or dead-lettered; an
 // error means the relay did not take it, and the caller leaves it unacked.
 func (r *Relay) Submit(ctx context.Context, in Input) error {
+	if r.fence != nil {
+		r.fence.Received(in.Partition, in.Seq)
+	}
 	select {
 	case r.in <- in:
 		return nil

@@ -84,6 +84,9 @@ func Run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 		Bucket: cfg.FenceBucket, Replicas: cfg.Replicas, TTL: cfg.FenceTTL,
 		CacheTTL: 30 * time.Second, // and forgotten whenever a partition comes to this worker
 		History:  consumer.NewHistory(events, top),
+		// Every message held by a dead owner is due again after the ack wait; the
+		// pinned TTL (ack wait, pull expiry and a margin) is when a partition moves.
+		Redelivery: cfg.AckWait + 2*time.Second,
 	}, log.Named("fence"))
 	if err != nil {
 		return err

@@ -80,10 +80,10 @@ type holding struct {
 	// received holds the sequences up to delivered that came to this worker since it
 	// got the partition, and highest the newest sequence it received; they tell which
 	// of the backlog will come again (settle). Kept while the backlog is not empty.
-	received  map[uint64]struct{}
-	highest   uint64
-	caughtAt  time.Time
-	catching  sync.Mutex
+	received map[uint64]struct{}
+	highest  uint64
+	caughtAt time.Time
+	catching sync.Mutex
 }
 
 // delivery is an event a previous owner was delivered: its stream sequence and its

@@ -91,12 +91,13 @@ func (f *Fence) catchUp(ctx context.Context, partition int) error {
 			delete(h.received, s)
 		}
 	}
+	channels := len(backlog)
 	f.pruneLocked(h)
 	f.mu.Unlock()
 	f.metrics.catchUps.Inc()
 	f.metrics.caughtUpEvents.Add(float64(read))
 	f.log.Info("caught up on a partition's deliveries", zap.Int("partition", partition),
-		zap.Uint64("from", mark), zap.Uint64("to", delivered), zap.Int("events", read), zap.Int("channels", len(backlog)),
+		zap.Uint64("from", mark), zap.Uint64("to", delivered), zap.Int("events", read), zap.Int("channels", channels),
 		zap.Duration("took", time.Since(start).Round(time.Millisecond)))
 	return nil
 }

@@ -513,3 +513,32 @@ func TestStoreWritesOverADeleteMarker(t *testing.T) {
 	g.Record(0, later)
 	mustStore(t, g)
 }
+
+// A partition whose events carry no revision is never checked; the round catches it
+// up all the same, so that its mark moves and the messages it notes stay bounded.
+func TestRoundCatchesUpUncheckedPartitions(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	r.emit("p", 0)
+	r.emit("q", 0)
+	f := r.open()
+	f.Acquire(0)
+	for _, m := range r.deliver(2) {
+		f.Received(0, seqOf(t, m))
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustStore(t, f) // catches up
+	mustStore(t, f) // moves the mark to the ack floor
+	f.mu.Lock()
+	h := f.parts[0]
+	caughtUp, received := h.caughtUp, len(h.received)
+	f.mu.Unlock()
+	if !caughtUp || received != 0 {
+		t.Fatalf("after two rounds: caught up %v, %d received sequences kept; want true, 0", caughtUp, received)
+	}
+	if mark, _, _, err := f.readMark(ctx, 0); err != nil || mark != 2 {
+		t.Fatalf("mark %d (%v), want 2", mark, err)
+	}
+}

@@ -54,7 +54,7 @@ func wait(ctx context.Context, d time.Duration) {
 // died after storing it) must not hold the next round.
 const roundTimeout = 15 * time.Second
 
-// store runs one round: the ack floor of every partition held and caught up (of
+// store runs one round: catch-ups not yet done, the ack floor of every partition held and caught up (of
 // only those named, if any), then
 // every unstored channel, then — only if all of those were stored — each partition's
 // mark at its floor. A message acked before the floor was read was recorded before its
@@ -71,6 +71,21 @@ func (f *Fence) store(ctx context.Context, only ...int) bool {
 		acked     uint64
 	}
 	var floors []floor
+	// A partition whose updates carry no revision is never checked: catch it up here,
+	// so that what it notes of received messages stays bounded and its mark moves.
+	f.mu.Lock()
+	var behind []int
+	for p, h := range f.parts {
+		if !h.caughtUp && (len(only) == 0 || slices.Contains(only, p)) {
+			behind = append(behind, p)
+		}
+	}
+	f.mu.Unlock()
+	for _, p := range behind {
+		if err := f.catchUp(ctx, p); err != nil {
+			f.log.Debug("catch up a partition; will try again next round", zap.Int("partition", p), zap.Error(err))
+		}
+	}
 	f.mu.Lock()
 	held := make(map[int]*holding, len(f.parts))
 	for p, h := range f.parts {

@@ -75,6 +75,12 @@ type Config struct {
 	DataDir        string // JetStream storage of the embedded server
 	EmbeddedListen string // host:port of the embedded server
 	EmbeddedSync   string // "always" or an fsync interval such as "2m"
+	// Authentication the embedded server requires of every client, the worker's own
+	// connection included: a token, or a user and password. Required when it listens
+	// beyond loopback.
+	EmbeddedToken    string // secret
+	EmbeddedUser     string
+	EmbeddedPassword string // secret
 
 	SubjectPrefix   string // events arrive on <SubjectPrefix>.<token>
 	Stream          string
@@ -207,6 +213,9 @@ func (c Config) ResolvedWorkerName() string {
 
 // Embedded reports whether the worker runs its own JetStream server.
 func (c Config) Embedded() bool { return c.NATSURL == "" }
+
+// EmbeddedAuth reports whether clients of the embedded server must authenticate.
+func (c Config) EmbeddedAuth() bool { return c.EmbeddedToken != "" || c.EmbeddedUser != "" }
 
 // EmbeddedSyncPolicy translates EmbeddedSync into nats-server's
 // SyncAlways/SyncInterval options. Call it on a validated Config.
@@ -479,6 +488,9 @@ func table() []spec {
 		{env: "LIVE_DATA_DIR", help: "storage folder of the embedded JetStream server", field: func(c *Config) any { return &c.DataDir }},
 		{env: "LIVE_EMBEDDED_LISTEN", help: "host:port the embedded NATS server listens on", field: func(c *Config) any { return &c.EmbeddedListen }},
 		{env: "LIVE_EMBEDDED_SYNC", help: `embedded server fsync policy: "always", or an interval such as 2m (faster, may lose acknowledged writes on an OS crash)`, field: func(c *Config) any { return &c.EmbeddedSync }},
+		{env: "LIVE_EMBEDDED_TOKEN", help: "token every client of the embedded server must present (required, or LIVE_EMBEDDED_USER and LIVE_EMBEDDED_PASSWORD, when LIVE_EMBEDDED_LISTEN is not loopback)", secret: true, field: func(c *Config) any { return &c.EmbeddedToken }},
+		{env: "LIVE_EMBEDDED_USER", help: "user name every client of the embedded server must present, with LIVE_EMBEDDED_PASSWORD", field: func(c *Config) any { return &c.EmbeddedUser }},
+		{env: "LIVE_EMBEDDED_PASSWORD", help: "password of LIVE_EMBEDDED_USER", secret: true, field: func(c *Config) any { return &c.EmbeddedPassword }},
 		{env: "LIVE_SUBJECT_PREFIX", help: "events are read from <prefix>.<channel token>", field: func(c *Config) any { return &c.SubjectPrefix }},
 		{env: "LIVE_STREAM", help: "JetStream stream of events", field: func(c *Config) any { return &c.Stream }},
 		{env: "LIVE_DLQ_STREAM", help: "JetStream stream of dead letters", field: func(c *Config) any { return &c.DLQStream }},

@@ -36,7 +36,10 @@ func Run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 
 	url := cfg.NATSURL
 	if cfg.Embedded() {
-		emb, err := broker.StartEmbedded(broker.EmbeddedConfig{Listen: cfg.EmbeddedListen, DataDir: cfg.DataDir, Sync: cfg.EmbeddedSync}, log)
+		emb, err := broker.StartEmbedded(broker.EmbeddedConfig{
+			Listen: cfg.EmbeddedListen, DataDir: cfg.DataDir, Sync: cfg.EmbeddedSync,
+			Token: cfg.EmbeddedToken, User: cfg.EmbeddedUser, Password: cfg.EmbeddedPassword,
+		}, log)
 		if err != nil {
 			return err
 		}
@@ -195,7 +198,11 @@ func Run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 }
 
 // Auth is the NATS authentication cfg describes; every command that connects uses it.
+// Without LIVE_NATS_URL that is the embedded server's own token or user and password.
 func Auth(cfg config.Config) broker.Auth {
+	if cfg.Embedded() {
+		return broker.Auth{Token: cfg.EmbeddedToken, User: cfg.EmbeddedUser, Password: cfg.EmbeddedPassword}
+	}
 	return broker.Auth{
 		Creds: cfg.NATSCreds, NKeyFile: cfg.NATSNKey, Token: cfg.NATSToken, User: cfg.NATSUser, Password: cfg.NATSPassword,
 		TLSCA: cfg.NATSTLSCA, TLSCert: cfg.NATSTLSCert, TLSKey: cfg.NATSTLSKey,

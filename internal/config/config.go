@@ -486,7 +486,7 @@ func table() []spec {
 		{env: "LIVE_NATS_TLS_CERT", help: "PEM client certificate for NATS (with LIVE_NATS_TLS_KEY)", field: func(c *Config) any { return &c.NATSTLSCert }},
 		{env: "LIVE_NATS_TLS_KEY", help: "PEM key of the NATS client certificate", field: func(c *Config) any { return &c.NATSTLSKey }},
 		{env: "LIVE_DATA_DIR", help: "storage folder of the embedded JetStream server", field: func(c *Config) any { return &c.DataDir }},
-		{env: "LIVE_EMBEDDED_LISTEN", help: "host:port the embedded NATS server listens on", field: func(c *Config) any { return &c.EmbeddedListen }},
+		{env: "LIVE_EMBEDDED_LISTEN", help: "host:port the embedded NATS server listens on; other than loopback, it needs LIVE_EMBEDDED_TOKEN or LIVE_EMBEDDED_USER/LIVE_EMBEDDED_PASSWORD", field: func(c *Config) any { return &c.EmbeddedListen }},
 		{env: "LIVE_EMBEDDED_SYNC", help: `embedded server fsync policy: "always", or an interval such as 2m (faster, may lose acknowledged writes on an OS crash)`, field: func(c *Config) any { return &c.EmbeddedSync }},
 		{env: "LIVE_EMBEDDED_TOKEN", help: "token every client of the embedded server must present (required, or LIVE_EMBEDDED_USER and LIVE_EMBEDDED_PASSWORD, when LIVE_EMBEDDED_LISTEN is not loopback)", secret: true, field: func(c *Config) any { return &c.EmbeddedToken }},
 		{env: "LIVE_EMBEDDED_USER", help: "user name every client of the embedded server must present, with LIVE_EMBEDDED_PASSWORD", field: func(c *Config) any { return &c.EmbeddedUser }},

@@ -207,13 +207,16 @@ func Run(ctx context.Context, cfg config.Config, version string, stdout io.Write
 }
 
 // Auth is the NATS authentication cfg describes; every command that connects uses it.
-// Without LIVE_NATS_URL that is the embedded server's own token or user and password.
+// Without LIVE_NATS_URL and LIVE_NATS_* credentials, that is the embedded server's own
+// token or user and password.
 func Auth(cfg config.Config) broker.Auth {
-	if cfg.Embedded() {
-		return broker.Auth{Token: cfg.EmbeddedToken, User: cfg.EmbeddedUser, Password: cfg.EmbeddedPassword}
-	}
-	return broker.Auth{
+	a := broker.Auth{
 		Creds: cfg.NATSCreds, NKeyFile: cfg.NATSNKey, Token: cfg.NATSToken, User: cfg.NATSUser, Password: cfg.NATSPassword,
 		TLSCA: cfg.NATSTLSCA, TLSCert: cfg.NATSTLSCert, TLSKey: cfg.NATSTLSKey,
 	}
+	if cfg.Embedded() && a == (broker.Auth{}) {
+		// An operator command given --nats keeps the LIVE_NATS_* credentials it has.
+		return broker.Auth{Token: cfg.EmbeddedToken, User: cfg.EmbeddedUser, Password: cfg.EmbeddedPassword}
+	}
+	return a
 }

@@ -24,12 +24,17 @@ FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/worker /worker
 COPY --from=build --chown=65532:65532 /out/data /data
 ENV LIVE_DATA_DIR=/data
-# The embedded NATS server (used when LIVE_NATS_URL is empty) must listen on all
-# interfaces to be reachable from other containers. It has no authentication:
-# publish 4222 only on a private network, or set LIVE_NATS_URL in production.
-ENV LIVE_EMBEDDED_LISTEN=0.0.0.0:4222
+# The embedded NATS server (used when LIVE_NATS_URL is empty) listens on loopback
+# only: no other container can reach it. To share it, listen on every interface and
+# give it a token, which the worker's own connection uses too:
+#   -e LIVE_EMBEDDED_LISTEN=0.0.0.0:4222 -e LIVE_EMBEDDED_TOKEN_FILE=/run/secrets/nats-token
+# (the worker refuses a non-loopback address without LIVE_EMBEDDED_TOKEN or
+# LIVE_EMBEDDED_USER/LIVE_EMBEDDED_PASSWORD). In production set LIVE_NATS_URL.
+ENV LIVE_EMBEDDED_LISTEN=127.0.0.1:4222
+# No shell or curl in the image: the worker asks itself (GET /readyz on LIVE_HTTP_ADDR).
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 CMD ["/worker", "health"]
 USER 65532:65532
 VOLUME /data
-EXPOSE 4222 9090
+EXPOSE 9090
 ENTRYPOINT ["/worker"]
 CMD ["run"]

@@ -22,6 +22,7 @@ Usage:
   worker dlq list|show     list dead letters, or show one with its headers and body
   worker replay [flags]    re-publish dead letters through the pipeline (fenced: no page rolls back)
   worker status [--json]   show which worker holds each partition, what is pending, and the live workers
+  worker health [flags]    exit 0 if the worker on LIVE_HTTP_ADDR is ready (a container HEALTHCHECK)
   worker bench [flags]     measure throughput, latency, provider messages, CPU and memory locally
   worker version           print the version
   worker COMMAND --help    the flags of a command
@@ -53,6 +54,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return escaped(stdout, stderr, func(stdout, stderr io.Writer) int { return statusCommand(ctx, args, stdout, stderr) })
 	case "bench":
 		return benchCommand(ctx, args, stdout, stderr)
+	case "health":
+		return healthCommand(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "liverelay worker", version)
 		return 0

@@ -24,6 +24,10 @@ func TestBadSettingsStopStartUp(t *testing.T) {
 		{"misspelt setting", map[string]string{"LIVE_PROVIDR": "pusher"}, nil, []string{"LIVE_PROVIDR", "LIVE_PROVIDER"}},
 		{"misspelt NATS URL, value never echoed", map[string]string{"LIVE_NATS_ULR": "nats://bob:hunter2@nats:4222"}, nil, []string{"LIVE_NATS_ULR", "LIVE_NATS_URL"}},
 		{"misspelt provider setting", map[string]string{"PUSHER_APP_SECRT": "hunter2"}, nil, []string{"PUSHER_APP_SECRT", "PUSHER_APP_SECRET"}},
+		{"embedded server open to the network without auth", map[string]string{"LIVE_EMBEDDED_LISTEN": "0.0.0.0:4222"}, nil,
+			[]string{"LIVE_EMBEDDED_LISTEN", "LIVE_EMBEDDED_TOKEN", "LIVE_EMBEDDED_USER"}},
+		{"secret and its file both set", map[string]string{"LIVE_EMBEDDED_TOKEN": "hunter2", "LIVE_EMBEDDED_TOKEN_FILE": "/nonexistent"}, nil,
+			[]string{"LIVE_EMBEDDED_TOKEN_FILE", "LIVE_EMBEDDED_TOKEN is set too"}},
 		{"unknown setting of the operator commands", map[string]string{"LIVE_DLQ_STREM": "X"}, []string{"dlq", "list"}, []string{"LIVE_DLQ_STREM", "LIVE_DLQ_STREAM"}},
 	}
 	for _, tt := range tests {

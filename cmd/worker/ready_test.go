@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -116,10 +118,19 @@ func TestReadyzFollowsNATS(t *testing.T) {
 	if !strings.Contains(r.reason, "not connected to NATS") {
 		t.Errorf("first 503 after %v says %q, want a reason saying the worker is not connected to NATS", took.Round(time.Millisecond), r.reason)
 	}
+	if v := scrape(t, h.cfg.HTTPAddr, "liverelay_nats_connected"); v != 0 {
+		t.Errorf("NATS down: liverelay_nats_connected %v, want 0", v)
+	}
 
 	h.nats.Restart()
 	r, took = waitReadyz(t, h.cfg.HTTPAddr, http.StatusOK, 30*time.Second)
 	t.Logf("NATS back: 200 after %v: %s", took.Round(time.Millisecond), strings.TrimSpace(r.raw))
+	if v := scrape(t, h.cfg.HTTPAddr, "liverelay_nats_connected"); v != 1 {
+		t.Errorf("NATS back: liverelay_nats_connected %v, want 1", v)
+	}
+	if v := scrape(t, h.cfg.HTTPAddr, "liverelay_nats_reconnects_total"); v < 1 {
+		t.Errorf("NATS back: liverelay_nats_reconnects_total %v, want at least 1", v)
+	}
 
 	// Ready means consuming: an event published now reaches the provider.
 	h.publish(event.Event{Channel: "after-restart", Renders: []event.Render{{ID: "p1", Show: true, Content: "<p>back</p>"}}, Revision: time.Now().UnixMicro()})
@@ -247,4 +258,21 @@ func (g *gateProxy) forward(dst io.Writer, src io.Reader) {
 			return
 		}
 	}
+}
+
+// scrape reads the value of an unlabelled series from the worker's /metrics.
+func scrape(t *testing.T, addr, series string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindSubmatch(body)
+	if m == nil {
+		t.Fatalf("metrics: no %s", series)
+	}
+	v, _ := strconv.ParseFloat(string(m[1]), 64)
+	return v
 }

@@ -77,5 +77,5 @@ func newLogger(cfg config.Config, stderr io.Writer) (*zap.Logger, error) {
 
 // run is the worker itself (package worker); tests call it in-process.
 func run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logger) error {
-	return worker.Run(ctx, cfg, stdout, log)
+	return worker.Run(ctx, cfg, version, stdout, log)
 }

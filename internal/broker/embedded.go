@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -22,6 +23,30 @@ type EmbeddedConfig struct {
 	// Sync is "always" (fsync every write: nothing acknowledged is lost on an OS
 	// crash) or an interval such as "2m" (nats-server's default, faster).
 	Sync string
+	// Authentication every client must present: a token, or a user and password.
+	// Without either, the server listens on loopback only.
+	Token    string
+	User     string
+	Password string
+}
+
+// NoAuthReason says why an embedded server reachable from other hosts needs
+// authentication, and what to set.
+const NoAuthReason = "listens beyond this host with no authentication, so anyone who reaches it could publish to readers' pages or read the dead letters: " +
+	"set LIVE_EMBEDDED_TOKEN (or LIVE_EMBEDDED_USER and LIVE_EMBEDDED_PASSWORD; each also as _FILE), or listen on loopback such as 127.0.0.1:4222"
+
+// Loopback reports whether a host:port listens on loopback only: 127.0.0.0/8, ::1
+// or localhost. An empty host, 0.0.0.0 and :: listen on every interface.
+func Loopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Embedded is an in-process nats-server with JetStream.
@@ -42,6 +67,12 @@ func StartEmbedded(cfg EmbeddedConfig, log *zap.Logger) (*Embedded, error) {
 	if port == 0 {
 		port = server.RANDOM_PORT
 	}
+	if cfg.Token == "" && cfg.User == "" && !Loopback(cfg.Listen) {
+		return nil, fmt.Errorf("embedded NATS on %s (LIVE_EMBEDDED_LISTEN) %s", cfg.Listen, NoAuthReason)
+	}
+	if cfg.Token != "" && cfg.User != "" {
+		return nil, errors.New("embedded NATS: set a token (LIVE_EMBEDDED_TOKEN) or a user (LIVE_EMBEDDED_USER), not both")
+	}
 	opts := &server.Options{
 		ServerName: "liverelay-embedded",
 		Host:       host,
@@ -50,6 +81,11 @@ func StartEmbedded(cfg EmbeddedConfig, log *zap.Logger) (*Embedded, error) {
 		StoreDir:   cfg.DataDir,
 		NoSigs:     true,
 		NoLog:      true,
+		// The token or password itself, never logged: the server's own log lines
+		// about clients name the user only.
+		Authorization: cfg.Token,
+		Username:      cfg.User,
+		Password:      cfg.Password,
 	}
 	switch cfg.Sync {
 	case "", "always":
@@ -77,7 +113,8 @@ func StartEmbedded(cfg EmbeddedConfig, log *zap.Logger) (*Embedded, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("embedded NATS on %s (LIVE_EMBEDDED_LISTEN) with its store in %s (LIVE_DATA_DIR): %w", cfg.Listen, cfg.DataDir, err)
 	}
-	log.Info("embedded NATS JetStream started", zap.String("url", srv.ClientURL()), zap.String("data_dir", cfg.DataDir), zap.String("sync", cfg.Sync))
+	log.Info("embedded NATS JetStream started", zap.String("url", srv.ClientURL()), zap.String("data_dir", cfg.DataDir), zap.String("sync", cfg.Sync),
+		zap.Bool("auth", cfg.Token != "" || cfg.User != ""))
 	return &Embedded{srv: srv}, nil
 }
 

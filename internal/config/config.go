@@ -18,6 +18,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"slices"
 	"strconv"
@@ -74,6 +75,12 @@ type Config struct {
 	DataDir        string // JetStream storage of the embedded server
 	EmbeddedListen string // host:port of the embedded server
 	EmbeddedSync   string // "always" or an fsync interval such as "2m"
+	// Authentication the embedded server requires of every client, the worker's own
+	// connection included: a token, or a user and password. Required when it listens
+	// beyond loopback.
+	EmbeddedToken    string // secret
+	EmbeddedUser     string
+	EmbeddedPassword string // secret
 
 	SubjectPrefix   string // events arrive on <SubjectPrefix>.<token>
 	Stream          string
@@ -207,6 +214,9 @@ func (c Config) ResolvedWorkerName() string {
 // Embedded reports whether the worker runs its own JetStream server.
 func (c Config) Embedded() bool { return c.NATSURL == "" }
 
+// EmbeddedAuth reports whether clients of the embedded server must authenticate.
+func (c Config) EmbeddedAuth() bool { return c.EmbeddedToken != "" || c.EmbeddedUser != "" }
+
 // EmbeddedSyncPolicy translates EmbeddedSync into nats-server's
 // SyncAlways/SyncInterval options. Call it on a validated Config.
 func (c Config) EmbeddedSyncPolicy() (always bool, interval time.Duration) {
@@ -278,6 +288,7 @@ type Setting struct {
 	Flag    string // flag name without dashes, e.g. batch-window
 	Default string // default value as it would be written in the environment; never a secret
 	Help    string
+	Secret  bool // a credential: masked everywhere, and also read from the file named by Env+"_FILE"
 }
 
 // Settings lists every setting in a stable order, with its default.
@@ -286,7 +297,7 @@ func Settings() []Setting {
 	specs := settings()
 	out := make([]Setting, 0, len(specs))
 	for _, s := range specs {
-		out = append(out, Setting{Env: s.env, Flag: s.flag(), Default: s.display(&def), Help: s.help})
+		out = append(out, Setting{Env: s.env, Flag: s.flag(), Default: s.display(&def), Help: s.help, Secret: s.secret})
 	}
 	return out
 }
@@ -294,11 +305,34 @@ func Settings() []Setting {
 // LoadEnv overrides c with the variables lookup finds (os.LookupEnv in
 // production). A string variable set to "" sets the setting to "" (so
 // LIVE_HTTP_ADDR= disables the server); a number, duration or boolean set to
-// "" keeps its current value. Every unparsable variable is reported.
+// "" keeps its current value. A secret may instead come from the file named by
+// <NAME>_FILE, its trailing white space (the newline editors add) removed;
+// setting both is an error, as is a file that cannot be read. Every problem is
+// reported.
 func (c *Config) LoadEnv(lookup func(string) (string, bool)) error {
 	var errs []error
 	for _, s := range settings() {
 		raw, ok := lookup(s.env)
+		if s.secret {
+			if path, set := lookup(s.fileEnv()); set && path != "" {
+				if ok {
+					errs = append(errs, &FieldError{Env: s.fileEnv(), Value: path,
+						Reason: fmt.Sprintf("%s is set too: set the secret or the file that holds it, not both", s.env)})
+					continue
+				}
+				b, err := os.ReadFile(path)
+				if err != nil {
+					var pe *fs.PathError
+					if errors.As(err, &pe) {
+						err = pe.Err // the path is in the message already
+					}
+					errs = append(errs, &FieldError{Env: s.fileEnv(), Value: path,
+						Reason: fmt.Sprintf("cannot read the file holding %s: %v", s.env, err)})
+					continue
+				}
+				raw, ok = strings.TrimRight(string(b), " \t\r\n"), true
+			}
+		}
 		if !ok {
 			continue
 		}
@@ -335,11 +369,21 @@ func (c *Config) Bind(fs *flag.FlagSet) {
 
 // spec declares one setting.
 type spec struct {
-	env   string
-	help  string
-	mask  func(string) string // hides secrets from every rendering; nil shows the value
-	field func(*Config) any   // pointer to the field: *string, *int, *bool or *time.Duration
+	env  string
+	help string
+	// secret marks a credential: it is masked in every rendering, and it can also be
+	// read from the file named by <env>_FILE (Docker and Kubernetes secrets).
+	secret bool
+	mask   func(string) string // hides secrets from every rendering; nil shows the value
+	field  func(*Config) any   // pointer to the field: *string, *int, *bool or *time.Duration
 }
+
+// fileSuffix turns a secret's variable into the one naming a file that holds it:
+// PUSHER_APP_SECRET_FILE=/run/secrets/pusher-app-secret.
+const fileSuffix = "_FILE"
+
+// fileEnv is the variable naming the file of a secret setting.
+func (s spec) fileEnv() string { return s.env + fileSuffix }
 
 // flag derives the flag name: LIVE_BATCH_WINDOW → batch-window,
 // PUSHER_APP_ID → pusher-app-id.
@@ -419,21 +463,34 @@ func (s spec) invalid(raw, reason string) *FieldError {
 }
 
 // settings is the single declaration of every setting, in the order they are
-// documented.
+// documented. A secret is masked like any setting with a mask.
 func settings() []spec {
+	specs := table()
+	for i := range specs {
+		if specs[i].secret {
+			specs[i].mask = hide
+		}
+	}
+	return specs
+}
+
+func table() []spec {
 	return []spec{
 		{env: "LIVE_NATS_URL", help: "NATS server URL(s), comma-separated; empty runs an embedded JetStream server", mask: hideUserinfo, field: func(c *Config) any { return &c.NATSURL }},
 		{env: "LIVE_NATS_CREDS", help: "NATS credentials (.creds) file", field: func(c *Config) any { return &c.NATSCreds }},
 		{env: "LIVE_NATS_NKEY", help: "NATS nkey seed file", field: func(c *Config) any { return &c.NATSNKey }},
-		{env: "LIVE_NATS_TOKEN", help: "NATS token (prefer the environment: flags show in ps)", mask: hide, field: func(c *Config) any { return &c.NATSToken }},
+		{env: "LIVE_NATS_TOKEN", help: "NATS token (prefer the environment: flags show in ps)", secret: true, field: func(c *Config) any { return &c.NATSToken }},
 		{env: "LIVE_NATS_USER", help: "NATS user name", field: func(c *Config) any { return &c.NATSUser }},
-		{env: "LIVE_NATS_PASSWORD", help: "NATS password, with LIVE_NATS_USER (prefer the environment: flags show in ps)", mask: hide, field: func(c *Config) any { return &c.NATSPassword }},
+		{env: "LIVE_NATS_PASSWORD", help: "NATS password, with LIVE_NATS_USER (prefer the environment: flags show in ps)", secret: true, field: func(c *Config) any { return &c.NATSPassword }},
 		{env: "LIVE_NATS_TLS_CA", help: "PEM CA bundle to verify the NATS server", field: func(c *Config) any { return &c.NATSTLSCA }},
 		{env: "LIVE_NATS_TLS_CERT", help: "PEM client certificate for NATS (with LIVE_NATS_TLS_KEY)", field: func(c *Config) any { return &c.NATSTLSCert }},
 		{env: "LIVE_NATS_TLS_KEY", help: "PEM key of the NATS client certificate", field: func(c *Config) any { return &c.NATSTLSKey }},
 		{env: "LIVE_DATA_DIR", help: "storage folder of the embedded JetStream server", field: func(c *Config) any { return &c.DataDir }},
-		{env: "LIVE_EMBEDDED_LISTEN", help: "host:port the embedded NATS server listens on", field: func(c *Config) any { return &c.EmbeddedListen }},
+		{env: "LIVE_EMBEDDED_LISTEN", help: "host:port the embedded NATS server listens on; other than loopback, it needs LIVE_EMBEDDED_TOKEN or LIVE_EMBEDDED_USER/LIVE_EMBEDDED_PASSWORD", field: func(c *Config) any { return &c.EmbeddedListen }},
 		{env: "LIVE_EMBEDDED_SYNC", help: `embedded server fsync policy: "always", or an interval such as 2m (faster, may lose acknowledged writes on an OS crash)`, field: func(c *Config) any { return &c.EmbeddedSync }},
+		{env: "LIVE_EMBEDDED_TOKEN", help: "token every client of the embedded server must present (required, or LIVE_EMBEDDED_USER and LIVE_EMBEDDED_PASSWORD, when LIVE_EMBEDDED_LISTEN is not loopback)", secret: true, field: func(c *Config) any { return &c.EmbeddedToken }},
+		{env: "LIVE_EMBEDDED_USER", help: "user name every client of the embedded server must present, with LIVE_EMBEDDED_PASSWORD", field: func(c *Config) any { return &c.EmbeddedUser }},
+		{env: "LIVE_EMBEDDED_PASSWORD", help: "password of LIVE_EMBEDDED_USER", secret: true, field: func(c *Config) any { return &c.EmbeddedPassword }},
 		{env: "LIVE_SUBJECT_PREFIX", help: "events are read from <prefix>.<channel token>", field: func(c *Config) any { return &c.SubjectPrefix }},
 		{env: "LIVE_STREAM", help: "JetStream stream of events", field: func(c *Config) any { return &c.Stream }},
 		{env: "LIVE_DLQ_STREAM", help: "JetStream stream of dead letters", field: func(c *Config) any { return &c.DLQStream }},
@@ -448,17 +505,17 @@ func settings() []spec {
 		{env: "LIVE_PROVIDER", help: "where updates are published: " + strings.Join(providers, ", "), field: func(c *Config) any { return &c.Provider }},
 		{env: "PUSHER_APP_ID", help: "Pusher app id", field: func(c *Config) any { return &c.Pusher.AppID }},
 		{env: "PUSHER_APP_KEY", help: "Pusher app key", field: func(c *Config) any { return &c.Pusher.Key }},
-		{env: "PUSHER_APP_SECRET", help: "Pusher app secret (prefer the environment: flags show in ps)", mask: hide, field: func(c *Config) any { return &c.Pusher.Secret }},
+		{env: "PUSHER_APP_SECRET", help: "Pusher app secret (prefer the environment: flags show in ps)", secret: true, field: func(c *Config) any { return &c.Pusher.Secret }},
 		{env: "PUSHER_APP_CLUSTER", help: "Pusher cluster, e.g. eu", field: func(c *Config) any { return &c.Pusher.Cluster }},
 		{env: "PUSHER_HOST", help: "host[:port] replacing the cluster's API host (self-hosted or test servers)", mask: hideUserinfo, field: func(c *Config) any { return &c.Pusher.Host }},
 		{env: "PUSHER_SECURE", help: "use HTTPS for the Pusher API", field: func(c *Config) any { return &c.Pusher.Secure }},
-		{env: "ABLY_API_KEY", help: "Ably API key, appId.keyId:secret (prefer the environment: flags show in ps)", mask: hide, field: func(c *Config) any { return &c.Ably.APIKey }},
+		{env: "ABLY_API_KEY", help: "Ably API key, appId.keyId:secret (prefer the environment: flags show in ps)", secret: true, field: func(c *Config) any { return &c.Ably.APIKey }},
 		{env: "ABLY_REST_HOST", help: "host replacing Ably's REST host (proxies, test servers)", mask: hideUserinfo, field: func(c *Config) any { return &c.Ably.RESTHost }},
 		{env: "ABLY_PORT", help: "port of the Ably REST host; 0 is 443 with TLS, 80 without", field: func(c *Config) any { return &c.Ably.Port }},
 		{env: "ABLY_TLS", help: "use TLS for Ably; false (with ABLY_REST_HOST) sends the key over plain HTTP", field: func(c *Config) any { return &c.Ably.TLS }},
 		{env: "ABLY_MAX_MESSAGE_BYTES", help: "Ably's size limit of one publish: 65536 on paid accounts, 16384 on free ones", field: func(c *Config) any { return &c.Ably.MaxMessageBytes }},
 		{env: "PIESOCKET_API_KEY", help: "PieSocket API key", field: func(c *Config) any { return &c.PieSocket.APIKey }},
-		{env: "PIESOCKET_SECRET", help: "PieSocket API secret (prefer the environment: flags show in ps)", mask: hide, field: func(c *Config) any { return &c.PieSocket.Secret }},
+		{env: "PIESOCKET_SECRET", help: "PieSocket API secret (prefer the environment: flags show in ps)", secret: true, field: func(c *Config) any { return &c.PieSocket.Secret }},
 		{env: "PIESOCKET_CLUSTER_ID", help: "PieSocket cluster id: publishes go to https://<id>.piesocket.com/api/publish", field: func(c *Config) any { return &c.PieSocket.ClusterID }},
 		{env: "PIESOCKET_API_URL", help: "full publish URL replacing the cluster's (proxies, test servers)", mask: hideUserinfo, field: func(c *Config) any { return &c.PieSocket.APIURL }},
 		{env: "PIESOCKET_MAX_MESSAGE_BYTES", help: "largest update sent in one PieSocket message (PieSocket documents none)", field: func(c *Config) any { return &c.PieSocket.MaxMessageBytes }},

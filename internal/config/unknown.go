@@ -25,12 +25,15 @@ func (e *UnknownError) Error() string {
 // CheckEnv reports every variable of environ ("KEY=value" pairs, as os.Environ
 // returns them) that starts with LIVE_, PUSHER_, ABLY_ or PIESOCKET_ but is not a
 // setting, each an *UnknownError naming the closest setting, joined. The known names
-// are those of the settings table, so a new setting is known as soon as it is
+// are those of the settings table (and <NAME>_FILE of each secret), so a new setting is known as soon as it is
 // declared there.
 func CheckEnv(environ []string) error {
 	known := make([]string, 0, len(settings()))
 	for _, s := range settings() {
 		known = append(known, s.env)
+		if s.secret {
+			known = append(known, s.fileEnv())
+		}
 	}
 	var errs []error
 	for _, kv := range environ {

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/liverelay/liverelay/internal/broker"
 	"github.com/liverelay/liverelay/internal/publish"
 	"io/fs"
 	"net"
@@ -38,6 +39,7 @@ func (c Config) Validate() error {
 		v.fail("LIVE_DATA_DIR", "required with the embedded server (LIVE_NATS_URL empty)")
 	}
 	v.hostPort("LIVE_EMBEDDED_LISTEN", c.EmbeddedListen)
+	c.validateEmbeddedAuth(v)
 	if !strings.EqualFold(c.EmbeddedSync, SyncAlways) {
 		if d, err := time.ParseDuration(c.EmbeddedSync); err != nil || d <= 0 {
 			v.fail("LIVE_EMBEDDED_SYNC", `want "always" or a positive interval such as 2m`)
@@ -141,6 +143,32 @@ func (c Config) validateNATS(v *checker) {
 	}
 	for _, env := range []string{"LIVE_NATS_CREDS", "LIVE_NATS_NKEY", "LIVE_NATS_TLS_CA", "LIVE_NATS_TLS_CERT", "LIVE_NATS_TLS_KEY"} {
 		v.file(env)
+	}
+}
+
+// validateEmbeddedAuth checks the embedded server's authentication: a token or a
+// user and password, and one of them whenever the server is reachable from other
+// hosts, where anyone could otherwise publish to readers' pages or read the DLQ.
+func (c Config) validateEmbeddedAuth(v *checker) {
+	own := []string{"LIVE_EMBEDDED_TOKEN", "LIVE_EMBEDDED_USER", "LIVE_EMBEDDED_PASSWORD"}
+	if !c.Embedded() {
+		for _, env := range own {
+			if v.value(env) != "" {
+				v.fail(env, "is for the embedded server, which does not run with LIVE_NATS_URL set (use LIVE_NATS_TOKEN or LIVE_NATS_USER/LIVE_NATS_PASSWORD)")
+			}
+		}
+		return
+	}
+	switch {
+	case c.EmbeddedToken != "" && c.EmbeddedUser != "":
+		v.fail("LIVE_EMBEDDED_USER", "conflicts with LIVE_EMBEDDED_TOKEN: set a token, or a user and password")
+	case c.EmbeddedUser != "" && c.EmbeddedPassword == "":
+		v.fail("LIVE_EMBEDDED_PASSWORD", "required with LIVE_EMBEDDED_USER")
+	case c.EmbeddedPassword != "" && c.EmbeddedUser == "":
+		v.fail("LIVE_EMBEDDED_USER", "required with LIVE_EMBEDDED_PASSWORD")
+	}
+	if _, _, err := net.SplitHostPort(c.EmbeddedListen); err == nil && !c.EmbeddedAuth() && !broker.Loopback(c.EmbeddedListen) {
+		v.fail("LIVE_EMBEDDED_LISTEN", "%s", broker.NoAuthReason)
 	}
 }
 

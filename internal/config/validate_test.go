@@ -60,7 +60,19 @@ func TestValidate(t *testing.T) {
 		// Embedded server.
 		{"no data dir", func(c *Config) { c.DataDir = "" }, []string{"LIVE_DATA_DIR"}},
 		{"no data dir with remote nats", func(c *Config) { remote(c); c.DataDir = "" }, nil},
-		{"listen any port", func(c *Config) { c.EmbeddedListen = ":0" }, nil},
+		{"listen any port", func(c *Config) { c.EmbeddedListen = "127.0.0.1:0" }, nil},
+		{"listen on every interface without auth", func(c *Config) { c.EmbeddedListen = ":4222" }, []string{"LIVE_EMBEDDED_LISTEN"}},
+		{"listen on 0.0.0.0 without auth", func(c *Config) { c.EmbeddedListen = "0.0.0.0:4222" }, []string{"LIVE_EMBEDDED_LISTEN"}},
+		{"listen on a host name without auth", func(c *Config) { c.EmbeddedListen = "nats.internal:4222" }, []string{"LIVE_EMBEDDED_LISTEN"}},
+		{"listen on localhost", func(c *Config) { c.EmbeddedListen = "localhost:4222" }, nil},
+		{"listen on 0.0.0.0 with a token", func(c *Config) { c.EmbeddedListen, c.EmbeddedToken = "0.0.0.0:4222", "t" }, nil},
+		{"listen on 0.0.0.0 with user and password", func(c *Config) {
+			c.EmbeddedListen, c.EmbeddedUser, c.EmbeddedPassword = "0.0.0.0:4222", "u", "p"
+		}, nil},
+		{"embedded user without password", func(c *Config) { c.EmbeddedUser = "u" }, []string{"LIVE_EMBEDDED_PASSWORD"}},
+		{"embedded password without user", func(c *Config) { c.EmbeddedPassword = "p" }, []string{"LIVE_EMBEDDED_USER"}},
+		{"embedded token and user", func(c *Config) { c.EmbeddedToken, c.EmbeddedUser, c.EmbeddedPassword = "t", "u", "p" }, []string{"LIVE_EMBEDDED_USER"}},
+		{"embedded token with a NATS URL", func(c *Config) { c.NATSURL, c.EmbeddedToken = "nats://n:4222", "t" }, []string{"LIVE_EMBEDDED_TOKEN"}},
 		{"listen ipv6", func(c *Config) { c.EmbeddedListen = "[::1]:4222" }, nil},
 		{"listen without port", func(c *Config) { c.EmbeddedListen = "127.0.0.1" }, []string{"LIVE_EMBEDDED_LISTEN"}},
 		{"listen port too big", func(c *Config) { c.EmbeddedListen = "127.0.0.1:65536" }, []string{"LIVE_EMBEDDED_LISTEN"}},

@@ -85,6 +85,14 @@ func New(nc *nats.Conn, js jetstream.JetStream, stream jetstream.Stream, cfg Con
 		Name: "liverelay_invalid_events_total",
 		Help: "Messages that were not valid events and went to the dead-letter stream, by reason.",
 	}, []string{"reason"})
+	for _, r := range dlq.Reasons() {
+		switch r.Reason {
+		case dlq.ReasonMaxDeliveries, dlq.ReasonChannelRejected, dlq.ReasonPostTooLarge, dlq.ReasonPermanent, dlq.ReasonExhausted:
+			// letters of messages that were valid events
+		default:
+			invalid.WithLabelValues(string(r.Reason)) // at 0 from the start
+		}
+	}
 	reg.MustRegister(invalid)
 	limit := max(cfg.PinnedTTL-cfg.PullExpiry-time.Second, time.Second)
 	return &Consumer{
@@ -120,8 +128,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 	defer watchdog.Stop()
 	recheck := time.NewTicker(2 * time.Second) // a failed start, a missed change
 	defer recheck.Stop()
-	stats := time.NewTicker(5 * time.Second)
-	defer stats.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -148,8 +154,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 				c.lease.verified()
 				c.log.Info("pins verified with the server after a pause or a disconnection")
 			}
-		case <-stats.C:
-			c.observe(ctx)
 		}
 	}
 }

@@ -481,8 +481,6 @@ func (c *Consumer) pulling() []int {
 	return out
 }
 
-func (c *Consumer) updateOwned() { c.metrics.owned.Set(float64(len(c.pulling()))) }
-
 // poke asks the run loop to reconcile again.
 func (c *Consumer) poke() {
 	select {

@@ -29,6 +29,9 @@ func (w *Writer) Instrument(reg prometheus.Registerer) {
 		Help: "Letters written to the dead-letter stream, by reason."}, []string{"reason"})
 	w.failed = prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_dead_letter_write_errors_total",
 		Help: "Dead-letter writes that failed; their messages stay unacked and are tried again."})
+	for _, r := range Reasons() {
+		w.written.WithLabelValues(string(r.Reason)) // every reason's series from the start, at 0
+	}
 	reg.MustRegister(w.written, w.failed)
 }
 

@@ -32,6 +32,9 @@ func TestBreakerBoundsRequestsDuringAnOutage(t *testing.T) {
 		cfg.Concurrency = 8
 		cfg.Retry = retry.Policy{Initial: 100 * time.Millisecond, Max: 2 * time.Second, MaxElapsed: time.Hour}
 		h := startRelay(t, cfg, p, nil)
+		if open := h.gauge("liverelay_provider_breaker_open"); open != 0 {
+			t.Fatalf("breaker gauge %v before any call, want 0", open)
+		}
 		const channels = 200
 		for i := 0; i < channels; i++ {
 			h.submit(renders(fmt.Sprintf("ch-%03d", i), "p", "<p>v1</p>"))
@@ -45,8 +48,14 @@ func TestBreakerBoundsRequestsDuringAnOutage(t *testing.T) {
 		if requests > 60 {
 			t.Fatalf("%d provider requests during a %v outage of 200 channels; want ≤ 60", requests, outage)
 		}
+		if open := h.gauge("liverelay_provider_breaker_open"); open != 1 {
+			t.Errorf("breaker gauge %v during the outage, want 1", open)
+		}
 		down.Store(false)
 		advance(10 * time.Second)
+		if open := h.gauge("liverelay_provider_breaker_open"); open != 0 {
+			t.Errorf("breaker gauge %v after the recovery, want 0", open)
+		}
 		for i := 0; i < channels; i++ {
 			ch := fmt.Sprintf("ch-%03d", i)
 			if got := len(p.Accepted(ch)); got != 1 {

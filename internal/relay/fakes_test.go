@@ -263,6 +263,7 @@ type harness struct {
 	dead     *fakeDead
 	ops      *opLog
 	start    time.Time
+	metrics  *prometheus.Registry
 
 	cancel   context.CancelFunc
 	done     chan error
@@ -298,7 +299,8 @@ func startRelay(t *testing.T, cfg relay.Config, p *fakeProvider, d *fakeDead, op
 	}
 	ops := &opLog{}
 	p.ops, d.ops = ops, ops
-	r, err := relay.New(cfg, p, d, relay.NewMetrics(prometheus.NewRegistry()), zaptest.NewLogger(t))
+	reg := prometheus.NewRegistry()
+	r, err := relay.New(cfg, p, d, relay.NewMetrics(reg), zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatalf("relay.New: %v", err)
 	}
@@ -306,7 +308,7 @@ func startRelay(t *testing.T, cfg relay.Config, p *fakeProvider, d *fakeDead, op
 		opt(r)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{t: t, relay: r, provider: p, dead: d, ops: ops, start: time.Now(), cancel: cancel, done: make(chan error, 1)}
+	h := &harness{t: t, relay: r, provider: p, dead: d, ops: ops, start: time.Now(), metrics: reg, cancel: cancel, done: make(chan error, 1)}
 	go func() { h.done <- r.Run(ctx) }()
 	t.Cleanup(func() { h.stop() })
 	synctest.Wait()
@@ -479,4 +481,20 @@ func seqsOf(srcs []*fakeSource) []uint64 {
 func advance(d time.Duration) {
 	time.Sleep(d)
 	synctest.Wait()
+}
+
+// gauge is the value of the one series of a gauge family of the relay's metrics.
+func (h *harness) gauge(name string) float64 {
+	h.t.Helper()
+	families, err := h.metrics.Gather()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
+			return f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	h.t.Fatalf("no single series of %s", name)
+	return 0
 }

@@ -385,6 +385,11 @@ func (l *loop) judge(c *call, now time.Time) {
 	case c.probe:
 		l.br.release() // the probe sent nothing: let another call probe
 	}
+	if l.br.open {
+		l.r.breaker.Set(1)
+	} else {
+		l.r.breaker.Set(0)
+	}
 }
 
 // failed decides what a failed publish leads to: a retry, a solo try, or the DLQ.

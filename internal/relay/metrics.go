@@ -1,6 +1,10 @@
 package relay
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/liverelay/liverelay/internal/retry"
+)
 
 // Metrics are the relay's Prometheus metrics.
 type Metrics struct {
@@ -15,6 +19,7 @@ type Metrics struct {
 	requestSeconds prometheus.Histogram
 	stale          prometheus.Counter
 	breakerOpens   prometheus.Counter
+	breakerOpen    *prometheus.GaugeVec
 	handedBack     prometheus.Counter
 	notOwned       prometheus.Counter
 	inProgress     prometheus.Counter
@@ -43,6 +48,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help: "Renders and removals dropped because readers already had a newer revision of the post."})
 	m.breakerOpens = prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_provider_breaker_opens_total",
 		Help: "Times the provider failed for every channel and all calls were held for a cool-down."})
+	m.breakerOpen = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "liverelay_provider_breaker_open",
+		Help: "1 while the breaker holds every call to the provider (it failed for every channel), 0 otherwise."}, []string{"provider"})
 	m.handedBack = prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_handed_back_messages_total",
 		Help: "Messages given back to JetStream unpublished during a partition hand-over, for the next owner to publish first."})
 	m.notOwned = prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_unowned_publishes_total",
@@ -51,7 +58,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help: "In-progress marks sent for held messages (every LIVE_ACK_WAIT/3 while a message waits), so that JetStream does not deliver them again."})
 	m.repeats = prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_repeated_events_total",
 		Help: "Messages delivered again after a newer one of their channel was taken (a consumer leader change): acked, their content not merged."})
-	reg.MustRegister(m.stale, m.breakerOpens, m.handedBack, m.notOwned, m.inProgress, m.repeats)
+	for _, outcome := range []string{"retryable", string(retry.Permanent), string(retry.Exhausted)} {
+		m.publishErrors.WithLabelValues(outcome) // at 0 from the start
+	}
+	reg.MustRegister(m.stale, m.breakerOpens, m.breakerOpen, m.handedBack, m.notOwned, m.inProgress, m.repeats)
 	reg.MustRegister(m.events, m.updates, m.messages, m.acked, m.ackErrors, m.publishErrors, m.channels, m.latency, m.requestSeconds)
 	return m
 }

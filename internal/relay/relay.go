@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/liverelay/liverelay/internal/dlq"
 	"github.com/liverelay/liverelay/internal/event"
 	"github.com/liverelay/liverelay/internal/merge"
@@ -112,6 +114,7 @@ type Relay struct {
 	owner    Owner // nil: every partition is this worker's
 	log      *zap.Logger
 	metrics  *Metrics
+	breaker  prometheus.Gauge // the provider's series of metrics.breakerOpen
 	now      func() time.Time
 
 	backMu sync.Mutex
@@ -143,6 +146,7 @@ func New(cfg Config, p Provider, dead DeadLetters, m *Metrics, log *zap.Logger) 
 		dead:     dead,
 		log:      log,
 		metrics:  m,
+		breaker:  m.breakerOpen.WithLabelValues(p.Name()), // at 0 from the start
 		now:      time.Now,
 		in:       make(chan Input), // unbuffered: Submit returns nil only once the loop has the event
 		ctl:      make(chan control),

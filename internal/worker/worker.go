@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -28,15 +29,22 @@ import (
 )
 
 // Run wires a worker from cfg and runs it until ctx is cancelled; then it stops
-// pulling, flushes what is merged, acks, and flushes the connection. stdout is where
-// the stdout provider prints.
-func Run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logger) error {
+// pulling, flushes what is merged, acks, and flushes the connection. version is the
+// build's, for liverelay_build_info; stdout is where the stdout provider prints.
+func Run(ctx context.Context, cfg config.Config, version string, stdout io.Writer, log *zap.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "liverelay_build_info",
+		Help:        "Always 1; its labels name the worker's version and the Go release it was built with.",
+		ConstLabels: prometheus.Labels{"version": version, "go_version": runtime.Version()}},
+		func() float64 { return 1 }))
 
 	url := cfg.NATSURL
 	if cfg.Embedded() {
-		emb, err := broker.StartEmbedded(broker.EmbeddedConfig{Listen: cfg.EmbeddedListen, DataDir: cfg.DataDir, Sync: cfg.EmbeddedSync}, log)
+		emb, err := broker.StartEmbedded(broker.EmbeddedConfig{
+			Listen: cfg.EmbeddedListen, DataDir: cfg.DataDir, Sync: cfg.EmbeddedSync,
+			Token: cfg.EmbeddedToken, User: cfg.EmbeddedUser, Password: cfg.EmbeddedPassword,
+		}, log)
 		if err != nil {
 			return err
 		}
@@ -48,6 +56,7 @@ func Run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 		return err
 	}
 	defer nc.Close()
+	broker.Instrument(reg, nc)
 	// A publish whose reply is lost (a leader that died after storing it) fails in time.
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(10*time.Second))
 	if err != nil {
@@ -126,7 +135,8 @@ func Run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 	rel.SetFence(revisions)
 	revisions.Instrument(reg)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "liverelay_worker_info",
-		Help: "Always 1; its label names this worker (LIVE_WORKER_NAME).", ConstLabels: prometheus.Labels{"worker": name}},
+		Help:        "Always 1; its labels name this worker (LIVE_WORKER_NAME) and its provider (LIVE_PROVIDER).",
+		ConstLabels: prometheus.Labels{"worker": name, "provider": provider.Name()}},
 		func() float64 { return 1 }))
 
 	var hs *health.Server
@@ -146,6 +156,7 @@ func Run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 	}, top, members, rel, dead, reg, log.Named("consumer"))
 	rel.SetOwner(cons)
 	dlqDepth(reg, js, top.DLQStream)
+	backlog := consumer.NewBacklog(events, top, consumer.BacklogInterval, reg)
 	if hs != nil {
 		hs.SetReadiness(cons.Ready)
 	}
@@ -178,6 +189,7 @@ func Run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 		return cons.Run(gctx)
 	})
 	g.Go(func() error { return mover.Run(gctx) })
+	g.Go(func() error { return backlog.Run(gctx) })
 	if hs != nil {
 		g.Go(func() error { return hs.Serve(gctx) })
 	}
@@ -199,9 +211,16 @@ func Run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 }
 
 // Auth is the NATS authentication cfg describes; every command that connects uses it.
+// Without LIVE_NATS_URL and LIVE_NATS_* credentials, that is the embedded server's own
+// token or user and password.
 func Auth(cfg config.Config) broker.Auth {
-	return broker.Auth{
+	a := broker.Auth{
 		Creds: cfg.NATSCreds, NKeyFile: cfg.NATSNKey, Token: cfg.NATSToken, User: cfg.NATSUser, Password: cfg.NATSPassword,
 		TLSCA: cfg.NATSTLSCA, TLSCert: cfg.NATSTLSCert, TLSKey: cfg.NATSTLSKey,
 	}
+	if cfg.Embedded() && a == (broker.Auth{}) {
+		// An operator command given --nats keeps the LIVE_NATS_* credentials it has.
+		return broker.Auth{Token: cfg.EmbeddedToken, User: cfg.EmbeddedUser, Password: cfg.EmbeddedPassword}
+	}
+	return a
 }

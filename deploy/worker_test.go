@@ -337,7 +337,7 @@ func TestAgainstARunningWorker(t *testing.T) {
 	}
 	for _, want := range []string{"liverelay_events_total", "liverelay_provider_messages_total", "liverelay_provider_request_seconds_count",
 		"liverelay_delivery_latency_seconds_bucket", "liverelay_partition_pending_messages", "liverelay_dlq_messages",
-		"liverelay_dead_letters_total", "liverelay_publish_errors_total", "liverelay_provider_breaker_open", "liverelay_fence_pending_channels"} {
+		"liverelay_dead_letters_total", "liverelay_publish_errors_total", "liverelay_provider_breaker_open", "liverelay_fence_store_lag_seconds"} {
 		if !used[want] {
 			t.Errorf("the dashboard shows no %s", want)
 		}

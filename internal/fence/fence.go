@@ -41,7 +41,9 @@ type Fence struct {
 	mu    sync.Mutex
 	cache map[string]*entry
 	dirty map[string]struct{}
-	parts map[int]*holding
+	// dirtySince is when the oldest unstored record was made: dirty was empty before.
+	dirtySince time.Time
+	parts      map[int]*holding
 
 	round sync.Mutex // one round of writes at a time
 }
@@ -219,7 +221,26 @@ func (f *Fence) noteLocked(partition int, u *merge.Update) {
 			e.revs[post] = rev
 		}
 	}
+	f.markDirtyLocked(key)
+}
+
+// markDirtyLocked queues key for the next round of writes; f.mu is held.
+func (f *Fence) markDirtyLocked(key string) {
+	if len(f.dirty) == 0 {
+		f.dirtySince = time.Now()
+	}
 	f.dirty[key] = struct{}{}
+}
+
+// Lag is how long the oldest recorded revision not yet stored has waited: under
+// StoreEvery and a round's writes while the bucket takes them.
+func (f *Fence) Lag() time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.dirty) == 0 {
+		return 0
+	}
+	return time.Since(f.dirtySince)
 }
 
 // Acquire tells the fence that a partition came to this worker (or came back after a

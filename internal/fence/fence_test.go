@@ -438,11 +438,15 @@ func TestRecordsWaitForTheBucketWithoutStoppingPublishes(t *testing.T) {
 	if n, err := f.Check(ctx, 0, newer, update(6, []string{"p"})); err != nil || n != 1 {
 		t.Fatalf("with NATS down the cache dropped %d (%v), want 1", n, err)
 	}
+	time.Sleep(200 * time.Millisecond) // the record ages
 	sctx, cancel := context.WithTimeout(ctx, time.Second)
 	if f.store(sctx) {
 		t.Fatal("a round succeeded with NATS down")
 	}
 	cancel()
+	if lag := f.Lag(); lag < 200*time.Millisecond {
+		t.Fatalf("lag %v after a failed round, want ≥ 200ms (the record's age): a failed write must keep its age", lag)
+	}
 	r.srv.Restart()
 	deadline := time.Now().Add(20 * time.Second)
 	for !f.store(ctx) {
@@ -453,6 +457,9 @@ func TestRecordsWaitForTheBucketWithoutStoppingPublishes(t *testing.T) {
 	}
 	if n, err := r.open().Check(ctx, 0, newer, update(6, []string{"p"})); err != nil || n != 1 {
 		t.Fatalf("after NATS came back another worker dropped %d (%v), want 1", n, err)
+	}
+	if lag := f.Lag(); lag != 0 {
+		t.Fatalf("lag %v with everything stored, want 0", lag)
 	}
 }
 

@@ -4,6 +4,7 @@ import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
 	pending        prometheus.GaugeFunc
+	lag            prometheus.GaugeFunc
 	writes         prometheus.Counter
 	catchUps       prometheus.Counter
 	caughtUpEvents prometheus.Counter
@@ -12,8 +13,11 @@ type metrics struct {
 func newMetrics(f *Fence) metrics {
 	return metrics{
 		pending: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "liverelay_fence_pending_channels",
-			Help: "Channels whose published revisions are not yet stored in the fence bucket (stored every few seconds; acks do not wait)."},
+			Help: "Channels whose published revisions are not yet stored in the fence bucket (stored every 5 s; acks do not wait)."},
 			func() float64 { return float64(f.Pending()) }),
+		lag: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "liverelay_fence_store_lag_seconds",
+			Help: "How long the oldest published revision not yet stored in the fence bucket has waited; normally under 5 s, the store interval."},
+			func() float64 { return f.Lag().Seconds() }),
 		writes: prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_fence_writes_total",
 			Help: "Writes to the fence bucket: one per channel stored, and partition marks."}),
 		catchUps: prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_fence_catchups_total",
@@ -25,5 +29,5 @@ func newMetrics(f *Fence) metrics {
 
 // Instrument exposes the fence's metrics on reg.
 func (f *Fence) Instrument(reg prometheus.Registerer) {
-	reg.MustRegister(f.metrics.pending, f.metrics.writes, f.metrics.catchUps, f.metrics.caughtUpEvents)
+	reg.MustRegister(f.metrics.pending, f.metrics.lag, f.metrics.writes, f.metrics.catchUps, f.metrics.caughtUpEvents)
 }

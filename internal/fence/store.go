@@ -159,7 +159,16 @@ func (f *Fence) writeDirty(ctx context.Context) bool {
 		keys = append(keys, k)
 	}
 	clear(f.dirty)
+	since := f.dirtySince
 	f.mu.Unlock()
+	// Keys that fail go back with their original age, so that the lag keeps growing.
+	defer func() {
+		f.mu.Lock()
+		if len(f.dirty) > 0 && since.Before(f.dirtySince) && !since.IsZero() {
+			f.dirtySince = since
+		}
+		f.mu.Unlock()
+	}()
 
 	type write struct {
 		key string
@@ -231,6 +240,6 @@ func (f *Fence) retryLater(key string, err error) {
 // markDirty queues key for the next round of writes.
 func (f *Fence) markDirty(key string) {
 	f.mu.Lock()
-	f.dirty[key] = struct{}{}
+	f.markDirtyLocked(key)
 	f.mu.Unlock()
 }

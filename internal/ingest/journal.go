@@ -1,0 +1,144 @@
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/liverelay/liverelay/internal/event"
+)
+
+// conflictAttempts bounds how often one event is stamped again after another writer
+// (a worker serving the same channel) stored an event of its channel first.
+const conflictAttempts = 8
+
+// ErrUnavailable wraps every failure to store an event: NATS is unreachable, the
+// stream did not answer, or the channel was too busy. The request is answered 503.
+var ErrUnavailable = errors.New("JetStream cannot take the event")
+
+// ErrTooLarge is an event larger than the NATS server takes in one message.
+var ErrTooLarge = errors.New("event larger than the NATS server's max payload")
+
+// headroom is what a stored event may add to the encoded update: its revision, and
+// the message's subject and headers.
+const headroom = 512
+
+// Journal stores ingested events in the event stream, in order, each acknowledged by
+// JetStream before the next is sent.
+//
+// An event without a revision gets one from the channel's own history: the revision
+// of the last event stored for the channel plus one, or the current time in
+// microseconds when that is larger, published on the condition that the channel's
+// last stored message is still the one it was computed from
+// (Nats-Expected-Last-Subject-Sequence). A writer that loses the race reads again and
+// stamps again. So revisions grow in stream order per channel, whichever worker
+// stamps them and whatever the hosts' clocks say, and the fence never takes a newer
+// edit for an older one.
+type Journal struct {
+	js     jetstream.JetStream
+	stream jetstream.Stream // the event stream, where the last event of a channel is looked up
+	prefix string // events are published to <prefix>.<token>
+	now    func() time.Time
+
+	// Requests of one channel on this worker take turns, so that they do not race
+	// each other for the stream's condition.
+	seed  maphash.Seed
+	turns [64]sync.Mutex
+}
+
+// NewJournal stores events published to <prefix>.<token>, which the stream captures.
+func NewJournal(js jetstream.JetStream, stream jetstream.Stream, prefix string) *Journal {
+	return &Journal{js: js, stream: stream, prefix: prefix, now: time.Now, seed: maphash.MakeSeed()}
+}
+
+// Append stores evs in order; it returns when JetStream acknowledged all, or at the
+// first that it could not store (an error wrapping ErrUnavailable), leaving those
+// before it stored. An event too large for NATS (ErrTooLarge) fails the call before
+// anything is stored.
+func (j *Journal) Append(ctx context.Context, evs []event.Event) error {
+	nc := j.js.Conn()
+	if st := nc.Status(); st != nats.CONNECTED {
+		return fmt.Errorf("%w: not connected to NATS (%s)", ErrUnavailable, st)
+	}
+	for i, ev := range evs {
+		if n := len(event.Append(nil, ev)) + headroom; int64(n) > nc.MaxPayload() {
+			return fmt.Errorf("%w: event %d of %d is %d bytes stored, the server takes %d", ErrTooLarge, i+1, len(evs), n, nc.MaxPayload())
+		}
+	}
+	for i, ev := range evs {
+		if err := j.append(ctx, ev); err != nil {
+			return fmt.Errorf("%w: event %d of %d, channel %q: %w", ErrUnavailable, i+1, len(evs), ev.Channel, err)
+		}
+	}
+	return nil
+}
+
+func (j *Journal) append(ctx context.Context, ev event.Event) error {
+	token := event.Token(ev.Channel)
+	subject := j.prefix + "." + token
+	if ev.Revision != 0 {
+		// The CMS keeps the page's clock: store the event as it came.
+		body := event.Append(nil, ev)
+		sum := sha256.Sum256(body)
+		msg := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{}}
+		msg.Header.Set(jetstream.MsgIDHeader, ev.Channel+":"+strconv.FormatInt(ev.Revision, 10)+":"+hex.EncodeToString(sum[:8]))
+		_, err := j.js.PublishMsg(ctx, msg)
+		return err
+	}
+
+	turn := &j.turns[maphash.String(j.seed, ev.Channel)%uint64(len(j.turns))]
+	turn.Lock()
+	defer turn.Unlock()
+	var err error
+	for range conflictAttempts {
+		var seq uint64
+		var last int64
+		seq, last, err = j.last(ctx, token)
+		if err != nil {
+			return err
+		}
+		ev.Revision = max(j.now().UnixMicro(), last+1)
+		msg := &nats.Msg{Subject: subject, Data: event.Append(nil, ev), Header: nats.Header{}}
+		msg.Header.Set(jetstream.MsgIDHeader, ev.Channel+":"+strconv.FormatInt(ev.Revision, 10))
+		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(seq, 10))
+		if _, err = j.js.PublishMsg(ctx, msg); !wrongLastSequence(err) {
+			return err
+		}
+	}
+	return fmt.Errorf("channel busy: %d attempts lost to other writers: %w", conflictAttempts, err)
+}
+
+// last returns the stream sequence and the highest revision of the channel's last
+// stored event; 0, 0 when it has none. The stream stores a channel's events under
+// <prefix>.<partition>.<token>, one partition per token.
+func (j *Journal) last(ctx context.Context, token string) (seq uint64, revision int64, err error) {
+	msg, err := j.stream.GetLastMsgForSubject(ctx, j.prefix+".*."+token)
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return 0, 0, nil
+	case err != nil:
+		return 0, 0, fmt.Errorf("read the channel's last event: %w", err)
+	}
+	// An invalid event (dead-lettered by the consumer) has no revision to respect.
+	ev, _ := event.Decode(msg.Data)
+	revision = ev.Revision
+	for _, r := range ev.PostRevisions {
+		revision = max(revision, r)
+	}
+	return msg.Sequence, revision, nil
+}
+
+func wrongLastSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}

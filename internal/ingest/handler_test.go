@@ -216,9 +216,13 @@ func TestRefusals(t *testing.T) {
 		{"wrong key", ev, events("live-page-update", valid, "c"), Credentials{Key: "other", Secret: testCreds.Secret}, nil, 401, "Unknown auth_key"},
 		{"no key", ev, events("live-page-update", valid, "c"), testCreds, func(q url.Values) { q.Del("auth_key") }, 401, "Missing auth_key"},
 		{"stale timestamp", ev, events("live-page-update", valid, "c"), testCreds,
-			func(q url.Values) { q.Set("auth_timestamp", strconv.FormatInt(time.Now().Add(-601*time.Second).Unix(), 10)) }, 401, "Timestamp expired"},
+			func(q url.Values) {
+				q.Set("auth_timestamp", strconv.FormatInt(time.Now().Add(-601*time.Second).Unix(), 10))
+			}, 401, "Timestamp expired"},
 		{"future timestamp", ev, events("live-page-update", valid, "c"), testCreds,
-			func(q url.Values) { q.Set("auth_timestamp", strconv.FormatInt(time.Now().Add(601*time.Second).Unix(), 10)) }, 401, "Timestamp expired"},
+			func(q url.Values) {
+				q.Set("auth_timestamp", strconv.FormatInt(time.Now().Add(601*time.Second).Unix(), 10))
+			}, 401, "Timestamp expired"},
 		{"wrong auth version", ev, events("live-page-update", valid, "c"), testCreds, func(q url.Values) { q.Set("auth_version", "2.0") }, 401, "Invalid auth_version"},
 		{"body md5 mismatch", ev, events("live-page-update", valid, "c"), testCreds,
 			func(q url.Values) { q.Set("body_md5", strings.Repeat("a", 32)) }, 401, "Invalid body_md5"},

@@ -46,7 +46,7 @@ const headroom = 512
 type Journal struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream // the event stream, where the last event of a channel is looked up
-	prefix string // events are published to <prefix>.<token>
+	prefix string           // events are published to <prefix>.<token>
 	now    func() time.Time
 
 	// Requests of one channel on this worker take turns, so that they do not race

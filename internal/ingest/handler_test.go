@@ -67,8 +67,33 @@ func startHandler(t testing.TB, store Store, maxBytes int) *httptest.Server {
 }
 
 func goClient(srv *httptest.Server, creds Credentials) *pusher.Client {
+	return goClientAt(srv.URL, creds)
+}
+
+// goClientAt is pusher-http-go pointed at base, http://host:port.
+func goClientAt(base string, creds Credentials) *pusher.Client {
 	return &pusher.Client{AppID: creds.AppID, Key: creds.Key, Secret: creds.Secret,
-		Host: strings.TrimPrefix(srv.URL, "http://"), Secure: false}
+		Host: strings.TrimPrefix(base, "http://"), Secure: false}
+}
+
+// startServer serves h with the ingest's own Server on a loopback port until the test
+// ends, and returns its base URL.
+func startServer(t testing.TB, h http.Handler) string {
+	t.Helper()
+	s, err := Listen("127.0.0.1:0", TLS{}, h, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("ingest server: %v", err)
+		}
+	})
+	return "http://" + s.Addr()
 }
 
 type update struct {

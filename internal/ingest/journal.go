@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
@@ -19,7 +20,7 @@ import (
 
 // conflictAttempts bounds how often one event is stamped again after another writer
 // (a worker serving the same channel) stored an event of its channel first.
-const conflictAttempts = 8
+const conflictAttempts = 20
 
 // ErrUnavailable wraps every failure to store an event: NATS is unreachable, the
 // stream did not answer, or the channel was too busy. The request is answered 503.
@@ -99,7 +100,18 @@ func (j *Journal) append(ctx context.Context, ev event.Event) error {
 	turn.Lock()
 	defer turn.Unlock()
 	var err error
-	for range conflictAttempts {
+	for attempt := range conflictAttempts {
+		if attempt > 0 {
+			// Another writer stored an event of the channel first: let it finish its
+			// turn before reading again.
+			wait := time.NewTimer(time.Duration(rand.Int64N(int64(attempt) * int64(time.Millisecond))))
+			select {
+			case <-ctx.Done():
+				wait.Stop()
+				return ctx.Err()
+			case <-wait.C:
+			}
+		}
 		var seq uint64
 		var last int64
 		seq, last, err = j.last(ctx, token)

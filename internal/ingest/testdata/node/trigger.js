@@ -8,15 +8,17 @@ async function main() {
   let input = "";
   for await (const chunk of process.stdin) input += chunk;
   const calls = JSON.parse(input);
-  const pusher = new Pusher({
-    appId: process.env.INGEST_APP_ID,
-    key: process.env.INGEST_KEY,
-    secret: process.env.INGEST_SECRET,
-    host: process.env.INGEST_HOST,
-    port: process.env.INGEST_PORT,
-    useTLS: false,
-  });
+  const client = (secret) =>
+    new Pusher({
+      appId: process.env.INGEST_APP_ID,
+      key: process.env.INGEST_KEY,
+      secret: secret || process.env.INGEST_SECRET,
+      host: process.env.INGEST_HOST,
+      port: process.env.INGEST_PORT,
+      useTLS: false,
+    });
   for (const call of calls) {
+    const pusher = client(call.secret);
     try {
       let res;
       if (call.batch) {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	pusher "github.com/pusher/pusher-http-go/v5"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/liverelay/liverelay/internal/event"
@@ -80,7 +81,11 @@ func goClientAt(base string, creds Credentials) *pusher.Client {
 // ends, and returns its base URL.
 func startServer(t testing.TB, h http.Handler) string {
 	t.Helper()
-	s, err := Listen("127.0.0.1:0", TLS{}, h, zaptest.NewLogger(t))
+	log := zaptest.NewLogger(t)
+	if _, ok := t.(*testing.B); ok {
+		log = zap.NewNop()
+	}
+	s, err := Listen("127.0.0.1:0", TLS{}, h, log)
 	if err != nil {
 		t.Fatal(err)
 	}

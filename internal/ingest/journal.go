@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/liverelay/liverelay/internal/broker"
 	"github.com/liverelay/liverelay/internal/event"
 )
 
@@ -47,18 +48,36 @@ const headroom = 512
 type Journal struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream // the event stream, where the last event of a channel is looked up
-	prefix string           // events are published to <prefix>.<token>
+	top    broker.Topology  // subjects: events are published to <prefix>.<token>, stored under <prefix>.<partition>.<token>
 	now    func() time.Time
 
 	// Requests of one channel on this worker take turns, so that they do not race
-	// each other for the stream's condition.
-	seed  maphash.Seed
-	turns [64]sync.Mutex
+	// each other for the stream's condition; each shard also remembers the last
+	// event this worker stored per channel, so that a channel's next event needs no
+	// look-up. A remembered event that is no longer the last (another worker stored
+	// one since) only costs a refused publish and a look-up.
+	seed   maphash.Seed
+	shards [64]shard
 }
 
-// NewJournal stores events published to <prefix>.<token>, which the stream captures.
-func NewJournal(js jetstream.JetStream, stream jetstream.Stream, prefix string) *Journal {
-	return &Journal{js: js, stream: stream, prefix: prefix, now: time.Now, seed: maphash.MakeSeed()}
+// shard is the turn and memory of the channels that hash to it.
+type shard struct {
+	mu   sync.Mutex
+	last map[string]stored // by channel; cleared when it reaches maxRemembered
+}
+
+// stored is the stream sequence and highest revision of a channel's last event.
+type stored struct {
+	seq      uint64
+	revision int64
+}
+
+// maxRemembered bounds the channels one shard remembers.
+const maxRemembered = 1024
+
+// NewJournal stores events in the stream top names, which must exist.
+func NewJournal(js jetstream.JetStream, stream jetstream.Stream, top broker.Topology) *Journal {
+	return &Journal{js: js, stream: stream, top: top, now: time.Now, seed: maphash.MakeSeed()}
 }
 
 // Append stores evs in order; it returns when JetStream acknowledged all, or at the
@@ -85,9 +104,13 @@ func (j *Journal) Append(ctx context.Context, evs []event.Event) error {
 
 func (j *Journal) append(ctx context.Context, ev event.Event) error {
 	token := event.Token(ev.Channel)
-	subject := j.prefix + "." + token
+	subject := j.top.EventSubject(token)
+	sh := &j.shards[maphash.String(j.seed, ev.Channel)%uint64(len(j.shards))]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
 	if ev.Revision != 0 {
 		// The CMS keeps the page's clock: store the event as it came.
+		delete(sh.last, ev.Channel)
 		body := event.Append(nil, ev)
 		sum := sha256.Sum256(body)
 		msg := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{}}
@@ -96,9 +119,6 @@ func (j *Journal) append(ctx context.Context, ev event.Event) error {
 		return err
 	}
 
-	turn := &j.turns[maphash.String(j.seed, ev.Channel)%uint64(len(j.turns))]
-	turn.Lock()
-	defer turn.Unlock()
 	var err error
 	for attempt := range conflictAttempts {
 		if attempt > 0 {
@@ -112,17 +132,30 @@ func (j *Journal) append(ctx context.Context, ev event.Event) error {
 			case <-wait.C:
 			}
 		}
-		var seq uint64
-		var last int64
-		seq, last, err = j.last(ctx, token)
-		if err != nil {
-			return err
+		last, known := sh.last[ev.Channel]
+		if !known {
+			if last, err = j.last(ctx, token); err != nil {
+				return err
+			}
 		}
-		ev.Revision = max(j.now().UnixMicro(), last+1)
+		ev.Revision = max(j.now().UnixMicro(), last.revision+1)
 		msg := &nats.Msg{Subject: subject, Data: event.Append(nil, ev), Header: nats.Header{}}
 		msg.Header.Set(jetstream.MsgIDHeader, ev.Channel+":"+strconv.FormatInt(ev.Revision, 10))
-		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(seq, 10))
-		if _, err = j.js.PublishMsg(ctx, msg); !wrongLastSequence(err) {
+		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(last.seq, 10))
+		var ack *jetstream.PubAck
+		ack, err = j.js.PublishMsg(ctx, msg)
+		switch {
+		case err == nil:
+			if sh.last == nil || len(sh.last) >= maxRemembered {
+				sh.last = make(map[string]stored)
+			}
+			sh.last[ev.Channel] = stored{seq: ack.Sequence, revision: ev.Revision}
+			return nil
+		case wrongLastSequence(err):
+			delete(sh.last, ev.Channel)
+		default:
+			// The event may have been stored with its answer lost: look it up next time.
+			delete(sh.last, ev.Channel)
 			return err
 		}
 	}
@@ -130,23 +163,22 @@ func (j *Journal) append(ctx context.Context, ev event.Event) error {
 }
 
 // last returns the stream sequence and the highest revision of the channel's last
-// stored event; 0, 0 when it has none. The stream stores a channel's events under
-// <prefix>.<partition>.<token>, one partition per token.
-func (j *Journal) last(ctx context.Context, token string) (seq uint64, revision int64, err error) {
-	msg, err := j.stream.GetLastMsgForSubject(ctx, j.prefix+".*."+token)
+// stored event; zero when it has none.
+func (j *Journal) last(ctx context.Context, token string) (stored, error) {
+	msg, err := j.stream.GetLastMsgForSubject(ctx, j.top.StoredSubject(token))
 	switch {
 	case errors.Is(err, jetstream.ErrMsgNotFound):
-		return 0, 0, nil
+		return stored{}, nil
 	case err != nil:
-		return 0, 0, fmt.Errorf("read the channel's last event: %w", err)
+		return stored{}, fmt.Errorf("read the channel's last event: %w", err)
 	}
 	// An invalid event (dead-lettered by the consumer) has no revision to respect.
 	ev, _ := event.Decode(msg.Data)
-	revision = ev.Revision
+	revision := ev.Revision
 	for _, r := range ev.PostRevisions {
 		revision = max(revision, r)
 	}
-	return msg.Sequence, revision, nil
+	return stored{seq: msg.Sequence, revision: revision}, nil
 }
 
 func wrongLastSequence(err error) bool {

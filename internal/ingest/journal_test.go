@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap/zaptest"
 
@@ -71,8 +72,8 @@ func post(channel, id, html string) event.Event {
 func TestJournalStampsRevisions(t *testing.T) {
 	srv := brokertest.Start(t)
 	_, js := srv.Connect()
-	_, stream := streams(t, js)
-	j := NewJournal(js, stream, "live.events")
+	top, stream := streams(t, js)
+	j := NewJournal(js, stream, top)
 	ctx := context.Background()
 
 	future := time.Now().Add(time.Hour).UnixMicro()
@@ -91,6 +92,20 @@ func TestJournalStampsRevisions(t *testing.T) {
 	if evs[3].Revision != future+1 {
 		t.Errorf("revision after the CMS's %d is %d, want %d", future, evs[3].Revision, future+1)
 	}
+	// An event stored by someone else (a CMS publishing to NATS, another worker) after
+	// the one this journal remembers: the next revision follows it all the same.
+	direct := post("news.uk/live", "p3", "direct")
+	direct.Revision = future + 1000
+	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: "live.events." + event.Token(direct.Channel), Data: event.Append(nil, direct),
+		Header: nats.Header{jetstream.MsgIDHeader: {"direct"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Append(ctx, []event.Event{post("news.uk/live", "p1", "c")}); err != nil {
+		t.Fatal(err)
+	}
+	if evs := storedEvents(t, stream); evs[5].Revision != future+1001 {
+		t.Errorf("revision after another writer's %d is %d, want %d", future+1000, evs[5].Revision, future+1001)
+	}
 	if now := time.Now().UnixMicro(); evs[0].Revision <= 0 || evs[0].Revision > now || evs[1].Revision > now {
 		t.Errorf("first revisions %d, %d are not the time in microseconds", evs[0].Revision, evs[1].Revision)
 	}
@@ -102,12 +117,12 @@ func TestJournalsShareAChannel(t *testing.T) {
 	srv := brokertest.Start(t)
 	_, js1 := srv.Connect()
 	_, js2 := srv.Connect()
-	_, s1 := streams(t, js1)
+	top, s1 := streams(t, js1)
 	s2, err := js2.Stream(context.Background(), "LIVE_EVENTS")
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, b := NewJournal(js1, s1, "live.events"), NewJournal(js2, s2, "live.events")
+	a, b := NewJournal(js1, s1, top), NewJournal(js2, s2, top)
 	b.now = func() time.Time { return time.Now().Add(-10 * time.Second) }
 
 	const each = 40
@@ -142,9 +157,9 @@ func TestJournalsShareAChannel(t *testing.T) {
 func TestNATSDownAnswers503(t *testing.T) {
 	srv := brokertest.Start(t)
 	_, js := srv.Connect()
-	_, stream := streams(t, js)
+	top, stream := streams(t, js)
 	h, err := NewHandler(Config{Credentials: testCreds, EventName: "live-page-update", MaxBytes: 4096, Timeout: 3 * time.Second},
-		NewJournal(js, stream, "live.events"), nil, zaptest.NewLogger(t))
+		NewJournal(js, stream, top), nil, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

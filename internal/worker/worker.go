@@ -146,7 +146,7 @@ func Run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 	if hs != nil {
 		hs.SetReadiness(cons.Ready)
 	}
-	in, err := listenIngest(cfg, js, events, reg, log.Named("ingest"))
+	in, err := listenIngest(cfg, js, events, top, reg, log.Named("ingest"))
 	if err != nil {
 		return err
 	}
@@ -206,7 +206,7 @@ func Run(ctx context.Context, cfg config.Config, stdout io.Writer, log *zap.Logg
 
 // listenIngest opens the Pusher-compatible ingest when LIVE_INGEST_ADDR is set; nil
 // otherwise.
-func listenIngest(cfg config.Config, js jetstream.JetStream, events jetstream.Stream, reg prometheus.Registerer, log *zap.Logger) (*ingest.Server, error) {
+func listenIngest(cfg config.Config, js jetstream.JetStream, events jetstream.Stream, top broker.Topology, reg prometheus.Registerer, log *zap.Logger) (*ingest.Server, error) {
 	if cfg.Ingest.Addr == "" {
 		return nil, nil
 	}
@@ -218,7 +218,7 @@ func listenIngest(cfg config.Config, js jetstream.JetStream, events jetstream.St
 		Credentials: ingest.Credentials{AppID: cfg.Ingest.AppID, Key: cfg.Ingest.Key, Secret: secret},
 		EventName:   cfg.Ingest.EventName,
 		MaxBytes:    cfg.Ingest.MaxBytes,
-	}, ingest.NewJournal(js, events, cfg.SubjectPrefix), reg, log)
+	}, ingest.NewJournal(js, events, top), reg, log)
 	if err != nil {
 		return nil, err
 	}

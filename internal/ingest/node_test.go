@@ -101,6 +101,8 @@ func TestNodeClient(t *testing.T) {
 	base, _ := url.Parse(startServer(t, h))
 
 	post := map[string]any{"renders": map[string]any{"p1": map[string]any{"show": true, "content": `<div class="live-post"><p>Kick-off "now"</p></div>`}}, "removals": []string{}}
+	// Larger than Pusher's 10 KB: the Node library sends it, and the ingest takes it.
+	big := map[string]any{"renders": map[string]any{"long": map[string]any{"show": true, "content": strings.Repeat("<p>minute by minute</p>", 1000)}}, "removals": []string{}}
 	removal := map[string]any{"renders": map[string]any{}, "removals": []string{"p0"}}
 	calls := []map[string]any{
 		{"channels": "live-blog-2026", "event": "live-page-update", "data": post},
@@ -109,6 +111,7 @@ func TestNodeClient(t *testing.T) {
 		{"channels": "c", "event": "client-typing", "data": post},
 		{"channels": "c", "event": "live-page-update", "data": post, "secret": "wrong"},
 		{"channels": "c", "event": "live-page-update", "data": map[string]any{"text": "hi"}},
+		{"channels": "big", "event": "live-page-update", "data": big},
 	}
 	want := []struct {
 		status int
@@ -118,6 +121,7 @@ func TestNodeClient(t *testing.T) {
 		{400, `event name "client-typing" is not accepted`},
 		{401, "Invalid signature"},
 		{400, "data is not a Wagtail Live update"},
+		{200, "{}"},
 	}
 	in, _ := json.Marshal(calls)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -155,7 +159,7 @@ func TestNodeClient(t *testing.T) {
 	for _, ev := range evs {
 		channels = append(channels, ev.Channel)
 	}
-	if strings.Join(channels, " ") != "live-blog-2026 a b x y" {
+	if strings.Join(channels, " ") != "live-blog-2026 a b x y big" {
 		t.Fatalf("stored channels %q", channels)
 	}
 	if r := evs[0].Renders; len(r) != 1 || r[0].Content != `<div class="live-post"><p>Kick-off "now"</p></div>` || !r[0].Show {

@@ -24,6 +24,7 @@ type trigger struct {
 	Channel string
 	Name    string
 	Data    string
+	Index   int // position in a batch, named in messages; -1 for /events, whose channels share one event
 }
 
 // parseEvents reads the body of POST /apps/{id}/events: one event for each of
@@ -55,7 +56,7 @@ func parseEvents(body []byte) ([]trigger, *refusal) {
 	}
 	out := make([]trigger, len(channels))
 	for i, ch := range channels {
-		out[i] = trigger{Channel: ch, Name: req.Name, Data: data}
+		out[i] = trigger{Channel: ch, Name: req.Name, Data: data, Index: -1}
 	}
 	return out, nil
 }
@@ -85,7 +86,7 @@ func parseBatch(body []byte) ([]trigger, *refusal) {
 		if rf != nil {
 			return nil, rf
 		}
-		out[i] = trigger{Channel: e.Channel, Name: e.Name, Data: data}
+		out[i] = trigger{Channel: e.Channel, Name: e.Name, Data: data, Index: i}
 	}
 	return out, nil
 }
@@ -102,7 +103,8 @@ func dataString(i int, raw json.RawMessage) (string, *refusal) {
 
 // check applies the limits to every trigger of a request, before any is stored.
 func check(ts []trigger, eventName string, maxData int) *refusal {
-	for i, t := range ts {
+	for _, t := range ts {
+		i := t.Index
 		switch {
 		case len(t.Channel) > MaxChannelLen:
 			return refuse(http.StatusBadRequest, "%schannel name too long (%d > %d characters)", where(i), len(t.Channel), MaxChannelLen)
@@ -119,7 +121,7 @@ func check(ts []trigger, eventName string, maxData int) *refusal {
 	return nil
 }
 
-// where names event i of a request in a message; -1 is the one event of /events.
+// where names event i of a batch in a message; -1 is the one event of /events.
 func where(i int) string {
 	if i < 0 {
 		return ""

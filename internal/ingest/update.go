@@ -22,7 +22,7 @@ func updates(ts []trigger, now time.Time) ([]event.Event, *refusal) {
 			if errors.As(err, &e) {
 				detail = e.Detail
 			}
-			return nil, refuse(http.StatusBadRequest, "%sdata is not a Wagtail Live update {\"renders\": {...}, \"removals\": [...]}: %s", where(i), detail)
+			return nil, refuse(http.StatusBadRequest, "%sdata is not a Wagtail Live update {\"renders\": {...}, \"removals\": [...]}: %s", where(t.Index), detail)
 		}
 		ev.EmittedAt = now
 		out[i] = ev

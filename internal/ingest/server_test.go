@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"go.uber.org/zap/zaptest"
+
+	"github.com/liverelay/liverelay/internal/event"
 )
 
 // selfSigned writes a certificate for 127.0.0.1 and its key as PEM files.
@@ -97,5 +99,50 @@ func TestServerTLS(t *testing.T) {
 	}
 	if _, err := Listen("127.0.0.1:0", TLS{CertFile: keyFile, KeyFile: certFile}, h, nil); err == nil {
 		t.Error("Listen took a key as certificate")
+	}
+}
+
+// Stopping the server lets a request that is being stored finish with its 200, and
+// takes no new one: the worker closes NATS only after Serve returned.
+func TestServeFinishesRequestsOnStop(t *testing.T) {
+	storing, release := make(chan struct{}), make(chan struct{})
+	store := &fakeStore{fail: func([]event.Event) error {
+		close(storing)
+		<-release
+		return nil
+	}}
+	h, err := NewHandler(Config{Credentials: testCreds, EventName: "live-page-update", MaxBytes: 4096}, store, nil, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Listen("127.0.0.1:0", TLS{}, h, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx) }()
+
+	c := goClientAt("http://"+s.Addr(), testCreds)
+	answered := make(chan error, 1)
+	go func() {
+		answered <- c.Trigger("c", "live-page-update", update{Renders: map[string]render{}, Removals: []string{"p"}})
+	}()
+	<-storing
+	cancel()
+	select {
+	case err := <-served:
+		t.Fatalf("Serve returned %v while a request was being stored", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	if err := <-answered; err != nil {
+		t.Errorf("the request being stored at stop: %v", err)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	if err := goClientAt("http://"+s.Addr(), testCreds).Trigger("c", "live-page-update", update{Renders: map[string]render{}, Removals: []string{}}); err == nil {
+		t.Error("a request after the stop was answered")
 	}
 }

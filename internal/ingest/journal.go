@@ -57,7 +57,7 @@ type Journal struct {
 	// look-up. A remembered event that is no longer the last (another worker stored
 	// one since) only costs a refused publish and a look-up.
 	seed   maphash.Seed
-	shards [64]shard
+	shards [512]shard
 }
 
 // shard is the turn and memory of the channels that hash to it.
@@ -73,7 +73,7 @@ type stored struct {
 }
 
 // maxRemembered bounds the channels one shard remembers.
-const maxRemembered = 1024
+const maxRemembered = 128
 
 // NewJournal stores events in the stream top names, which must exist.
 func NewJournal(js jetstream.JetStream, stream jetstream.Stream, top broker.Topology) *Journal {

@@ -48,3 +48,29 @@ func TestDecodeUpdate(t *testing.T) {
 		t.Error("a channel with a space was accepted")
 	}
 }
+
+// FuzzDecodeUpdate: DecodeUpdate never panics, fails only with an *Error, and every
+// update it accepts is an event that survives Append and Decode with its channel.
+func FuzzDecodeUpdate(f *testing.F) {
+	for _, s := range []string{
+		`{"renders":{"a":{"show":true,"content":"<p>x</p>"}},"removals":["b"]}`,
+		`{"renders":{},"removals":[],"revision":5,"channel":"other"}`,
+		`{"renders":{`, `{"removals":[]}`, `[]`, `"x"`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ev, err := DecodeUpdate("live-blog", data)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("error %v is not an *Error", err)
+			}
+			return
+		}
+		again, err := Decode(Append(nil, ev))
+		if err != nil || again.Channel != "live-blog" || len(again.Renders) != len(ev.Renders) || len(again.Removals) != len(ev.Removals) {
+			t.Fatalf("accepted update does not survive as an event: %+v, %v", again, err)
+		}
+	})
+}

@@ -114,7 +114,7 @@ func (j *Journal) append(ctx context.Context, ev event.Event) error {
 		body := event.Append(nil, ev)
 		sum := sha256.Sum256(body)
 		msg := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{}}
-		msg.Header.Set(jetstream.MsgIDHeader, ev.Channel+":"+strconv.FormatInt(ev.Revision, 10)+":"+hex.EncodeToString(sum[:8]))
+		msg.Header.Set(jetstream.MsgIDHeader, "ingest:"+ev.Channel+":"+strconv.FormatInt(ev.Revision, 10)+":"+hex.EncodeToString(sum[:8]))
 		_, err := j.js.PublishMsg(ctx, msg)
 		return err
 	}
@@ -140,7 +140,7 @@ func (j *Journal) append(ctx context.Context, ev event.Event) error {
 		}
 		ev.Revision = max(j.now().UnixMicro(), last.revision+1)
 		msg := &nats.Msg{Subject: subject, Data: event.Append(nil, ev), Header: nats.Header{}}
-		msg.Header.Set(jetstream.MsgIDHeader, ev.Channel+":"+strconv.FormatInt(ev.Revision, 10))
+		msg.Header.Set(jetstream.MsgIDHeader, "ingest:"+ev.Channel+":"+strconv.FormatInt(ev.Revision, 10))
 		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(last.seq, 10))
 		var ack *jetstream.PubAck
 		ack, err = j.js.PublishMsg(ctx, msg)

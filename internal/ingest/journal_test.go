@@ -52,11 +52,12 @@ func storedEvents(t testing.TB, s jetstream.Stream) []event.Event {
 		if err != nil {
 			t.Fatalf("message %d is not an event: %v", seq, err)
 		}
-		if m.Header.Get(jetstream.MsgIDHeader) == "" {
-			t.Errorf("message %d has no Nats-Msg-Id", seq)
-		}
+
 		if !strings.HasPrefix(m.Subject, "live.events.") || strings.Count(m.Subject, ".") != 3 {
 			t.Errorf("message %d stored as %s, want live.events.<partition>.<token>", seq, m.Subject)
+		}
+		if id := m.Header.Get(jetstream.MsgIDHeader); id != "direct" && !strings.HasPrefix(id, "ingest:"+ev.Channel+":") {
+			t.Errorf("message %d has Nats-Msg-Id %q, want ingest:<channel>:<revision>…", seq, id)
 		}
 		out = append(out, ev)
 	}

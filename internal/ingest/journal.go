@@ -66,10 +66,26 @@ type shard struct {
 	last map[string]stored // by channel; cleared when it reaches maxRemembered
 }
 
-// stored is the stream sequence and highest revision of a channel's last event.
+// stored is what a worker remembers of a channel: the stream sequence of its last
+// event, when known, and the newest revision it stamped or read for it. The revision
+// outlives a lost race: a look-up may find an older revision last in the stream (a
+// replayed dead letter), which must not lower the next stamp.
 type stored struct {
 	seq      uint64
+	seqKnown bool
 	revision int64
+}
+
+// remember keeps what the worker knows of channel, forgetting every channel of the
+// shard when it holds maxRemembered.
+func (sh *shard) remember(channel string, s stored) {
+	if _, ok := sh.last[channel]; !ok && len(sh.last) >= maxRemembered {
+		sh.last = nil
+	}
+	if sh.last == nil {
+		sh.last = make(map[string]stored)
+	}
+	sh.last[channel] = s
 }
 
 // maxRemembered bounds the channels one shard remembers.
@@ -110,7 +126,7 @@ func (j *Journal) append(ctx context.Context, ev event.Event) error {
 	defer sh.mu.Unlock()
 	if ev.Revision != 0 {
 		// The CMS keeps the page's clock: store the event as it came.
-		delete(sh.last, ev.Channel)
+		sh.remember(ev.Channel, stored{revision: max(sh.last[ev.Channel].revision, ev.Revision)})
 		body := event.Append(nil, ev)
 		sum := sha256.Sum256(body)
 		msg := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{}}
@@ -132,11 +148,13 @@ func (j *Journal) append(ctx context.Context, ev event.Event) error {
 			case <-wait.C:
 			}
 		}
-		last, known := sh.last[ev.Channel]
-		if !known {
-			if last, err = j.last(ctx, token); err != nil {
+		last := sh.last[ev.Channel]
+		if !last.seqKnown {
+			read, err := j.last(ctx, token)
+			if err != nil {
 				return err
 			}
+			last = stored{seq: read.seq, seqKnown: true, revision: max(read.revision, last.revision)}
 		}
 		ev.Revision = max(j.now().UnixMicro(), last.revision+1)
 		msg := &nats.Msg{Subject: subject, Data: event.Append(nil, ev), Header: nats.Header{}}
@@ -145,17 +163,19 @@ func (j *Journal) append(ctx context.Context, ev event.Event) error {
 		var ack *jetstream.PubAck
 		ack, err = j.js.PublishMsg(ctx, msg)
 		switch {
+		case err == nil && ack.Duplicate:
+			// An earlier event of the channel has this id (this revision) within the
+			// de-duplication window, so this one was not stored: stamp above it.
+			sh.remember(ev.Channel, stored{revision: ev.Revision})
 		case err == nil:
-			if sh.last == nil || len(sh.last) >= maxRemembered {
-				sh.last = make(map[string]stored)
-			}
-			sh.last[ev.Channel] = stored{seq: ack.Sequence, revision: ev.Revision}
+			sh.remember(ev.Channel, stored{seq: ack.Sequence, seqKnown: true, revision: ev.Revision})
 			return nil
 		case wrongLastSequence(err):
-			delete(sh.last, ev.Channel)
+			sh.remember(ev.Channel, stored{revision: last.revision})
 		default:
-			// The event may have been stored with its answer lost: look it up next time.
-			delete(sh.last, ev.Channel)
+			// The event may have been stored with its answer lost: look the channel
+			// up next time, keeping the revision it may have been stored with.
+			sh.remember(ev.Channel, stored{revision: ev.Revision})
 			return err
 		}
 	}
@@ -168,7 +188,7 @@ func (j *Journal) last(ctx context.Context, token string) (stored, error) {
 	msg, err := j.stream.GetLastMsgForSubject(ctx, j.top.StoredSubject(token))
 	switch {
 	case errors.Is(err, jetstream.ErrMsgNotFound):
-		return stored{}, nil
+		return stored{seqKnown: true}, nil
 	case err != nil:
 		return stored{}, fmt.Errorf("read the channel's last event: %w", err)
 	}
@@ -178,7 +198,7 @@ func (j *Journal) last(ctx context.Context, token string) (stored, error) {
 	for _, r := range ev.PostRevisions {
 		revision = max(revision, r)
 	}
-	return stored{seq: msg.Sequence, revision: revision}, nil
+	return stored{seq: msg.Sequence, seqKnown: true, revision: revision}, nil
 }
 
 func wrongLastSequence(err error) bool {

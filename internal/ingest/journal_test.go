@@ -191,3 +191,37 @@ func TestNATSDownAnswers503(t *testing.T) {
 		t.Errorf("%d events stored, want only the one sent while NATS was up", len(evs))
 	}
 }
+
+// A replayed dead letter stored last on a channel carries an older revision; the next
+// stamp still goes above the newest this worker stamped, even with its clock behind.
+func TestJournalStampsAboveAReplayedLetter(t *testing.T) {
+	srv := brokertest.Start(t)
+	_, js := srv.Connect()
+	top, stream := streams(t, js)
+	j := NewJournal(js, stream, top)
+	ctx := context.Background()
+	if err := j.Append(ctx, []event.Event{post("live", "p", "1"), post("live", "p", "2")}); err != nil {
+		t.Fatal(err)
+	}
+	evs := storedEvents(t, stream)
+	old := evs[0]
+	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: "live.events.live", Data: event.Append(nil, old),
+		Header: nats.Header{jetstream.MsgIDHeader: {"direct"}}}); err != nil {
+		t.Fatal(err)
+	}
+	j.now = func() time.Time { return time.Now().Add(-time.Hour) }
+	for i := range 3 {
+		if err := j.Append(ctx, []event.Event{post("live", "p", fmt.Sprint(3+i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs = storedEvents(t, stream)
+	if len(evs) != 6 {
+		t.Fatalf("%d events stored, want 6", len(evs))
+	}
+	for i, newest := range []int64{evs[1].Revision, evs[3].Revision, evs[4].Revision} {
+		if got := evs[3+i].Revision; got <= newest {
+			t.Errorf("edit %d stamped %d, not above the newest stamped before it, %d", 3+i, got, newest)
+		}
+	}
+}

@@ -91,6 +91,11 @@ func (h *Handler) trigger(w http.ResponseWriter, r *http.Request, parse func([]b
 		h.reply(w, refuse(http.StatusMethodNotAllowed, "Method %s not allowed: use POST", r.Method))
 		return
 	}
+	bodyMD5, rf := h.cfg.authenticate(r.Method, r.URL.Path, r.URL.RawQuery, start)
+	if rf != nil {
+		h.reply(w, rf)
+		return
+	}
 	limit := MaxBody(h.cfg.MaxBytes)
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
@@ -102,7 +107,7 @@ func (h *Handler) trigger(w http.ResponseWriter, r *http.Request, parse func([]b
 		h.reply(w, refuse(http.StatusBadRequest, "Request body unreadable: %v", err))
 		return
 	}
-	if rf := h.cfg.authenticate(r.Method, r.URL.Path, r.URL.RawQuery, body, start); rf != nil {
+	if rf := checkBody(bodyMD5, body); rf != nil {
 		h.reply(w, rf)
 		return
 	}

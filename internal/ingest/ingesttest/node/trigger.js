@@ -1,5 +1,5 @@
-// Runs Pusher's official Node server library against liverelay's ingest for
-// TestNodeClient. Reads a JSON list of calls on stdin, makes them in order and
+// Runs Pusher's official Node server library against liverelay's ingest for the
+// tests (package ingesttest). Reads a JSON list of calls on stdin, makes them in order and
 // prints one JSON line per call: {"status": 200} or {"status": N, "body": "..."}.
 "use strict";
 const Pusher = require("pusher");

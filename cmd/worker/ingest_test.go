@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/liverelay/liverelay/internal/dlq"
 	"github.com/liverelay/liverelay/internal/event"
+	"github.com/liverelay/liverelay/internal/ingest/ingesttest"
 	"github.com/liverelay/liverelay/internal/publish/pushertest"
 	"github.com/liverelay/liverelay/internal/workload"
 )
@@ -194,3 +196,40 @@ func TestIngestTwoWorkersOnePost(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// The same through Pusher's official Node library: a CMS on Node keeps its
+// publisher, and readers' pages end as the CMS has them.
+func TestIngestEndToEndNode(t *testing.T) {
+	h := newHarness(t)
+	addr := h.withIngest()
+	h.startWorker()
+	waitListening(t, addr)
+
+	gen := workload.New(workload.Config{Channels: 4, Seed: 11, NewShare: 0.4, EditShare: 0.45, RemoveShare: 0.15,
+		BurstShare: 0.3, BurstLen: 4, MinSize: 100, MaxSize: 9000, MaxLive: 30})
+	want := cms{}
+	var calls []ingesttest.Call
+	for range 80 {
+		ev := gen.Next()
+		// An object, as a CMS hands its client; its keys keep their order in JavaScript.
+		calls = append(calls, ingesttest.Call{Channels: ev.Channel, Event: "live-page-update", Data: json.RawMessage(updateData(ev))})
+		want.apply(t, ev)
+	}
+	var batch []ingesttest.BatchEvent
+	for range 10 {
+		ev := gen.Next()
+		batch = append(batch, ingesttest.BatchEvent{Channel: ev.Channel, Name: "live-page-update", Data: json.RawMessage(updateData(ev))})
+		want.apply(t, ev)
+	}
+	calls = append(calls, ingesttest.Call{Batch: batch})
+	for i, r := range ingesttest.Node(t, "http://"+addr, ingesttest.Credentials{AppID: ingestApp, Key: ingestKey, Secret: ingestSecret}, calls) {
+		if r.Status != http.StatusOK {
+			t.Fatalf("call %d: %d %s", i, r.Status, r.Body)
+		}
+	}
+	h.waitDelivered(60 * time.Second)
+	want.check(t, h.pages())
+	if n := len(h.deadLetters()); n != 0 {
+		t.Errorf("%d dead letters", n)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"strings"
 	"time"
@@ -71,6 +72,20 @@ func (t Topology) SplitSubject(subject string) (partition int, token string, err
 		return 0, "", fmt.Errorf("subject %q: partition %q is not 0..%d", subject, ptext, t.Partitions-1)
 	}
 	return p, token, nil
+}
+
+// Partition is the partition of the channel with this token, as the stream's subject
+// transform computes it: FNV-1a of the token, mod Partitions.
+func (t Topology) Partition(token string) int {
+	h := fnv.New32a()
+	h.Write([]byte(token))
+	return int(h.Sum32() % uint32(t.Partitions))
+}
+
+// StoredSubject is the subject the stream stores the events of the channel with
+// this token under: <Prefix>.<partition>.<token>.
+func (t Topology) StoredSubject(token string) string {
+	return t.Prefix + "." + strconv.Itoa(t.Partition(token)) + "." + token
 }
 
 // EventSubject is where a CMS publishes an event of the channel with this token.

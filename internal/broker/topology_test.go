@@ -50,8 +50,8 @@ func TestEnsurePartitionsChannelsByFNV(t *testing.T) {
 		h := fnv.New32a()
 		h.Write([]byte(tok))
 		want := "live.events." + strconv.Itoa(int(h.Sum32()%8)) + "." + tok
-		if raw.Subject != want {
-			t.Fatalf("stored subject %q, want %q", raw.Subject, want)
+		if raw.Subject != want || top.StoredSubject(tok) != want {
+			t.Fatalf("stored subject %q, StoredSubject %q, want %q", raw.Subject, top.StoredSubject(tok), want)
 		}
 		p, gotTok, err := top.SplitSubject(raw.Subject)
 		if err != nil || gotTok != tok || top.PartitionFilter(p) != "live.events."+strconv.Itoa(p)+".*" {

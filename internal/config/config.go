@@ -117,6 +117,21 @@ type Config struct {
 	LogFormat string // "", "json" or "console"; see ResolvedLogFormat
 
 	Retry Retry
+
+	Ingest Ingest
+}
+
+// Ingest holds the settings of the Pusher-compatible HTTP ingest.
+type Ingest struct {
+	Addr       string // empty disables the ingest
+	AppID      string
+	Key        string
+	Secret     string // secret
+	SecretFile string // file holding the secret, instead of Secret
+	EventName  string // the only event name accepted
+	MaxBytes   int    // largest data of one event
+	TLSCert    string // PEM certificate; with TLSKey the ingest speaks HTTPS
+	TLSKey     string
 }
 
 // Ably holds the Ably settings.
@@ -196,6 +211,7 @@ func Default() Config {
 			MaxAttempts: 10,
 			MaxElapsed:  5 * time.Minute,
 		},
+		Ingest: Ingest{EventName: "live-page-update", MaxBytes: 256 << 10},
 	}
 }
 
@@ -537,6 +553,15 @@ func table() []spec {
 		{env: "LIVE_RETRY_MAX", help: "longest single wait between retries", field: func(c *Config) any { return &c.Retry.Max }},
 		{env: "LIVE_RETRY_MAX_ATTEMPTS", help: "attempts before dead-lettering; 0 is unlimited within LIVE_RETRY_MAX_ELAPSED", field: func(c *Config) any { return &c.Retry.MaxAttempts }},
 		{env: "LIVE_RETRY_MAX_ELAPSED", help: "time spent retrying before dead-lettering", field: func(c *Config) any { return &c.Retry.MaxElapsed }},
+		{env: "LIVE_INGEST_ADDR", help: "host:port of the Pusher-compatible HTTP ingest (POST /apps/<app id>/events and /batch_events); empty disables it", field: func(c *Config) any { return &c.Ingest.Addr }},
+		{env: "LIVE_INGEST_APP_ID", help: "app id the CMS's Pusher client is given for the ingest", field: func(c *Config) any { return &c.Ingest.AppID }},
+		{env: "LIVE_INGEST_KEY", help: "app key the CMS's Pusher client is given for the ingest", field: func(c *Config) any { return &c.Ingest.Key }},
+		{env: "LIVE_INGEST_SECRET", help: "app secret the CMS's Pusher client signs with (prefer the environment or LIVE_INGEST_SECRET_FILE: flags show in ps)", mask: hide, field: func(c *Config) any { return &c.Ingest.Secret }},
+		{env: "LIVE_INGEST_SECRET_FILE", help: "file holding the ingest's app secret, instead of LIVE_INGEST_SECRET", field: func(c *Config) any { return &c.Ingest.SecretFile }},
+		{env: "LIVE_INGEST_EVENT_NAME", help: "the only event name the ingest accepts", field: func(c *Config) any { return &c.Ingest.EventName }},
+		{env: "LIVE_INGEST_MAX_BYTES", help: "largest data of one ingested event, in bytes (Pusher's own limit is 10240; liverelay splits larger updates); larger ones are refused with 413", field: func(c *Config) any { return &c.Ingest.MaxBytes }},
+		{env: "LIVE_INGEST_TLS_CERT", help: "PEM certificate (chain) of the ingest; with LIVE_INGEST_TLS_KEY it serves HTTPS", field: func(c *Config) any { return &c.Ingest.TLSCert }},
+		{env: "LIVE_INGEST_TLS_KEY", help: "PEM key of LIVE_INGEST_TLS_CERT", field: func(c *Config) any { return &c.Ingest.TLSKey }},
 	}
 }
 

@@ -54,7 +54,8 @@ func TestSettings(t *testing.T) {
 		}
 	}
 	fields += reflect.TypeFor[Pusher]().NumField() + reflect.TypeFor[Retry]().NumField() +
-		reflect.TypeFor[Ably]().NumField() + reflect.TypeFor[PieSocket]().NumField()
+		reflect.TypeFor[Ably]().NumField() + reflect.TypeFor[PieSocket]().NumField() +
+		reflect.TypeFor[Ingest]().NumField()
 	if len(got) != fields {
 		t.Errorf("Settings() has %d entries, Config has %d fields", len(got), fields)
 	}

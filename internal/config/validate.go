@@ -99,6 +99,7 @@ func (c Config) Validate() error {
 	v.oneOf("LIVE_LOG_FORMAT", c.LogFormat, `want "json", "console", or empty to pick by terminal`, FormatAuto, FormatJSON, FormatConsole)
 
 	c.validateRetry(v)
+	c.validateIngest(v)
 	return v.err()
 }
 

@@ -63,6 +63,7 @@ func Decode(data []byte) (Event, error) {
 type fields struct {
 	ev                                   Event
 	hasV, hasChannel                     bool
+	hasRenders, hasRemovals              bool
 	vErr, channelErr, rendersErr         *Error
 	removalsErr, revisionErr, emittedErr *Error
 	postRevErr                           *Error
@@ -115,8 +116,10 @@ func (f *fields) value(s *scanner, key []byte) error {
 	case "channel":
 		return f.channel(s)
 	case "renders":
+		f.hasRenders = true
 		return f.renders(s)
 	case "removals":
+		f.hasRemovals = true
 		return f.removals(s)
 	case "revision":
 		return f.revision(s)

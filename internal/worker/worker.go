@@ -24,6 +24,7 @@ import (
 	"github.com/liverelay/liverelay/internal/fence"
 	"github.com/liverelay/liverelay/internal/group"
 	"github.com/liverelay/liverelay/internal/health"
+	"github.com/liverelay/liverelay/internal/ingest"
 	"github.com/liverelay/liverelay/internal/relay"
 	"github.com/liverelay/liverelay/internal/retry"
 )
@@ -160,6 +161,10 @@ func Run(ctx context.Context, cfg config.Config, version string, stdout io.Write
 	if hs != nil {
 		hs.SetReadiness(cons.Ready)
 	}
+	in, err := listenIngest(cfg, js, events, top, reg, log.Named("ingest"))
+	if err != nil {
+		return err
+	}
 	log.Info("worker ready", zap.String("provider", provider.Name()), zap.Int("partitions", top.Partitions), zap.String("nats", nc.ConnectedUrlRedacted()))
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -193,6 +198,11 @@ func Run(ctx context.Context, cfg config.Config, version string, stdout io.Write
 	if hs != nil {
 		g.Go(func() error { return hs.Serve(gctx) })
 	}
+	if in != nil {
+		// On stop it takes no new request and finishes those being stored, before
+		// the connection closes.
+		g.Go(func() error { return in.Serve(gctx) })
+	}
 	err = g.Wait()
 	stopRelay()
 	if rerr := <-relDone; err == nil {
@@ -208,6 +218,27 @@ func Run(ctx context.Context, cfg config.Config, version string, stdout io.Write
 	}
 	log.Info("worker stopped")
 	return err
+}
+
+// listenIngest opens the Pusher-compatible ingest when LIVE_INGEST_ADDR is set; nil
+// otherwise.
+func listenIngest(cfg config.Config, js jetstream.JetStream, events jetstream.Stream, top broker.Topology, reg prometheus.Registerer, log *zap.Logger) (*ingest.Server, error) {
+	if cfg.Ingest.Addr == "" {
+		return nil, nil
+	}
+	secret, err := cfg.IngestSecret()
+	if err != nil {
+		return nil, err
+	}
+	h, err := ingest.NewHandler(ingest.Config{
+		Credentials: ingest.Credentials{AppID: cfg.Ingest.AppID, Key: cfg.Ingest.Key, Secret: secret},
+		EventName:   cfg.Ingest.EventName,
+		MaxBytes:    cfg.Ingest.MaxBytes,
+	}, ingest.NewJournal(js, events, top), reg, log)
+	if err != nil {
+		return nil, err
+	}
+	return ingest.Listen(cfg.Ingest.Addr, ingest.TLS{CertFile: cfg.Ingest.TLSCert, KeyFile: cfg.Ingest.TLSKey}, h, log)
 }
 
 // Auth is the NATS authentication cfg describes; every command that connects uses it.

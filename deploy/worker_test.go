@@ -35,6 +35,7 @@ import (
 const (
 	embeddedToken = "tok-5c1d0e9b7a2f4e8b"
 	pusherSecret  = "psec-8e2b6f1a9d3c7e05"
+	ingestSecret  = "isec-3f9a0c27d1e84b66"
 )
 
 // running is one real worker, run in-process with its embedded NATS server (token
@@ -79,13 +80,13 @@ func freePort(t *testing.T) int {
 func startWorker(t *testing.T) *running {
 	t.Helper()
 	dir := t.TempDir()
-	for name, v := range map[string]string{"token": embeddedToken, "pusher": pusherSecret} {
+	for name, v := range map[string]string{"token": embeddedToken, "pusher": pusherSecret, "ingest": ingestSecret} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(v+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
 	fake := pushertest.New(t, "4242", "app-key", pusherSecret)
-	natsPort, httpPort := freePort(t), freePort(t)
+	natsPort, httpPort, ingestPort := freePort(t), freePort(t), freePort(t)
 	env := map[string]string{
 		"LIVE_EMBEDDED_LISTEN":     "0.0.0.0:" + strconv.Itoa(natsPort),
 		"LIVE_EMBEDDED_TOKEN_FILE": filepath.Join(dir, "token"),
@@ -100,6 +101,11 @@ func startWorker(t *testing.T) *running {
 		"PUSHER_APP_SECRET_FILE":   filepath.Join(dir, "pusher"),
 		"PUSHER_HOST":              fake.Host(),
 		"PUSHER_SECURE":            "false",
+		// The ingest on too, so that its metrics are among those scraped.
+		"LIVE_INGEST_ADDR":        "127.0.0.1:" + strconv.Itoa(ingestPort),
+		"LIVE_INGEST_APP_ID":      "77",
+		"LIVE_INGEST_KEY":         "ingest-key",
+		"LIVE_INGEST_SECRET_FILE": filepath.Join(dir, "ingest"),
 	}
 	cfg := config.Default()
 	if err := cfg.LoadEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
@@ -403,7 +409,7 @@ func TestAgainstARunningWorker(t *testing.T) {
 	if !strings.Contains(logs, "worker stopped") || !strings.Contains(logs, "embedded NATS JetStream started") {
 		t.Fatalf("the logs miss the start or the stop of the worker:\n%s", logs)
 	}
-	for _, secret := range []string{embeddedToken, pusherSecret} {
+	for _, secret := range []string{embeddedToken, pusherSecret, ingestSecret} {
 		for where, text := range map[string]string{"the logs": logs, "/metrics": page, "/readyz": readyz} {
 			if strings.Contains(text, secret) {
 				t.Errorf("%s show the secret %q", where, secret)

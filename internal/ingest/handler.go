@@ -176,6 +176,12 @@ func newMetrics(reg prometheus.Registerer) metrics {
 			Help:    "Time from a trigger request's arrival to its 200, every event acknowledged by JetStream.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 	}
+	// Every status the ingest answers exists from the start, at zero: an alert on a
+	// rate of 503s has a series to watch before the first one.
+	for _, status := range []int{http.StatusOK, http.StatusBadRequest, http.StatusUnauthorized, http.StatusNotFound,
+		http.StatusMethodNotAllowed, http.StatusRequestEntityTooLarge, http.StatusServiceUnavailable} {
+		m.requests.WithLabelValues(strconv.Itoa(status))
+	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.events, m.seconds)
 	}

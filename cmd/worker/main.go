@@ -4,28 +4,22 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/liverelay/liverelay/internal/config"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
-
-const usage = `liverelay worker: carries Wagtail Live updates from NATS JetStream to browsers.
-
-Usage:
-  worker [run] [flags]     run the relay (the default); settings come from LIVE_* env vars or flags
-  worker emit [flags]      publish one CMS change event, for scripts and demos
-  worker dlq list|show     list dead letters, or show one with its headers and body
-  worker replay [flags]    re-publish dead letters through the pipeline (fenced: no page rolls back)
-  worker status [--json]   show which worker holds each partition, what is pending, and the live workers
-  worker bench [flags]     measure throughput, latency, provider messages, CPU and memory locally
-  worker version           print the version
-  worker COMMAND --help    the flags of a command
-`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -33,34 +27,155 @@ func main() {
 	os.Exit(dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// dispatch runs a sub-command and returns the process exit code: 0 on success, 1 on a
+// dispatch runs a command and returns the process exit code: 0 on success, 1 on a
 // failure while running, 2 on a usage or configuration error.
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmd := "run"
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		cmd, args = args[0], args[1:]
-	}
-	switch cmd {
-	case "run":
-		return runCommand(ctx, args, stdout, stderr)
-	case "emit":
-		return emitCommand(ctx, args, stdout, stderr)
-	case "dlq":
-		return escaped(stdout, stderr, func(stdout, stderr io.Writer) int { return dlqCommand(ctx, args, stdout, stderr) })
-	case "replay":
-		return escaped(stdout, stderr, func(stdout, stderr io.Writer) int { return replayCommand(ctx, args, stdout, stderr) })
-	case "status":
-		return escaped(stdout, stderr, func(stdout, stderr io.Writer) int { return statusCommand(ctx, args, stdout, stderr) })
-	case "bench":
-		return benchCommand(ctx, args, stdout, stderr)
-	case "version":
-		fmt.Fprintln(stdout, "liverelay worker", version)
+	root := newRoot(ctx, loadEnv(), stdout, stderr)
+	root.SetArgs(longFlags(root, args))
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	cmd, err := root.ExecuteContextC(ctx)
+	var exit exitError
+	switch {
+	case err == nil:
 		return 0
-	case "help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	default:
-		fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage)
+	case errors.As(err, &exit):
+		return int(exit)
+	default: // a bad flag, argument or command: cobra's message names it
+		fmt.Fprintf(stderr, "%s: %v\nRun \"worker --help\" for the commands, \"worker COMMAND --help\" for their flags.\n", cmd.CommandPath(), err)
 		return 2
 	}
+}
+
+// exitError ends a command with its exit code; the command has already said why.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// exit turns a command's exit code into what RunE returns.
+func exit(code int) error {
+	if code == 0 {
+		return nil
+	}
+	return exitError(code)
+}
+
+// env is the environment every command reads: the settings table's defaults
+// overridden by LIVE_*, PUSHER_*, ABLY_* and PIESOCKET_* variables, and what was wrong
+// with them (an unknown variable or a bad value), reported by each command that uses
+// them before it does anything.
+type env struct {
+	cfg config.Config
+	err error
+}
+
+func loadEnv() env {
+	cfg := config.Default()
+	return env{cfg: cfg, err: errors.Join(config.CheckEnv(os.Environ()), cfg.LoadEnv(os.LookupEnv))}
+}
+
+// check reports a bad environment under the command's name; false means exit 2.
+func (e env) check(name string, stderr io.Writer) bool {
+	if e.err != nil {
+		fmt.Fprintf(stderr, "%s: invalid setting:\n%v\n", name, e.err)
+		return false
+	}
+	return true
+}
+
+const rootLong = `liverelay worker: carries Wagtail Live updates from NATS JetStream to browsers.
+
+Without a command it runs the relay, as "worker run" does. Every command reads the same
+settings, from LIVE_*, PUSHER_*, ABLY_* and PIESOCKET_* environment variables or from
+flags of the same names ("worker run --help" lists them all); a flag wins.
+
+Exit codes: 0 on success, 1 on a failure while running, 2 for a bad setting, flag or
+argument, with a message naming it.`
+
+// newRoot builds the command tree. "worker" alone runs the relay: the root takes the
+// flags of "worker run", hidden from its help, which lists the commands.
+func newRoot(ctx context.Context, e env, stdout, stderr io.Writer) *cobra.Command {
+	root := newRunCommand(ctx, e, stdout, stderr)
+	root.Use = "worker"
+	root.Short = "carry Wagtail Live updates from NATS JetStream to browsers"
+	root.Long = rootLong
+	root.Example = "  worker                       run the relay with the settings of the environment\n" +
+		"  worker run --provider ably   the same, with a flag\n" +
+		"  worker dlq list --since 2h   the dead letters of the last two hours"
+	root.Flags().VisitAll(func(f *pflag.Flag) { f.Hidden = true })
+	root.Args = func(_ *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("unknown command %q", args[0])
+		}
+		return nil
+	}
+	root.SilenceErrors = true
+	root.SilenceUsage = true
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return err })
+	root.AddCommand(
+		newRunCommand(ctx, e, stdout, stderr),
+		newEmitCommand(ctx, e, stdout, stderr),
+		newDLQCommand(ctx, e, stdout, stderr),
+		newReplayCommand(ctx, e, stdout, stderr),
+		newStatusCommand(ctx, e, stdout, stderr),
+		newBenchCommand(ctx, e, stdout, stderr),
+		&cobra.Command{
+			Use:   "version",
+			Short: "print the version",
+			Args:  wantArgs(0),
+			Run:   func(*cobra.Command, []string) { fmt.Fprintln(stdout, "liverelay worker", version) },
+		},
+	)
+	return root
+}
+
+// wantArgs accepts exactly n positional arguments, and says so otherwise.
+func wantArgs(n int) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		switch {
+		case len(args) == n:
+			return nil
+		case n == 0:
+			return fmt.Errorf("unexpected argument %q", args[0])
+		default:
+			return fmt.Errorf("want %d argument(s), got %d", n, len(args))
+		}
+	}
+}
+
+// alias registers old as a hidden, deprecated name of the flag name, so that scripts
+// written for an older flag keep working (with a warning on stderr).
+func alias(fs *pflag.FlagSet, old, name string) {
+	f := fs.Lookup(name)
+	fs.Var(f.Value, old, f.Usage)
+	fs.Lookup(old).NoOptDefVal = f.NoOptDefVal
+	_ = fs.MarkDeprecated(old, "use --"+name)
+}
+
+// longFlags rewrites the single-dash long flags Go's flag package accepted (-nats-url)
+// to the double-dash form (--nats-url), for every name a command of the tree defines;
+// anything after "--" is left alone.
+func longFlags(root *cobra.Command, args []string) []string {
+	names := map[string]bool{}
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.Flags().VisitAll(func(f *pflag.Flag) { names[f.Name] = true })
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = a
+		if a == "--" {
+			copy(out[i:], args[i:])
+			break
+		}
+		name, _, _ := strings.Cut(a, "=")
+		if len(name) > 2 && name[0] == '-' && name[1] != '-' && names[name[1:]] {
+			out[i] = "-" + a
+		}
+	}
+	return out
 }

@@ -109,6 +109,7 @@ func newRoot(ctx context.Context, e env, stdout, stderr io.Writer) *cobra.Comman
 		}
 		return nil
 	}
+	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) { warnDeprecated(cmd, stderr) }
 	root.SilenceErrors = true
 	root.SilenceUsage = true
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return err })
@@ -143,13 +144,28 @@ func wantArgs(n int) cobra.PositionalArgs {
 	}
 }
 
-// alias registers old as a hidden, deprecated name of the flag name, so that scripts
-// written for an older flag keep working (with a warning on stderr).
+// alias registers old as a hidden name of the flag name, so that scripts written
+// for an older flag keep working; warnDeprecated tells them the new name.
 func alias(fs *pflag.FlagSet, old, name string) {
 	f := fs.Lookup(name)
 	fs.Var(f.Value, old, f.Usage)
-	fs.Lookup(old).NoOptDefVal = f.NoOptDefVal
-	_ = fs.MarkDeprecated(old, "use --"+name)
+	a := fs.Lookup(old)
+	a.NoOptDefVal = f.NoOptDefVal
+	a.Hidden = true
+	_ = fs.SetAnnotation(old, aliasOf, []string{name})
+}
+
+const aliasOf = "liverelay-alias-of"
+
+// warnDeprecated writes a warning on stderr for each old flag name used. (pflag's own
+// deprecation notice would go where cobra prints help: stdout, which --json keeps
+// for JSON.)
+func warnDeprecated(cmd *cobra.Command, stderr io.Writer) {
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if name, ok := f.Annotations[aliasOf]; ok {
+			fmt.Fprintf(stderr, "%s: --%s is deprecated; use --%s\n", cmd.CommandPath(), f.Name, name[0])
+		}
+	})
 }
 
 // longFlags rewrites the single-dash long flags Go's flag package accepted (-nats-url)

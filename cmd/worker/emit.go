@@ -37,13 +37,13 @@ func (f renderFlags) Set(v string) error {
 }
 
 // Type names the value's kind in --help.
-func (f renderFlags) Type() string { return "ID=HTML" }
+func (f renderFlags) Type() string { return "string" }
 
 type listFlag []string
 
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
-func (l *listFlag) Type() string       { return "ID" }
+func (l *listFlag) Type() string       { return "string" }
 
 // emitOptions are the flags of "worker emit" that are not settings.
 type emitOptions struct {
@@ -70,12 +70,13 @@ func newEmitCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cobra
 		},
 	}
 	conn = newOpsFlags(cmd, name, e, "LIVE_SUBJECT_PREFIX")
-	alias(cmd.Flags(), "prefix", "subject-prefix")
 	fs := cmd.Flags()
+	reword(fs, "subject-prefix", "events are published to <prefix>.<channel token>")
+	alias(fs, "prefix", "subject-prefix")
 	fs.StringVar(&opt.ev.Channel, "channel", "", "the channel id (required)")
-	fs.Var(renderFlags{&opt.ev.Renders, true}, "render", "POST_ID=HTML: a shown post; repeat for more, in order")
-	fs.Var(renderFlags{&opt.ev.Renders, false}, "render-hidden", "POST_ID=HTML: a hidden post (show: false)")
-	fs.Var(&opt.removals, "remove", "POST_ID: a removed post; repeat for more")
+	fs.Var(renderFlags{&opt.ev.Renders, true}, "render", "a shown post, `ID=HTML`; repeat for more, in order")
+	fs.Var(renderFlags{&opt.ev.Renders, false}, "render-hidden", "a hidden post (show: false), `ID=HTML`")
+	fs.Var(&opt.removals, "remove", "a removed post's `ID`; repeat for more")
 	fs.Int64Var(&opt.revision, "revision", 0, "the page's change clock in microseconds (default: now)")
 	fs.StringVar(&opt.file, "file", "", "publish this file's bytes as the event body, as they are (for testing bad input); --channel gives the subject")
 	return cmd

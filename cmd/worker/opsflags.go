@@ -5,10 +5,12 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
 	"github.com/liverelay/liverelay/internal/broker"
@@ -39,9 +41,17 @@ func newOpsFlags(cmd *cobra.Command, name string, e env, envs ...string) *opsFla
 	o := &opsFlags{name: name, env: e, cfg: e.cfg}
 	fs := cmd.Flags()
 	o.cfg.BindSome(fs, append(slices.Clone(connEnvs), envs...)...)
-	fs.Lookup("nats-url").Usage = "NATS server URL(s), comma-separated; empty reaches a worker's embedded server at --embedded-listen [$LIVE_NATS_URL]"
+	reword(fs, "nats-url", "NATS server URL(s), comma-separated; empty reaches a worker's embedded server at --embedded-listen")
 	alias(fs, "nats", "nats-url")
 	return o
+}
+
+// reword replaces the help of a setting's flag with what it means to this command,
+// keeping the variable it reads.
+func reword(fs *pflag.FlagSet, name, help string) {
+	f := fs.Lookup(name)
+	_, env, _ := strings.Cut(f.Usage, " [$")
+	f.Usage = help + " [$" + env
 }
 
 // ok reports a bad environment; false means exit 2.

@@ -46,6 +46,8 @@ func newReplayCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cob
 	}
 	conn = newOpsFlags(cmd, name, e, "LIVE_DLQ_STREAM", "LIVE_DLQ_PREFIX", "LIVE_STREAM", "LIVE_SUBJECT_PREFIX")
 	fs := cmd.Flags()
+	reword(fs, "stream", "JetStream stream of events the letters go back to")
+	reword(fs, "subject-prefix", "letters are re-published to <prefix>.<channel token>")
 	opt.filters.bind(fs, time.Now)
 	fs.BoolVar(&opt.dryRun, "dry-run", false, "list what would be replayed; publish and delete nothing")
 	fs.BoolVar(&opt.includeInvalid, "include-invalid", false, "also replay letters whose body is not a valid event, as they are (they will most likely be dead-lettered again)")

@@ -12,7 +12,7 @@ require (
 	github.com/pusher/pusher-http-go/v5 v5.1.1
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/pflag v1.0.10
-	github.com/ugorji/go/codec v1.3.2
+	github.com/ugorji/go/codec v1.1.9
 	go.uber.org/zap v1.28.0
 	golang.org/x/sync v0.25.0
 	golang.org/x/term v0.48.0

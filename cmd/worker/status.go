@@ -35,7 +35,7 @@ func newStatusCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cob
 			}))
 		},
 	}
-	conn = newOpsFlags(cmd, name, e, "LIVE_STREAM", "LIVE_DLQ_STREAM")
+	conn = newOpsFlags(cmd, name, e, "LIVE_STREAM", "LIVE_DLQ_STREAM", "LIVE_DLQ_PREFIX") // the prefix is unused, but status has always taken it
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "time allowed for reading the state from JetStream")
 	return cmd

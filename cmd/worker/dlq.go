@@ -8,60 +8,71 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/liverelay/liverelay/internal/dlq"
 )
 
-const dlqUsage = `Usage:
-  worker dlq list [--channel C] [--reason R] [--since T] [--until T] [--limit N] [--json]
-  worker dlq show SEQ [--json]
-
-Lists and shows the dead letters of LIVE_DLQ: what could not be delivered, and why.
+const dlqLong = `Lists and shows the dead letters of LIVE_DLQ: what could not be delivered, and why.
 T is an RFC 3339 time (2026-11-29T15:00:00Z), a date (2026-11-29, UTC) or a
-duration ago (90s, 2h, 7d). Replay letters with "worker replay".
-`
+duration ago (90s, 2h, 7d). Replay letters with "worker replay".`
 
-// dlqCommand runs "worker dlq list" and "worker dlq show".
-func dlqCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	sub := ""
-	if len(args) > 0 {
-		sub = args[0]
+// dlqEnvs are the settings "dlq list" and "dlq show" read besides the connection.
+var dlqEnvs = []string{"LIVE_DLQ_STREAM", "LIVE_DLQ_PREFIX"}
+
+// newDLQCommand is "worker dlq list" and "worker dlq show".
+func newDLQCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "dlq list|show",
+		Short: "list dead letters, or show one with its headers and body",
+		Long:  dlqLong,
+		Args:  cobra.ArbitraryArgs,
+		// Flags belong to list and show; here only the sub-command counts.
+		FParseErrWhitelist: cobra.FParseErrWhitelist{UnknownFlags: true},
+		// "dlq" alone, or with an unknown sub-command: exit 2 naming the problem.
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case len(args) > 0 && args[0] == "help":
+				return cmd.Help()
+			case len(args) == 0:
+				fmt.Fprintf(stderr, "worker dlq: want a sub-command, list or show\n\n%s", cmd.UsageString())
+			default:
+				fmt.Fprintf(stderr, "worker dlq: unknown sub-command %q; want list or show\n\n%s", args[0], cmd.UsageString())
+			}
+			return exit(2)
+		},
 	}
-	switch sub {
-	case "list":
-		return dlqListCommand(ctx, args[1:], stdout, stderr)
-	case "show":
-		return dlqShowCommand(ctx, args[1:], stdout, stderr)
-	case "help", "-h", "--help", "-help":
-		fmt.Fprint(stdout, dlqUsage)
-		return 0
-	case "":
-		fmt.Fprintf(stderr, "worker dlq: want a sub-command, list or show\n\n%s", dlqUsage)
-		return 2
-	default:
-		if strings.HasPrefix(sub, "-") {
-			fmt.Fprintf(stderr, "worker dlq: want a sub-command, list or show, before the flags\n\n%s", dlqUsage)
-			return 2
-		}
-		fmt.Fprintf(stderr, "worker dlq: unknown sub-command %q; want list or show\n\n%s", args[0], dlqUsage)
-		return 2
-	}
+	cmd.AddCommand(newDLQListCommand(ctx, e, stdout, stderr), newDLQShowCommand(ctx, e, stdout, stderr))
+	return cmd
 }
 
-func dlqListCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func newDLQListCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cobra.Command {
 	const name = "worker dlq list"
-	fs, conn, code := newOpsFlags(name, stderr)
-	if fs == nil {
-		return code
+	var (
+		conn    *opsFlags
+		filters filterFlags
+		asJSON  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "list dead letters, oldest first",
+		Long:  "Lists dead letters, oldest first.\n\n" + dlqLong,
+		Args:  wantArgs(0),
+		RunE: func(*cobra.Command, []string) error {
+			return exit(escaped(stdout, stderr, func(stdout, stderr io.Writer) int {
+				return dlqList(ctx, name, conn, &filters, asJSON, stdout, stderr)
+			}))
+		},
 	}
-	var filters filterFlags
-	filters.bind(fs, time.Now)
-	asJSON := fs.Bool("json", false, "print one JSON object per letter and line, body included")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: %s [flags]\n\nLists dead letters, oldest first.\n\n", name)
-		fs.PrintDefaults()
-	}
-	if _, code, ok := parseFlags(fs, args, 0); !ok {
-		return code
+	conn = newOpsFlags(cmd, name, e, dlqEnvs...)
+	filters.bind(cmd.Flags(), time.Now)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per letter and line, body included")
+	return cmd
+}
+
+func dlqList(ctx context.Context, name string, conn *opsFlags, filters *filterFlags, asJSON bool, stdout, stderr io.Writer) int {
+	if !conn.ok(stderr) {
+		return 2
 	}
 	f, err := filters.filter()
 	if err != nil {
@@ -76,7 +87,7 @@ func dlqListCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	defer ops.close()
 
 	var out letterPrinter = &letterTable{w: stdout}
-	if *asJSON {
+	if asJSON {
 		out = &letterJSONLines{enc: newJSONEncoder(stdout)}
 	}
 	err = ops.reader().Each(ctx, f, out.add)
@@ -93,24 +104,34 @@ func dlqListCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	return 0
 }
 
-func dlqShowCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func newDLQShowCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cobra.Command {
 	const name = "worker dlq show"
-	fs, conn, code := newOpsFlags(name, stderr)
-	if fs == nil {
-		return code
+	var (
+		conn   *opsFlags
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "show SEQ",
+		Short: "show one dead letter: every header and the body",
+		Args:  wantArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			return exit(escaped(stdout, stderr, func(stdout, stderr io.Writer) int {
+				return dlqShow(ctx, name, conn, args[0], asJSON, stdout, stderr)
+			}))
+		},
 	}
-	asJSON := fs.Bool("json", false, "print the letter as one JSON object")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: %s SEQ [flags]\n\nShows one dead letter: every header and the body.\n\n", name)
-		fs.PrintDefaults()
+	conn = newOpsFlags(cmd, name, e, dlqEnvs...)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the letter as one JSON object")
+	return cmd
+}
+
+func dlqShow(ctx context.Context, name string, conn *opsFlags, arg string, asJSON bool, stdout, stderr io.Writer) int {
+	if !conn.ok(stderr) {
+		return 2
 	}
-	pos, code, ok := parseFlags(fs, args, 1)
-	if !ok {
-		return code
-	}
-	seq, err := strconv.ParseUint(pos[0], 10, 64)
+	seq, err := strconv.ParseUint(arg, 10, 64)
 	if err != nil || seq == 0 {
-		fmt.Fprintf(stderr, "%s: SEQ %q: want the letter's sequence number in %s (a whole number from 1), as \"worker dlq list\" shows it\n", name, pos[0], conn.cfg.DLQStream)
+		fmt.Fprintf(stderr, "%s: SEQ %q: want the letter's sequence number in %s (a whole number from 1), as \"worker dlq list\" shows it\n", name, arg, conn.cfg.DLQStream)
 		return 2
 	}
 	ops, err := conn.connect()
@@ -124,7 +145,7 @@ func dlqShowCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
 	}
-	if *asJSON {
+	if asJSON {
 		err = newJSONEncoder(stdout).Encode(toLetterJSON(e))
 	} else {
 		err = showLetter(stdout, conn.cfg.DLQStream, e)

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -13,10 +11,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
 	"github.com/liverelay/liverelay/internal/broker"
-	"github.com/liverelay/liverelay/internal/config"
 	"github.com/liverelay/liverelay/internal/event"
 	"github.com/liverelay/liverelay/internal/worker"
 )
@@ -38,80 +36,92 @@ func (f renderFlags) Set(v string) error {
 	return nil
 }
 
+// Type names the value's kind in --help.
+func (f renderFlags) Type() string { return "string" }
+
 type listFlag []string
 
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+func (l *listFlag) Type() string       { return "string" }
 
-// emitCommand publishes one change event as the CMS would: to <prefix>.<token>, with a
-// Nats-Msg-Id of <channel>:<revision> so that JetStream drops a repeat.
-func emitCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("worker emit", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// emitOptions are the flags of "worker emit" that are not settings.
+type emitOptions struct {
+	ev       event.Event
+	removals listFlag
+	file     string
+	revision int64
+}
+
+// newEmitCommand is "worker emit".
+func newEmitCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cobra.Command {
+	const name = "worker emit"
 	var (
-		ev       event.Event
-		removals listFlag
-		file     string
-		url      = envOr("LIVE_NATS_URL", "nats://"+envOr("LIVE_EMBEDDED_LISTEN", "127.0.0.1:4222"))
-		prefix   = envOr("LIVE_SUBJECT_PREFIX", "live.events")
-		revision = fs.Int64("revision", time.Now().UnixMicro(), "the page's change clock in microseconds (default: now)")
+		conn *opsFlags
+		opt  emitOptions
 	)
-	fs.StringVar(&ev.Channel, "channel", "", "the channel id (required)")
-	fs.Var(renderFlags{&ev.Renders, true}, "render", "POST_ID=HTML: a shown post; repeat for more, in order")
-	fs.Var(renderFlags{&ev.Renders, false}, "render-hidden", "POST_ID=HTML: a hidden post (show: false)")
-	fs.Var(&removals, "remove", "POST_ID: a removed post; repeat for more")
-	fs.StringVar(&file, "file", "", "publish this file's bytes as the event body, as they are (for testing bad input); --channel gives the subject")
-	fs.StringVar(&url, "nats", url, "NATS URL [$LIVE_NATS_URL]; the default reaches the worker's embedded server")
-	fs.StringVar(&prefix, "prefix", prefix, "subject prefix [$LIVE_SUBJECT_PREFIX]")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: worker emit --channel C [--render ID=HTML ...] [--remove ID ...]\n\nPublishes one Wagtail Live change event.\n\n")
-		fs.PrintDefaults()
+	cmd := &cobra.Command{
+		Use:   "emit --channel C [--render ID=HTML]... [--remove ID]...",
+		Short: "publish one CMS change event, for scripts and demos",
+		Long:  "Publishes one Wagtail Live change event, as the CMS does.",
+		Args:  wantArgs(0),
+		RunE: func(*cobra.Command, []string) error {
+			return exit(emit(ctx, name, conn, &opt, stdout, stderr))
+		},
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
+	conn = newOpsFlags(cmd, name, e, "LIVE_SUBJECT_PREFIX")
+	fs := cmd.Flags()
+	reword(fs, "subject-prefix", "events are published to <prefix>.<channel token>")
+	alias(fs, "prefix", "subject-prefix")
+	fs.StringVar(&opt.ev.Channel, "channel", "", "the channel id (required)")
+	fs.Var(renderFlags{&opt.ev.Renders, true}, "render", "a shown post, `ID=HTML`; repeat for more, in order")
+	fs.Var(renderFlags{&opt.ev.Renders, false}, "render-hidden", "a hidden post (show: false), `ID=HTML`")
+	fs.Var(&opt.removals, "remove", "a removed post's `ID`; repeat for more")
+	fs.Int64Var(&opt.revision, "revision", 0, "the page's change clock in microseconds (default: now)")
+	fs.StringVar(&opt.file, "file", "", "publish this file's bytes as the event body, as they are (for testing bad input); --channel gives the subject")
+	return cmd
+}
+
+// emit publishes one change event as the CMS would: to <prefix>.<token>, with a
+// Nats-Msg-Id of <channel>:<revision> so that JetStream drops a repeat.
+func emit(ctx context.Context, name string, conn *opsFlags, opt *emitOptions, stdout, stderr io.Writer) int {
+	if !conn.ok(stderr) {
 		return 2
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "worker emit: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	ev := opt.ev
+	ev.Removals = opt.removals
+	ev.Revision = opt.revision
+	if ev.Revision == 0 {
+		ev.Revision = time.Now().UnixMicro()
 	}
-	ev.Removals = removals
-	ev.Revision = *revision
 	ev.EmittedAt = time.Now()
 	if err := event.CheckChannel(ev.Channel); err != nil {
-		fmt.Fprintf(stderr, "worker emit: --channel: %v\n", err)
+		fmt.Fprintf(stderr, "%s: --channel: %v\n", name, err)
 		return 2
 	}
 	body := event.Append(nil, ev)
 	msgID := ev.Channel + ":" + strconv.FormatInt(ev.Revision, 10)
-	if file != "" {
-		b, err := os.ReadFile(file)
+	if opt.file != "" {
+		b, err := os.ReadFile(opt.file)
 		if err != nil {
-			fmt.Fprintf(stderr, "worker emit: %v\n", err)
+			fmt.Fprintf(stderr, "%s: %v\n", name, err)
 			return 2
 		}
 		body, msgID = b, ""
 	}
-
-	cfg := config.Default()
-	if err := errors.Join(config.CheckEnv(os.Environ()), cfg.LoadEnv(os.LookupEnv)); err != nil {
-		fmt.Fprintf(stderr, "worker emit: invalid setting:\n%v\n", err)
-		return 2
-	}
-	nc, err := broker.Connect(url, "liverelay-emit", worker.Auth(cfg), zap.NewNop())
+	cfg := conn.cfg
+	nc, err := broker.Connect(conn.url(), "liverelay-emit", worker.Auth(cfg), zap.NewNop())
 	if err != nil {
-		fmt.Fprintf(stderr, "worker emit: %v\n", err)
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
-		fmt.Fprintf(stderr, "worker emit: %v\n", err)
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
 	}
-	msg := &nats.Msg{Subject: prefix + "." + event.Token(ev.Channel), Data: body, Header: nats.Header{}}
+	msg := &nats.Msg{Subject: cfg.SubjectPrefix + "." + event.Token(ev.Channel), Data: body, Header: nats.Header{}}
 	if msgID != "" {
 		msg.Header.Set(nats.MsgIdHdr, msgID)
 	}
@@ -119,16 +129,9 @@ func emitCommand(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	defer cancel()
 	ack, err := js.PublishMsg(pctx, msg)
 	if err != nil {
-		fmt.Fprintf(stderr, "worker emit: publish to %s: %v\n", msg.Subject, err)
+		fmt.Fprintf(stderr, "%s: publish to %s: %v\n", name, msg.Subject, err)
 		return 1
 	}
 	fmt.Fprintf(stdout, "published to %s: stream %s seq %d duplicate=%v\n", msg.Subject, ack.Stream, ack.Sequence, ack.Duplicate)
 	return 0
-}
-
-func envOr(key, def string) string {
-	if v, ok := os.LookupEnv(key); ok && v != "" {
-		return v
-	}
-	return def
 }

@@ -1,11 +1,12 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/liverelay/liverelay/internal/dlq"
 	"github.com/liverelay/liverelay/internal/event"
@@ -18,7 +19,7 @@ type filterFlags struct {
 	limit           int
 }
 
-func (f *filterFlags) bind(fs *flag.FlagSet, now func() time.Time) {
+func (f *filterFlags) bind(fs *pflag.FlagSet, now func() time.Time) {
 	f.since.now, f.until.now = now, now
 	fs.StringVar(&f.channel, "channel", "", "only letters of channel `C` (the channel id)")
 	fs.StringVar(&f.reason, "reason", "", "only letters with reason `R` (their Live-Dlq-Reason), e.g. provider-rejected")
@@ -55,6 +56,9 @@ func (f *timeFlag) String() string {
 	}
 	return f.t.Format(time.RFC3339)
 }
+
+// Type names the value's kind in --help.
+func (f *timeFlag) Type() string { return "time" }
 
 func (f *timeFlag) Set(s string) error {
 	t, err := parseWhen(s, f.now())

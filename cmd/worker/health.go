@@ -3,58 +3,67 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
-	"github.com/liverelay/liverelay/internal/config"
+	"github.com/spf13/cobra"
 )
 
-// healthCommand asks the worker running beside it (on LIVE_HTTP_ADDR) whether it is
-// ready, or only alive, for container health checks: the distroless image has no
-// shell or curl. Exit 0 when the worker answered 200, 1 otherwise, 2 for a bad flag.
-func healthCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cfg := config.Default()
-	if err := errors.Join(config.CheckEnv(os.Environ()), cfg.LoadEnv(os.LookupEnv)); err != nil {
-		fmt.Fprintf(stderr, "worker health: invalid setting:\n%v\n", err)
+// newHealthCommand is "worker health": it asks the worker running beside it (on
+// LIVE_HTTP_ADDR) whether it is ready, or only alive, for container health checks —
+// the distroless image has no shell or curl. Exit 0 when the worker answered 200, 1
+// otherwise, 2 for a bad flag.
+func newHealthCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cobra.Command {
+	const name = "worker health"
+	var (
+		path    string
+		timeout time.Duration
+	)
+	cfg := e.cfg
+	cmd := &cobra.Command{
+		Use:   "health",
+		Short: "exit 0 if the worker on LIVE_HTTP_ADDR is ready (a container HEALTHCHECK)",
+		Long:  "Asks the worker on LIVE_HTTP_ADDR whether it is ready (exit 0) or not (exit 1), for a container HEALTHCHECK.",
+		Args:  wantArgs(0),
+		RunE: func(*cobra.Command, []string) error {
+			if !e.check(name, stderr) {
+				return exit(2)
+			}
+			return exit(askHealth(ctx, name, cfg.HTTPAddr, path, timeout, stdout, stderr))
+		},
+	}
+	cfg.BindSome(cmd.Flags(), "LIVE_HTTP_ADDR")
+	reword(cmd.Flags(), "http-addr", "address the worker serves /healthz and /readyz on")
+	cmd.Flags().StringVar(&path, "path", "/readyz", "endpoint to ask: /readyz (connected to NATS and consuming) or /healthz (the process answers)")
+	cmd.Flags().DurationVar(&timeout, "timeout", 3*time.Second, "how long to wait for the answer")
+	return cmd
+}
+
+// askHealth asks addr's path and returns the exit code.
+func askHealth(ctx context.Context, name, addr, path string, timeout time.Duration, stdout, stderr io.Writer) int {
+	if path != "/readyz" && path != "/healthz" {
+		fmt.Fprintf(stderr, "%s: --path %q: want /readyz or /healthz\n", name, path)
 		return 2
 	}
-	fs := flag.NewFlagSet("worker health", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("http-addr", cfg.HTTPAddr, "address the worker serves /healthz and /readyz on [$LIVE_HTTP_ADDR]")
-	path := fs.String("path", "/readyz", "endpoint to ask: /readyz (connected to NATS and consuming) or /healthz (the process answers)")
-	timeout := fs.Duration("timeout", 3*time.Second, "how long to wait for the answer")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: worker health [flags]\n\nAsks the worker on LIVE_HTTP_ADDR whether it is ready (exit 0) or not (exit 1), for a container HEALTHCHECK.\n\n")
-		fs.PrintDefaults()
-	}
-	if _, code, ok := parseFlags(fs, args, 0); !ok {
-		return code
-	}
-	if *path != "/readyz" && *path != "/healthz" {
-		fmt.Fprintf(stderr, "worker health: --path %q: want /readyz or /healthz\n", *path)
-		return 2
-	}
-	url, err := healthURL(*addr, *path)
+	url, err := healthURL(addr, path)
 	if err != nil {
-		fmt.Fprintf(stderr, "worker health: %v\n", err)
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 2
 	}
-	hctx, cancel := context.WithTimeout(ctx, *timeout)
+	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(hctx, http.MethodGet, url, nil)
 	if err != nil {
-		fmt.Fprintf(stderr, "worker health: %v\n", err)
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 2
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		fmt.Fprintf(stderr, "worker health: %v\n", err)
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
 	}
 	defer resp.Body.Close()

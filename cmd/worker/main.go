@@ -4,29 +4,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/liverelay/liverelay/internal/config"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
-
-const usage = `liverelay worker: carries Wagtail Live updates from NATS JetStream to browsers.
-
-Usage:
-  worker [run] [flags]     run the relay (the default); settings come from LIVE_* env vars or flags
-  worker emit [flags]      publish one CMS change event, for scripts and demos
-  worker dlq list|show     list dead letters, or show one with its headers and body
-  worker replay [flags]    re-publish dead letters through the pipeline (fenced: no page rolls back)
-  worker status [--json]   show which worker holds each partition, what is pending, and the live workers
-  worker health [flags]    exit 0 if the worker on LIVE_HTTP_ADDR is ready (a container HEALTHCHECK)
-  worker bench [flags]     measure throughput, latency, provider messages, CPU and memory locally
-  worker version           print the version
-  worker COMMAND --help    the flags of a command
-`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -34,36 +23,58 @@ func main() {
 	os.Exit(dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// dispatch runs a sub-command and returns the process exit code: 0 on success, 1 on a
+// dispatch runs a command and returns the process exit code: 0 on success, 1 on a
 // failure while running, 2 on a usage or configuration error.
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmd := "run"
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		cmd, args = args[0], args[1:]
-	}
-	switch cmd {
-	case "run":
-		return runCommand(ctx, args, stdout, stderr)
-	case "emit":
-		return emitCommand(ctx, args, stdout, stderr)
-	case "dlq":
-		return escaped(stdout, stderr, func(stdout, stderr io.Writer) int { return dlqCommand(ctx, args, stdout, stderr) })
-	case "replay":
-		return escaped(stdout, stderr, func(stdout, stderr io.Writer) int { return replayCommand(ctx, args, stdout, stderr) })
-	case "status":
-		return escaped(stdout, stderr, func(stdout, stderr io.Writer) int { return statusCommand(ctx, args, stdout, stderr) })
-	case "bench":
-		return benchCommand(ctx, args, stdout, stderr)
-	case "health":
-		return healthCommand(ctx, args, stdout, stderr)
-	case "version":
-		fmt.Fprintln(stdout, "liverelay worker", version)
+	root := newRoot(ctx, loadEnv(), stdout, stderr)
+	root.SetArgs(longFlags(root, args))
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	cmd, err := root.ExecuteContextC(ctx)
+	var exit exitError
+	switch {
+	case err == nil:
 		return 0
-	case "help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	default:
-		fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage)
+	case errors.As(err, &exit):
+		return int(exit)
+	default: // a bad flag, argument or command: cobra's message names it
+		fmt.Fprintf(stderr, "%s: %v\nRun \"worker --help\" for the commands, \"worker COMMAND --help\" for their flags.\n", cmd.CommandPath(), err)
 		return 2
 	}
+}
+
+// exitError ends a command with its exit code; the command has already said why.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// exit turns a command's exit code into what RunE returns.
+func exit(code int) error {
+	if code == 0 {
+		return nil
+	}
+	return exitError(code)
+}
+
+// env is the environment every command reads: the settings table's defaults
+// overridden by LIVE_*, PUSHER_*, ABLY_* and PIESOCKET_* variables, and what was wrong
+// with them (an unknown variable or a bad value), reported by each command that uses
+// them before it does anything.
+type env struct {
+	cfg config.Config
+	err error
+}
+
+func loadEnv() env {
+	cfg := config.Default()
+	return env{cfg: cfg, err: errors.Join(config.CheckEnv(os.Environ()), cfg.LoadEnv(os.LookupEnv))}
+}
+
+// check reports a bad environment under the command's name; false means exit 2.
+func (e env) check(name string, stderr io.Writer) bool {
+	if e.err != nil {
+		fmt.Fprintf(stderr, "%s: invalid setting:\n%v\n", name, e.err)
+		return false
+	}
+	return true
 }

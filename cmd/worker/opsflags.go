@@ -1,15 +1,16 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
-	"os"
+	"slices"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
 	"github.com/liverelay/liverelay/internal/broker"
@@ -18,31 +19,52 @@ import (
 	"github.com/liverelay/liverelay/internal/worker"
 )
 
-// opsFlags are the connection settings of the operator commands: the same
-// environment as "worker run", and a few flags.
-type opsFlags struct {
-	cfg config.Config
-	url string
+// connEnvs are the settings every operator command connects with: the server and
+// its authentication, as "worker run" reads them.
+var connEnvs = []string{
+	"LIVE_NATS_URL", "LIVE_NATS_CREDS", "LIVE_NATS_NKEY", "LIVE_NATS_TOKEN", "LIVE_NATS_USER",
+	"LIVE_NATS_PASSWORD", "LIVE_NATS_TLS_CA", "LIVE_NATS_TLS_CERT", "LIVE_NATS_TLS_KEY", "LIVE_EMBEDDED_LISTEN",
+	"LIVE_EMBEDDED_TOKEN", "LIVE_EMBEDDED_USER", "LIVE_EMBEDDED_PASSWORD",
 }
 
-// newOpsFlags reads the environment and binds the connection flags. On a bad
-// setting it reports it and returns a nil FlagSet and the exit code.
-func newOpsFlags(name string, stderr io.Writer) (*flag.FlagSet, *opsFlags, int) {
-	o := &opsFlags{cfg: config.Default()}
-	if err := errors.Join(config.CheckEnv(os.Environ()), o.cfg.LoadEnv(os.LookupEnv)); err != nil {
-		fmt.Fprintf(stderr, "%s: invalid setting:\n%v\n", name, err)
-		return nil, nil, 2
+// opsFlags are the settings of an operator command: the environment every command
+// reads, and flags of the same names as "worker run"'s for the connection and for
+// the streams the command uses (envs).
+type opsFlags struct {
+	name string
+	env  env
+	cfg  config.Config
+}
+
+// newOpsFlags binds the connection flags and those of envs on cmd, with --nats as a
+// deprecated name of --nats-url.
+func newOpsFlags(cmd *cobra.Command, name string, e env, envs ...string) *opsFlags {
+	o := &opsFlags{name: name, env: e, cfg: e.cfg}
+	fs := cmd.Flags()
+	o.cfg.BindSome(fs, append(slices.Clone(connEnvs), envs...)...)
+	reword(fs, "nats-url", "NATS server URL(s), comma-separated; empty reaches a worker's embedded server at --embedded-listen")
+	alias(fs, "nats", "nats-url")
+	return o
+}
+
+// reword replaces the help of a setting's flag with what it means to this command,
+// keeping the variable it reads.
+func reword(fs *pflag.FlagSet, name, help string) {
+	f := fs.Lookup(name)
+	_, env, _ := strings.Cut(f.Usage, " [$")
+	f.Usage = help + " [$" + env
+}
+
+// ok reports a bad environment; false means exit 2.
+func (o *opsFlags) ok(stderr io.Writer) bool { return o.env.check(o.name, stderr) }
+
+// url is the server to connect to: --nats-url, or the embedded server of a worker
+// on this machine.
+func (o *opsFlags) url() string {
+	if o.cfg.NATSURL != "" {
+		return o.cfg.NATSURL
 	}
-	o.url = o.cfg.NATSURL
-	if o.url == "" {
-		o.url = embeddedURL(o.cfg.EmbeddedListen)
-	}
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&o.url, "nats", o.url, "NATS `URL` [$LIVE_NATS_URL]; the default reaches a worker's embedded server (LIVE_EMBEDDED_LISTEN); auth from $LIVE_NATS_CREDS, _NKEY, _TOKEN, _USER/_PASSWORD, _TLS_*")
-	fs.StringVar(&o.cfg.DLQStream, "dlq-stream", o.cfg.DLQStream, "JetStream stream of dead letters [$LIVE_DLQ_STREAM]")
-	fs.StringVar(&o.cfg.DLQPrefix, "dlq-prefix", o.cfg.DLQPrefix, "dead letters are stored under <prefix>.<channel token> [$LIVE_DLQ_PREFIX]")
-	return fs, o, 0
+	return embeddedURL(o.cfg.EmbeddedListen)
 }
 
 // embeddedURL is the client URL of an embedded server listening on listen.
@@ -67,9 +89,9 @@ type ops struct {
 
 func (o *opsFlags) connect() (*ops, error) {
 	c := o.cfg
-	nc, err := broker.Connect(o.url, "liverelay-ops", worker.Auth(c), zap.NewNop())
+	nc, err := broker.Connect(o.url(), "liverelay-ops", worker.Auth(c), zap.NewNop())
 	if err != nil {
-		return nil, fmt.Errorf("%w (set --nats or LIVE_NATS_URL)", err)
+		return nil, fmt.Errorf("%w (set --nats-url or LIVE_NATS_URL)", err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -82,33 +104,3 @@ func (o *opsFlags) connect() (*ops, error) {
 func (o *ops) close() { o.nc.Close() }
 
 func (o *ops) reader() *dlq.Reader { return dlq.NewReader(o.js, o.cfg.DLQStream, o.cfg.DLQPrefix) }
-
-// parseFlags parses flags placed before or after the positional arguments, and
-// checks that there are exactly want of those. ok is false when the command must
-// exit with code.
-func parseFlags(fs *flag.FlagSet, args []string, want int) (pos []string, code int, ok bool) {
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, 0, false
-			}
-			return nil, 2, false
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			break
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
-	if len(pos) != want {
-		if want == 0 {
-			fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), pos[0])
-		} else {
-			fmt.Fprintf(fs.Output(), "%s: want %d argument(s), got %d\n", fs.Name(), want, len(pos))
-		}
-		fs.Usage()
-		return nil, 2, false
-	}
-	return pos, 0, true
-}

@@ -7,48 +7,74 @@ import (
 	"io"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/liverelay/liverelay/internal/dlq"
 	"github.com/liverelay/liverelay/internal/event"
 )
 
-// replayCommand re-publishes dead letters into the event stream, through the normal
+// replayOptions are the flags of "worker replay" that are not settings.
+type replayOptions struct {
+	filters        filterFlags
+	dryRun         bool
+	includeInvalid bool
+	every          int
+	timeout        time.Duration
+}
+
+const replayLong = `Re-publishes dead letters to the event stream, oldest first, and deletes each
+letter once JetStream stored its event. Replayed events pass the revision fence:
+a letter older than what readers already have changes nothing.`
+
+// newReplayCommand is "worker replay".
+func newReplayCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cobra.Command {
+	const name = "worker replay"
+	var (
+		conn *opsFlags
+		opt  replayOptions
+	)
+	cmd := &cobra.Command{
+		Use:   "replay",
+		Short: "re-publish dead letters through the pipeline (fenced: no page rolls back)",
+		Long:  replayLong,
+		Args:  wantArgs(0),
+		RunE: func(*cobra.Command, []string) error {
+			return exit(escaped(stdout, stderr, func(stdout, stderr io.Writer) int {
+				return replay(ctx, name, conn, &opt, stdout, stderr)
+			}))
+		},
+	}
+	conn = newOpsFlags(cmd, name, e, "LIVE_DLQ_STREAM", "LIVE_DLQ_PREFIX", "LIVE_STREAM", "LIVE_SUBJECT_PREFIX")
+	fs := cmd.Flags()
+	reword(fs, "stream", "JetStream stream of events the letters go back to")
+	reword(fs, "subject-prefix", "letters are re-published to <prefix>.<channel token>")
+	opt.filters.bind(fs, time.Now)
+	fs.BoolVar(&opt.dryRun, "dry-run", false, "list what would be replayed; publish and delete nothing")
+	fs.BoolVar(&opt.includeInvalid, "include-invalid", false, "also replay letters whose body is not a valid event, as they are (they will most likely be dead-lettered again)")
+	fs.IntVar(&opt.every, "every", 1, "print a progress line every `N` letters (failures are always printed)")
+	fs.DurationVar(&opt.timeout, "timeout", 10*time.Second, "time allowed for each re-publish and each delete")
+	return cmd
+}
+
+// replay re-publishes dead letters into the event stream, through the normal
 // pipeline (merged, ordered and fenced like fresh events), and deletes each letter
 // once JetStream acknowledged its re-publish. Exit 0 when every letter went well
 // (skipped invalid ones included), 1 when some failed or the read did.
-func replayCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	const name = "worker replay"
-	fs, conn, code := newOpsFlags(name, stderr)
-	if fs == nil {
-		return code
+func replay(ctx context.Context, name string, conn *opsFlags, opt *replayOptions, stdout, stderr io.Writer) int {
+	if !conn.ok(stderr) {
+		return 2
 	}
-	var filters filterFlags
-	filters.bind(fs, time.Now)
-	fs.StringVar(&conn.cfg.Stream, "stream", conn.cfg.Stream, "JetStream stream of events the letters go back to [$LIVE_STREAM]")
-	fs.StringVar(&conn.cfg.SubjectPrefix, "subject-prefix", conn.cfg.SubjectPrefix, "letters are re-published to <prefix>.<channel token> [$LIVE_SUBJECT_PREFIX]")
-	dryRun := fs.Bool("dry-run", false, "list what would be replayed; publish and delete nothing")
-	includeInvalid := fs.Bool("include-invalid", false, "also replay letters whose body is not a valid event, as they are (they will most likely be dead-lettered again)")
-	every := fs.Int("every", 1, "print a progress line every `N` letters (failures are always printed)")
-	timeout := fs.Duration("timeout", 10*time.Second, "time allowed for each re-publish and each delete")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: %s [flags]\n\nRe-publishes dead letters to the event stream, oldest first, and deletes each\n"+
-			"letter once JetStream stored its event. Replayed events pass the revision fence:\n"+
-			"a letter older than what readers already have changes nothing.\n\n", name)
-		fs.PrintDefaults()
-	}
-	if _, code, ok := parseFlags(fs, args, 0); !ok {
-		return code
-	}
-	f, err := filters.filter()
+	f, err := opt.filters.filter()
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 2
 	}
-	if *every < 1 {
-		fmt.Fprintf(stderr, "%s: --every %d: want 1 or more\n", name, *every)
+	if opt.every < 1 {
+		fmt.Fprintf(stderr, "%s: --every %d: want 1 or more\n", name, opt.every)
 		return 2
 	}
-	if *timeout <= 0 {
-		fmt.Fprintf(stderr, "%s: --timeout %v: want a positive duration such as 10s\n", name, *timeout)
+	if opt.timeout <= 0 {
+		fmt.Fprintf(stderr, "%s: --timeout %v: want a positive duration such as 10s\n", name, opt.timeout)
 		return 2
 	}
 	ops, err := conn.connect()
@@ -60,9 +86,9 @@ func replayCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	rep, err := dlq.NewReplayer(ops.js, ops.reader(), dlq.ReplayConfig{
 		EventsStream:   ops.cfg.Stream,
 		EventsPrefix:   ops.cfg.SubjectPrefix,
-		DryRun:         *dryRun,
-		IncludeInvalid: *includeInvalid,
-		Timeout:        *timeout,
+		DryRun:         opt.dryRun,
+		IncludeInvalid: opt.includeInvalid,
+		Timeout:        opt.timeout,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
@@ -70,18 +96,18 @@ func replayCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 
 	mode := "replaying"
-	if *dryRun {
+	if opt.dryRun {
 		mode = "dry run: would replay"
 	}
 	fmt.Fprintf(stdout, "%s letters of %s into %s (%s.<channel token>)\n", mode, ops.cfg.DLQStream, ops.cfg.Stream, ops.cfg.SubjectPrefix)
 	n := 0
 	sum, err := rep.Replay(ctx, f, func(o dlq.Outcome) {
 		n++
-		if o.Action == dlq.ActionFailed || n%*every == 0 {
+		if o.Action == dlq.ActionFailed || n%opt.every == 0 {
 			fmt.Fprintln(stdout, progressLine(o, ops.cfg.Stream))
 		}
 	})
-	fmt.Fprintln(stdout, summaryLine(sum, *dryRun))
+	fmt.Fprintln(stdout, summaryLine(sum, opt.dryRun))
 	switch {
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintf(stderr, "%s: interrupted; letters not yet replayed stay in %s\n", name, ops.cfg.DLQStream)
@@ -93,7 +119,7 @@ func replayCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "%s: %s failed and stay in %s; run replay again once the cause is fixed\n", name, countOf(sum.Failed, "letter", "letters"), ops.cfg.DLQStream)
 		return 1
 	}
-	if sum.SkippedInvalid > 0 && !*includeInvalid {
+	if sum.SkippedInvalid > 0 && !opt.includeInvalid {
 		fmt.Fprintf(stderr, "%s: skipped %s whose body is not a valid event (see \"worker dlq show SEQ\"; --include-invalid replays such letters as they are)\n", name, countOf(sum.SkippedInvalid, "letter", "letters"))
 	}
 	return 0

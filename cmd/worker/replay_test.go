@@ -72,7 +72,7 @@ func (o *opsSetup) letters() {
 // run runs the worker binary's dispatch in-process with --nats pointing at the server.
 func (o *opsSetup) run(args ...string) (code int, stdout, stderr string) {
 	o.t.Helper()
-	return runWorker(o.t, append(args, "--nats", o.url)...)
+	return runWorker(o.t, append(args, "--nats-url", o.url)...)
 }
 
 func runWorker(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -345,15 +345,15 @@ func TestOpsCommandBadFlags(t *testing.T) {
 	}{
 		{[]string{"dlq"}, "want a sub-command"},
 		{[]string{"dlq", "purge"}, `unknown sub-command "purge"`},
-		{[]string{"dlq", "list", "--since", "yesterday"}, `invalid value "yesterday" for flag -since`},
-		{[]string{"dlq", "list", "--until", "5x"}, `invalid value "5x" for flag -until`},
-		{[]string{"dlq", "list", "--since", "-2h"}, "flag -since"},
-		{[]string{"dlq", "list", "--limit", "many"}, "flag -limit"},
+		{[]string{"dlq", "list", "--since", "yesterday"}, `invalid argument "yesterday" for "--since"`},
+		{[]string{"dlq", "list", "--until", "5x"}, `invalid argument "5x" for "--until"`},
+		{[]string{"dlq", "list", "--since", "-2h"}, `"--since"`},
+		{[]string{"dlq", "list", "--limit", "many"}, `"--limit"`},
 		{[]string{"dlq", "list", "--limit", "-3"}, "--limit -3"},
 		{[]string{"dlq", "list", "--channel", "a b"}, "--channel"},
 		{[]string{"dlq", "list", "--since", "1h", "--until", "2h"}, "--until"},
-		{[]string{"dlq", "list", "--json=perhaps"}, `invalid boolean value "perhaps" for -json`},
-		{[]string{"dlq", "list", "--colour"}, "flag provided but not defined: -colour"},
+		{[]string{"dlq", "list", "--json=perhaps"}, `invalid argument "perhaps" for "--json"`},
+		{[]string{"dlq", "list", "--colour"}, "unknown flag: --colour"},
 		{[]string{"dlq", "list", "extra"}, `unexpected argument "extra"`},
 		{[]string{"dlq", "show"}, "want 1 argument"},
 		{[]string{"dlq", "show", "1", "2"}, "want 1 argument"},
@@ -361,12 +361,12 @@ func TestOpsCommandBadFlags(t *testing.T) {
 		{[]string{"dlq", "show", "0"}, `SEQ "0"`},
 		{[]string{"replay", "--every", "0"}, "--every 0"},
 		{[]string{"replay", "--timeout", "0s"}, "--timeout"},
-		{[]string{"replay", "--dry-run=maybe"}, `invalid boolean value "maybe" for -dry-run`},
+		{[]string{"replay", "--dry-run=maybe"}, `invalid argument "maybe" for "--dry-run"`},
 		{[]string{"replay", "--limit", "-1"}, "--limit -1"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			code, _, errOut := runWorker(t, append(tt.args, "--nats", "nats://127.0.0.1:1")...)
+			code, _, errOut := runWorker(t, append(tt.args, "--nats-url", "nats://127.0.0.1:1")...)
 			if code != 2 {
 				t.Fatalf("exit %d, want 2; stderr %q", code, errOut)
 			}
@@ -376,7 +376,7 @@ func TestOpsCommandBadFlags(t *testing.T) {
 		})
 	}
 	t.Run("unreachable server", func(t *testing.T) {
-		code, _, errOut := runWorker(t, "dlq", "list", "--nats", "nats://127.0.0.1:1")
+		code, _, errOut := runWorker(t, "dlq", "list", "--nats-url", "nats://127.0.0.1:1")
 		if code != 1 || !strings.Contains(errOut, "--nats") {
 			t.Fatalf("exit %d, stderr %q", code, errOut)
 		}
@@ -453,7 +453,7 @@ func TestReplayEndToEndIsFenced(t *testing.T) {
 	}
 	replay := func(t *testing.T, h *harness) {
 		t.Helper()
-		code, out, errOut := runWorker(t, "replay", "--nats", h.cfg.NATSURL)
+		code, out, errOut := runWorker(t, "replay", "--nats-url", h.cfg.NATSURL)
 		if code != 0 || !strings.Contains(out, "replay: 1 replayed") {
 			t.Fatalf("replay: exit %d\n%s%s", code, out, errOut)
 		}

@@ -2,12 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 
+	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/term"
@@ -16,25 +15,30 @@ import (
 	"github.com/liverelay/liverelay/internal/worker"
 )
 
-func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cfg := config.Default()
-	if err := errors.Join(config.CheckEnv(os.Environ()), cfg.LoadEnv(os.LookupEnv)); err != nil {
-		fmt.Fprintf(stderr, "worker: invalid setting:\n%v\n", err)
-		return 2
+// newRunCommand is "worker run": one flag per setting of the settings table, each
+// defaulting to its environment variable.
+func newRunCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cobra.Command {
+	cfg := e.cfg
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "run the relay (the default); settings come from LIVE_* variables or flags",
+		Long: "Runs the relay until SIGTERM or SIGINT; then it stops pulling, publishes what it has merged,\n" +
+			"acks, and exits 0. Every flag can also be set by the environment variable shown.",
+		Args: wantArgs(0),
+		RunE: func(*cobra.Command, []string) error {
+			if !e.check("worker", stderr) {
+				return exit(2)
+			}
+			return exit(runRelay(ctx, cfg, stdout, stderr))
+		},
 	}
-	fs := flag.NewFlagSet("worker run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfg.Bind(fs)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: worker run [flags]\n\nRuns the relay. Every flag can also be set by the environment variable shown.\n\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
+	cfg.Bind(cmd.Flags())
+	cmd.Flags().SortFlags = false
+	return cmd
+}
+
+// runRelay validates the configuration, then runs the worker until ctx ends.
+func runRelay(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) int {
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(stderr, "worker: invalid setting:\n%v\n", err)
 		return 2

@@ -9,33 +9,47 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
 
 	"github.com/liverelay/liverelay/internal/broker"
 	"github.com/liverelay/liverelay/internal/group"
 )
 
-// statusCommand prints who consumes which partition, how far behind each partition is,
+// newStatusCommand is "worker status".
+func newStatusCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cobra.Command {
+	const name = "worker status"
+	var (
+		conn    *opsFlags
+		asJSON  bool
+		timeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "show which worker holds each partition, what is pending, and the live workers",
+		Long: "Shows every partition with the worker it is pinned to and what it has pending,\n" +
+			"the live workers, and the depth of the event and dead-letter streams.",
+		Args: wantArgs(0),
+		RunE: func(*cobra.Command, []string) error {
+			return exit(escaped(stdout, stderr, func(stdout, stderr io.Writer) int {
+				return status(ctx, name, conn, asJSON, timeout, stdout, stderr)
+			}))
+		},
+	}
+	conn = newOpsFlags(cmd, name, e, "LIVE_STREAM", "LIVE_DLQ_STREAM", "LIVE_DLQ_PREFIX") // the prefix is unused, but status has always taken it
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
+	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "time allowed for reading the state from JetStream")
+	return cmd
+}
+
+// status prints who consumes which partition, how far behind each partition is,
 // the live workers, and the depth of the event and dead-letter streams. It reads
 // JetStream only, so it works whether workers run or not.
-func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	const name = "worker status"
-	fs, conn, code := newOpsFlags(name, stderr)
-	if fs == nil {
-		return code
+func status(ctx context.Context, name string, conn *opsFlags, asJSON bool, timeout time.Duration, stdout, stderr io.Writer) int {
+	if !conn.ok(stderr) {
+		return 2
 	}
-	fs.StringVar(&conn.cfg.Stream, "stream", conn.cfg.Stream, "JetStream stream of events [$LIVE_STREAM]")
-	asJSON := fs.Bool("json", false, "print one JSON object")
-	timeout := fs.Duration("timeout", 10*time.Second, "time allowed for reading the state from JetStream")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: %s [flags]\n\nShows every partition with the worker it is pinned to and what it has pending,\n"+
-			"the live workers, and the depth of the event and dead-letter streams.\n\n", name)
-		fs.PrintDefaults()
-	}
-	if _, code, ok := parseFlags(fs, args, 0); !ok {
-		return code
-	}
-	if *timeout <= 0 {
-		fmt.Fprintf(stderr, "%s: --timeout %v: want a positive duration such as 10s\n", name, *timeout)
+	if timeout <= 0 {
+		fmt.Fprintf(stderr, "%s: --timeout %v: want a positive duration such as 10s\n", name, timeout)
 		return 2
 	}
 	ops, err := conn.connect()
@@ -44,14 +58,14 @@ func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return 1
 	}
 	defer ops.close()
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	rep, err := readStatus(ctx, ops.js, ops.cfg.Stream, ops.cfg.DLQStream, time.Now)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
 	}
-	if *asJSON {
+	if asJSON {
 		err = newJSONEncoder(stdout).Encode(rep)
 	} else {
 		err = rep.print(stdout)

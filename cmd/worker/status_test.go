@@ -23,7 +23,7 @@ import (
 // statusJSON runs "worker status --json" against url and decodes its object.
 func statusJSON(t *testing.T, url string) statusReport {
 	t.Helper()
-	code, out, errOut := runWorker(t, "status", "--json", "--nats", url)
+	code, out, errOut := runWorker(t, "status", "--json", "--nats-url", url)
 	if code != 0 {
 		t.Fatalf("status --json: exit %d: %s", code, errOut)
 	}
@@ -220,7 +220,7 @@ func TestStatusWithTwoWorkers(t *testing.T) {
 	}
 
 	// The table says the same.
-	code, out, errOut := runWorker(t, "status", "--nats", h.nats.URL())
+	code, out, errOut := runWorker(t, "status", "--nats-url", h.nats.URL())
 	if code != 0 {
 		t.Fatalf("status: exit %d: %s", code, errOut)
 	}
@@ -273,7 +273,7 @@ func TestStatusWithTwoWorkers(t *testing.T) {
 		}
 		return ""
 	})
-	code, out, _ = runWorker(t, "status", "--nats", h.nats.URL())
+	code, out, _ = runWorker(t, "status", "--nats-url", h.nats.URL())
 	st = parseStatus(t, out)
 	if code != 0 || len(st.workers) != 0 || !strings.Contains(out, "\nno live workers\n") {
 		t.Errorf("after the workers stopped: exit %d\n%s", code, out)
@@ -463,7 +463,7 @@ func TestStatusJSONFieldNames(t *testing.T) {
 
 func TestStatusFailures(t *testing.T) {
 	srv := brokertest.Start(t) // no streams
-	code, _, errOut := runWorker(t, "status", "--nats", srv.URL())
+	code, _, errOut := runWorker(t, "status", "--nats-url", srv.URL())
 	if code != 1 || !strings.Contains(errOut, "stream LIVE_EVENTS does not exist") {
 		t.Errorf("no stream: exit %d, %q", code, errOut)
 	}
@@ -485,7 +485,7 @@ func TestStatusFailures(t *testing.T) {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 1 and %q", tt.args, code, out, errOut, tt.want)
 		}
 	}
-	code, _, errOut = runWorker(t, "status", "--nats", "nats://127.0.0.1:1")
+	code, _, errOut = runWorker(t, "status", "--nats-url", "nats://127.0.0.1:1")
 	if code != 1 || !strings.Contains(errOut, "--nats") {
 		t.Errorf("unreachable: exit %d, %q", code, errOut)
 	}
@@ -493,12 +493,12 @@ func TestStatusFailures(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--json=perhaps"}, `invalid boolean value "perhaps" for -json`},
+		{[]string{"--json=perhaps"}, `invalid argument "perhaps" for "--json"`},
 		{[]string{"--timeout", "0s"}, "--timeout"},
-		{[]string{"--colour"}, "flag provided but not defined: -colour"},
+		{[]string{"--colour"}, "unknown flag: --colour"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
 	} {
-		code, _, errOut := runWorker(t, append([]string{"status", "--nats", "nats://127.0.0.1:1"}, tt.args...)...)
+		code, _, errOut := runWorker(t, append([]string{"status", "--nats-url", "nats://127.0.0.1:1"}, tt.args...)...)
 		if code != 2 || !strings.Contains(errOut, tt.want) {
 			t.Errorf("%v: exit %d, want 2 naming %q; stderr %q", tt.args, code, tt.want, errOut)
 		}

@@ -345,7 +345,7 @@ func (c Config) Validate() error {
 	case c.Workload.Channels < 1:
 		return fmt.Errorf("%w: --channels must be ≥ 1", ErrConfig)
 	case c.Partitions < 1 || c.Concurrency < 1:
-		return fmt.Errorf("%w: --partitions and --concurrency must be ≥ 1", ErrConfig)
+		return fmt.Errorf("%w: --partitions and --publish-concurrency must be ≥ 1", ErrConfig)
 	case c.Workload.MinSize < 1 || c.Workload.MaxSize < c.Workload.MinSize:
 		return fmt.Errorf("%w: want 1 ≤ --min-size ≤ --max-size", ErrConfig)
 	}

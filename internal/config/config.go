@@ -16,7 +16,6 @@ package config
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io/fs"
 	"os"
@@ -25,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
 	"go.uber.org/zap/zapcore"
 )
 
@@ -361,26 +361,53 @@ func (c *Config) LoadEnv(lookup func(string) (string, bool)) error {
 
 // Bind registers one flag per setting on fs, defaulting to the value already
 // in c, so flags override the environment.
-func (c *Config) Bind(fs *flag.FlagSet) {
+func (c *Config) Bind(fs *pflag.FlagSet) {
 	for _, s := range settings() {
-		usage := fmt.Sprintf("%s [$%s]", s.help, s.env)
-		switch p := s.field(c).(type) {
-		case *string:
-			if s.mask != nil {
-				fs.Var(&maskedValue{p: p, mask: s.mask}, s.flag(), usage)
-				continue
-			}
-			fs.StringVar(p, s.flag(), *p, usage)
-		case *int:
-			fs.IntVar(p, s.flag(), *p, usage)
-		case *bool:
-			fs.BoolVar(p, s.flag(), *p, usage)
-		case *time.Duration:
-			fs.DurationVar(p, s.flag(), *p, usage)
-		default:
-			panic(fmt.Sprintf("config: setting %s has unsupported type %T", s.env, p))
+		c.bind(fs, s)
+	}
+}
+
+// BindSome registers the flags of the settings named by their environment
+// variables (LIVE_NATS_URL, …), as Bind does: the operator commands take the
+// settings they use, under the same names as `worker run`. An unknown name panics.
+func (c *Config) BindSome(fs *pflag.FlagSet, envs ...string) {
+	for _, env := range envs {
+		i := slices.IndexFunc(settings(), func(s spec) bool { return s.env == env })
+		if i < 0 {
+			panic(fmt.Sprintf("config: no setting %s", env))
+		}
+		c.bind(fs, settings()[i])
+	}
+}
+
+func (c *Config) bind(fs *pflag.FlagSet, s spec) {
+	usage := fmt.Sprintf("%s [$%s]", s.help, s.env)
+	switch p := s.field(c).(type) {
+	case *string:
+		if s.mask != nil {
+			fs.Var(&maskedValue{p: p, mask: s.mask}, s.flag(), usage)
+			return
+		}
+		fs.StringVar(p, s.flag(), *p, usage)
+	case *int:
+		fs.IntVar(p, s.flag(), *p, usage)
+	case *bool:
+		fs.BoolVar(p, s.flag(), *p, usage)
+	case *time.Duration:
+		fs.DurationVar(p, s.flag(), *p, usage)
+	default:
+		panic(fmt.Sprintf("config: setting %s has unsupported type %T", s.env, p))
+	}
+}
+
+// Lookup returns the setting of the environment variable env.
+func Lookup(env string) (Setting, bool) {
+	for _, s := range Settings() {
+		if s.Env == env {
+			return s, true
 		}
 	}
+	return Setting{}, false
 }
 
 // spec declares one setting.
@@ -565,8 +592,8 @@ func table() []spec {
 	}
 }
 
-// maskedValue is a flag.Value whose String never shows the secret, so
-// --help and flag.VisitAll print "***" instead.
+// maskedValue is a pflag.Value whose String never shows the secret, so
+// --help and FlagSet.VisitAll print "***" instead.
 type maskedValue struct {
 	p    *string
 	mask func(string) string
@@ -574,9 +601,12 @@ type maskedValue struct {
 
 func (v *maskedValue) Set(s string) error { *v.p = s; return nil }
 
+// Type names the value's kind in --help.
+func (v *maskedValue) Type() string { return "string" }
+
 func (v *maskedValue) String() string {
 	if v == nil || v.p == nil {
-		return "" // the zero value flag.PrintDefaults compares against
+		return "" // the zero value PrintDefaults compares against
 	}
 	return v.mask(*v.p)
 }

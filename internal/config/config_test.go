@@ -3,7 +3,6 @@ package config
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"io"
 	"reflect"
 	"slices"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -164,7 +164,7 @@ func TestBindFlagsOverrideEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	c.Bind(fs)
 
@@ -196,7 +196,7 @@ func TestBindFlagsOverrideEnv(t *testing.T) {
 
 func TestBindRegistersEverySetting(t *testing.T) {
 	c := Default()
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	c.Bind(fs)
 	for _, s := range Settings() {
@@ -245,7 +245,7 @@ func TestRedacted(t *testing.T) {
 	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
 	zap.New(zapcore.NewCore(enc, zapcore.AddSync(&logged), zapcore.DebugLevel)).
 		Info("config", zap.Object("config", c), zap.Any("any", c))
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
 	var help bytes.Buffer
 	fs.SetOutput(&help)
 	c.Bind(fs)

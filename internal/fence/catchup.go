@@ -73,7 +73,13 @@ func (f *Fence) catchUp(ctx context.Context, partition int) error {
 			u.Add(ev)
 			if u.MaxRevision() > 0 {
 				key := Key(ev.Channel)
-				backlog[key] = append(backlog[key], delivery{seq: seq, u: u})
+				d := delivery{seq: seq}
+				for _, post := range u.Posts() {
+					if rev := u.Revision(post); rev != 0 {
+						d.revs = append(d.revs, postRevision{post, rev})
+					}
+				}
+				backlog[key] = append(backlog[key], d)
 			}
 		})
 		if err != nil {
@@ -141,7 +147,7 @@ func (f *Fence) settle(partition int, key string, first uint64, u *merge.Update)
 			continue
 		}
 		if first == 0 || expired || d.seq < first || h.highest > d.seq {
-			f.noteLocked(partition, d.u)
+			f.noteDeliveryLocked(partition, key, d)
 			continue
 		}
 		open = append(open, d)
@@ -154,7 +160,7 @@ func (f *Fence) settle(partition int, key string, first uint64, u *merge.Update)
 	h.backlog[key] = open
 	for _, d := range open {
 		for _, post := range u.Posts() {
-			if rev := u.Revision(post); rev != 0 && rev < d.u.Revision(post) {
+			if rev := u.Revision(post); rev != 0 && rev < d.revisionOf(post) {
 				return ErrUnsettled
 			}
 		}
@@ -168,7 +174,7 @@ func (f *Fence) settleAll(partition int, h *holding) {
 	for key, ds := range h.backlog {
 		for _, d := range ds {
 			if _, ok := h.received[d.seq]; !ok {
-				f.noteLocked(partition, d.u)
+				f.noteDeliveryLocked(partition, key, d)
 			}
 		}
 		delete(h.backlog, key)

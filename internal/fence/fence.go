@@ -88,11 +88,26 @@ type holding struct {
 	catching sync.Mutex
 }
 
-// delivery is an event a previous owner was delivered: its stream sequence and its
-// revisions.
+// delivery is an event a previous owner was delivered: its stream sequence and the
+// revision of each post it touches (not its content: a long catch-up must stay small).
 type delivery struct {
-	seq uint64
-	u   *merge.Update
+	seq  uint64
+	revs []postRevision
+}
+
+type postRevision struct {
+	post string
+	rev  int64
+}
+
+// revisionOf is d's revision of post, 0 if d does not touch it.
+func (d delivery) revisionOf(post string) int64 {
+	for _, pr := range d.revs {
+		if pr.post == post {
+			return pr.rev
+		}
+	}
+	return 0
 }
 
 // Config names the bucket and tunes the cache.
@@ -219,6 +234,18 @@ func (f *Fence) noteLocked(partition int, u *merge.Update) {
 	for _, post := range u.Posts() {
 		if rev := u.Revision(post); rev > e.revs[post] {
 			e.revs[post] = rev
+		}
+	}
+	f.markDirtyLocked(key)
+}
+
+// noteDeliveryLocked takes a caught-up delivery of the channel key as published; f.mu
+// is held.
+func (f *Fence) noteDeliveryLocked(partition int, key string, d delivery) {
+	e := f.entry(key, partition)
+	for _, pr := range d.revs {
+		if pr.rev > e.revs[pr.post] {
+			e.revs[pr.post] = pr.rev
 		}
 	}
 	f.markDirtyLocked(key)

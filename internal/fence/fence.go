@@ -222,14 +222,9 @@ func (f *Fence) Record(partition int, u *merge.Update) {
 
 // note merges u's revisions into the cache and marks its channel to be stored.
 func (f *Fence) note(partition int, u *merge.Update) {
+	key := Key(u.Channel)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.noteLocked(partition, u)
-}
-
-// noteLocked is note with f.mu held.
-func (f *Fence) noteLocked(partition int, u *merge.Update) {
-	key := Key(u.Channel)
 	e := f.entry(key, partition)
 	for _, post := range u.Posts() {
 		if rev := u.Revision(post); rev > e.revs[post] {

@@ -70,8 +70,12 @@ func setup(t *testing.T, sub Relay) (jetstream.JetStream, broker.Topology, func(
 		t.Fatal(err)
 	}
 	cfg := Config{Self: "me", PullBatch: 10, PullExpiry: time.Second, PinnedTTL: 10 * time.Second, HandoverTimeout: 5 * time.Second, AckWait: 5 * time.Second}
-	c := New(nc, js, stream, cfg, top, soloGroup{"me"}, sub, dlq.NewWriter(js, top.DLQPrefix),
-		prometheus.NewRegistry(), zaptest.NewLogger(t))
+	reg := prometheus.NewRegistry()
+	c, err := New(cfg, Deps{Conn: nc, JetStream: js, Stream: stream, Topology: top, Group: soloGroup{"me"},
+		Ownership: NewOwnership(cfg), Relay: sub, DeadLetters: dlq.NewWriter(js, top.DLQPrefix, reg), Registry: reg, Log: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(runCtx) }()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/liverelay/liverelay/internal/broker"
@@ -60,7 +61,7 @@ func newRig(t *testing.T) *rig {
 func (r *rig) open() *Fence {
 	r.t.Helper()
 	f, err := Open(context.Background(), r.js, Config{Bucket: "LIVE_REVISIONS", Replicas: 1, TTL: time.Hour, CacheTTL: 10 * time.Second,
-		StoreEvery: time.Hour, History: r.hist, Redelivery: time.Hour}, zaptest.NewLogger(r.t))
+		StoreEvery: time.Hour, History: r.hist, Redelivery: time.Hour}, prometheus.NewRegistry(), zaptest.NewLogger(r.t))
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -348,7 +349,7 @@ func TestCatchUpWaitsOutALostAck(t *testing.T) {
 			}
 
 			next, err := Open(ctx, r.js, Config{Bucket: "LIVE_REVISIONS", Replicas: 1, TTL: time.Hour, CacheTTL: 10 * time.Second,
-				StoreEvery: time.Hour, History: r.hist, Redelivery: 300 * time.Millisecond}, zaptest.NewLogger(t))
+				StoreEvery: time.Hour, History: r.hist, Redelivery: 300 * time.Millisecond}, prometheus.NewRegistry(), zaptest.NewLogger(t))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -110,6 +110,8 @@ func New(cfg Config, d Deps) (*Consumer, error) {
 	case d.Conn == nil || d.JetStream == nil || d.Stream == nil || d.Group == nil || d.Ownership == nil ||
 		d.Relay == nil || d.DeadLetters == nil || d.Registry == nil || d.Log == nil:
 		return nil, errors.New("consumer: Conn, JetStream, Stream, Group, Ownership, Relay, DeadLetters, Registry and Log are required")
+	case d.Ownership.lease.limit != leaseLimit(cfg):
+		return nil, errors.New("consumer: Ownership was built from another Config")
 	}
 	invalid := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "liverelay_invalid_events_total",

@@ -27,8 +27,12 @@ type Ownership struct {
 // trusted while the worker was neither paused nor cut off from NATS for longer than
 // cfg.PinnedTTL - cfg.PullExpiry - 1 s (see lease).
 func NewOwnership(cfg Config) *Ownership {
-	limit := max(cfg.PinnedTTL-cfg.PullExpiry-time.Second, time.Second)
-	return &Ownership{lease: newLease(limit, time.Now()), parts: map[int]*partition{}}
+	return &Ownership{lease: newLease(leaseLimit(cfg), time.Now()), parts: map[int]*partition{}}
+}
+
+// leaseLimit is how long the pins are trusted without a pull or a connection.
+func leaseLimit(cfg Config) time.Duration {
+	return max(cfg.PinnedTTL-cfg.PullExpiry-time.Second, time.Second)
 }
 
 // Owns tells the relay whether a job of partition p, received in epoch, may be

@@ -550,3 +550,31 @@ func TestRoundCatchesUpUncheckedPartitions(t *testing.T) {
 		t.Fatalf("mark %d (%v), want 2", mark, err)
 	}
 }
+
+// A config the fence cannot work with is refused before the bucket is created, and
+// nothing is registered.
+func TestOpenValidatesBeforeCreatingTheBucket(t *testing.T) {
+	r := newRig(t)
+	good := Config{Bucket: "LIVE_REVISIONS", Replicas: 1, TTL: time.Hour, CacheTTL: 10 * time.Second, History: r.hist, Redelivery: time.Hour}
+	for name, change := range map[string]func(*Config){
+		"no cache TTL":        func(c *Config) { c.CacheTTL = 0 },
+		"negative store time": func(c *Config) { c.StoreEvery = -time.Second },
+		"no history":          func(c *Config) { c.History = nil },
+		"no redelivery":       func(c *Config) { c.Redelivery = 0 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := good
+			change(&cfg)
+			reg := prometheus.NewRegistry()
+			if _, err := Open(context.Background(), r.js, cfg, reg, zaptest.NewLogger(t)); err == nil {
+				t.Fatal("Open accepted it")
+			}
+			if _, err := r.js.KeyValue(context.Background(), cfg.Bucket); !errors.Is(err, jetstream.ErrBucketNotFound) {
+				t.Fatalf("the bucket: %v, want it not created", err)
+			}
+			if mfs, _ := reg.Gather(); len(mfs) != 0 {
+				t.Fatalf("%d metrics registered", len(mfs))
+			}
+		})
+	}
+}

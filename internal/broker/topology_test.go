@@ -197,13 +197,13 @@ func TestEnsureRefusesABadTopologyBeforeCreatingAnything(t *testing.T) {
 			if err := top.Ensure(context.Background(), js); err == nil {
 				t.Fatal("Ensure accepted it")
 			}
-			info, err := js.AccountInfo(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if info.Streams != 0 {
-				t.Fatalf("%d streams were created", info.Streams)
+			if n := srv.Streams(); n != 0 {
+				t.Fatalf("%d streams were created", n)
 			}
 		})
+	}
+	good := testTopology(4)
+	if err := good.Ensure(context.Background(), js); err != nil || srv.Streams() == 0 {
+		t.Fatalf("Ensure of a good topology: %v, %d streams", err, srv.Streams())
 	}
 }

@@ -18,7 +18,8 @@ import (
 type Ownership struct {
 	lease *lease
 
-	// mu guards parts and the pin fields of each partition (see partition).
+	// mu guards parts and the fields of each partition that its turn does not (see
+	// partition).
 	mu    sync.Mutex
 	parts map[int]*partition
 }

@@ -8,6 +8,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/liverelay/liverelay/internal/dlq"
 	"github.com/liverelay/liverelay/internal/event"
 )
@@ -37,7 +39,7 @@ func terminalUnsafe(s string) (string, bool) {
 // terminal.
 func TestOpsOutputEscapesControlCharacters(t *testing.T) {
 	o := newOpsSetup(t)
-	w := dlq.NewWriter(o.js, o.cfg.DLQPrefix)
+	w := dlq.NewWriter(o.js, o.cfg.DLQPrefix, prometheus.NewRegistry())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ch := "evil" + hostile

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/liverelay/liverelay/internal/broker"
 	"github.com/liverelay/liverelay/internal/broker/brokertest"
@@ -48,7 +49,7 @@ func newOpsSetup(t *testing.T) *opsSetup {
 // subject "b", 3 a retries-exhausted update of "news.uk/live".
 func (o *opsSetup) letters() {
 	o.t.Helper()
-	w := dlq.NewWriter(o.js, o.cfg.DLQPrefix)
+	w := dlq.NewWriter(o.js, o.cfg.DLQPrefix, prometheus.NewRegistry())
 	first := time.Date(2026, 11, 29, 15, 0, 0, 0, time.UTC)
 	render := func(ch, post, html string, rev int64) []byte {
 		return event.Append(nil, event.Event{Channel: ch, Renders: []event.Render{{ID: post, Show: true, Content: html}}, Revision: rev})

@@ -13,10 +13,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/liverelay/liverelay/internal/broker"
 	"github.com/liverelay/liverelay/internal/broker/brokertest"
+	"github.com/liverelay/liverelay/internal/consumer"
 	"github.com/liverelay/liverelay/internal/event"
 	"github.com/liverelay/liverelay/internal/fence"
 )
@@ -143,7 +145,12 @@ func measureChannels(b *testing.B, n int, write func(b *testing.B, ctx context.C
 	if err := top.Ensure(ctx, js); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := fence.Open(ctx, js, fence.Config{Bucket: "LIVE_REVISIONS", Replicas: 1, TTL: 720 * time.Hour, CacheTTL: time.Second}, zap.NewNop()); err != nil {
+	events, err := js.Stream(ctx, top.Stream)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := fence.Open(ctx, js, fence.Config{Bucket: "LIVE_REVISIONS", Replicas: 1, TTL: 720 * time.Hour, CacheTTL: time.Second,
+		History: consumer.NewHistory(events, top), Redelivery: 7 * time.Second}, prometheus.NewRegistry(), zap.NewNop()); err != nil {
 		b.Fatal(err)
 	}
 	before := heapInuse()

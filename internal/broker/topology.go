@@ -113,12 +113,29 @@ func StreamPartitions(cfg jetstream.StreamConfig) (n int, ok bool) {
 	return n, ok && err == nil && n > 0
 }
 
+// Validate reports what in t no stream can be made of; Ensure calls it before it
+// touches the server.
+func (t Topology) Validate() error {
+	switch {
+	case t.Stream == "" || t.Prefix == "" || t.DLQStream == "" || t.DLQPrefix == "":
+		return errors.New("topology: Stream, Prefix, DLQStream and DLQPrefix are required")
+	case t.Partitions < 0 || t.Replicas < 0:
+		return errors.New("topology: Partitions and Replicas must be ≥ 0")
+	case t.DuplicateWindow < 0 || t.MaxAge < 0 || t.DLQMaxAge < 0:
+		return errors.New("topology: DuplicateWindow, MaxAge and DLQMaxAge must be ≥ 0")
+	}
+	return nil
+}
+
 // Ensure creates the streams or brings them in line with t. Partitions 0 takes the
 // existing stream's count, or DefaultPartitions for a new stream, and sets t's. It
 // refuses to change the number of partitions of an existing stream: channels would
 // move between partitions while their events are in flight, and per-channel order
 // would be lost.
 func (t *Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
+	if err := t.Validate(); err != nil {
+		return err
+	}
 	var info jetstream.Stream
 	err := Retry(ctx, func(ctx context.Context) (err error) {
 		info, err = js.Stream(ctx, t.Stream)
@@ -226,8 +243,17 @@ func (t Topology) EnsureAdvisoryConsumer(ctx context.Context, js jetstream.JetSt
 	return c, nil
 }
 
-// EnsureConsumers creates or updates the durable consumer of every partition.
+// EnsureConsumers creates or updates the durable consumer of every partition. t's
+// partitions must be known (Ensure sets them).
 func (t Topology) EnsureConsumers(ctx context.Context, js jetstream.JetStream, cc ConsumerConfig) ([]jetstream.Consumer, error) {
+	switch {
+	case t.Stream == "" || t.Prefix == "":
+		return nil, errors.New("topology: Stream and Prefix are required")
+	case t.Partitions < 1:
+		return nil, errors.New("topology: the number of partitions is unknown; Ensure sets it")
+	case cc.AckWait <= 0 || cc.PinnedTTL <= 0 || cc.MaxAckPending < 1:
+		return nil, errors.New("partition consumers: AckWait and PinnedTTL must be > 0, MaxAckPending ≥ 1")
+	}
 	perPartition := (cc.MaxAckPending + t.Partitions - 1) / t.Partitions
 	out := make([]jetstream.Consumer, 0, t.Partitions)
 	for p := 0; p < t.Partitions; p++ {

@@ -175,3 +175,35 @@ func TestEmbeddedServerRestartsOnItsStore(t *testing.T) {
 		t.Fatal("a bad sync setting must be refused")
 	}
 }
+
+// A topology no stream can be made of is refused before anything is created.
+func TestEnsureRefusesABadTopologyBeforeCreatingAnything(t *testing.T) {
+	srv := brokertest.Start(t)
+	_, js := srv.Connect()
+	for name, change := range map[string]func(*Topology){
+		"no stream":               func(t *Topology) { t.Stream = "" },
+		"no prefix":               func(t *Topology) { t.Prefix = "" },
+		"no dead-letter stream":   func(t *Topology) { t.DLQStream = "" },
+		"no dead-letter prefix":   func(t *Topology) { t.DLQPrefix = "" },
+		"negative partitions":     func(t *Topology) { t.Partitions = -1 },
+		"negative replicas":       func(t *Topology) { t.Replicas = -1 },
+		"negative duplicate wndw": func(t *Topology) { t.DuplicateWindow = -time.Second },
+		"negative max age":        func(t *Topology) { t.MaxAge = -time.Second },
+		"negative dlq max age":    func(t *Topology) { t.DLQMaxAge = -time.Second },
+	} {
+		t.Run(name, func(t *testing.T) {
+			top := testTopology(4)
+			change(&top)
+			if err := top.Ensure(context.Background(), js); err == nil {
+				t.Fatal("Ensure accepted it")
+			}
+			if n := srv.Streams(); n != 0 {
+				t.Fatalf("%d streams were created", n)
+			}
+		})
+	}
+	good := testTopology(4)
+	if err := good.Ensure(context.Background(), js); err != nil || srv.Streams() == 0 {
+		t.Fatalf("Ensure of a good topology: %v, %d streams", err, srv.Streams())
+	}
+}

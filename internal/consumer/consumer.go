@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -53,6 +54,22 @@ type Config struct {
 	Released func(ctx context.Context, partition int)
 }
 
+// Deps are what a consumer works with; all are required.
+type Deps struct {
+	Conn      *nats.Conn
+	JetStream jetstream.JetStream
+	Stream    jetstream.Stream // the event stream, LIVE_EVENTS
+	Topology  broker.Topology
+	Group     Group
+	// Ownership is the consumer's record of what it holds, built with NewOwnership
+	// from the same Config before the relay, which is given it too.
+	Ownership   *Ownership
+	Relay       Relay
+	DeadLetters DeadLetters
+	Registry    prometheus.Registerer // the consumer's metrics are registered here
+	Log         *zap.Logger
+}
+
 // Consumer pulls the partitions the worker group assigns to this worker, hands them
 // over when the assignment moves them, and reads their messages.
 type Consumer struct {
@@ -68,19 +85,34 @@ type Consumer struct {
 	log     *zap.Logger
 	invalid *prometheus.CounterVec
 	metrics metrics
-	lease   *lease
+	own     *Ownership
 
-	mu       sync.Mutex
-	parts    map[int]*partition
-	running  bool
+	running  atomic.Bool
 	kick     chan struct{}
 	handlers sync.WaitGroup
 	releases sync.WaitGroup
 }
 
-// New returns a consumer of the partitions the group gives this worker.
-func New(nc *nats.Conn, js jetstream.JetStream, stream jetstream.Stream, cfg Config, top broker.Topology, g Group, r Relay, dead DeadLetters,
-	reg prometheus.Registerer, log *zap.Logger) *Consumer {
+// New checks cfg and d, registers the consumer's metrics on d.Registry and returns a
+// consumer of the partitions the group gives this worker.
+func New(cfg Config, d Deps) (*Consumer, error) {
+	switch {
+	case cfg.Self == "":
+		return nil, errors.New("consumer: Self is required")
+	case cfg.PullBatch < 1:
+		return nil, errors.New("consumer: PullBatch must be ≥ 1")
+	case cfg.PullExpiry <= 0 || cfg.PinnedTTL <= cfg.PullExpiry:
+		return nil, errors.New("consumer: PullExpiry must be > 0 and PinnedTTL > PullExpiry")
+	case cfg.AckWait <= 0 || cfg.HandoverTimeout <= 0:
+		return nil, errors.New("consumer: AckWait and HandoverTimeout must be > 0")
+	case d.Topology.Partitions < 1:
+		return nil, errors.New("consumer: the topology needs at least one partition")
+	case d.Conn == nil || d.JetStream == nil || d.Stream == nil || d.Group == nil || d.Ownership == nil ||
+		d.Relay == nil || d.DeadLetters == nil || d.Registry == nil || d.Log == nil:
+		return nil, errors.New("consumer: Conn, JetStream, Stream, Group, Ownership, Relay, DeadLetters, Registry and Log are required")
+	case d.Ownership.lease.limit != leaseLimit(cfg):
+		return nil, errors.New("consumer: Ownership was built from another Config")
+	}
 	invalid := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "liverelay_invalid_events_total",
 		Help: "Messages that were not valid events and went to the dead-letter stream, by reason.",
@@ -93,13 +125,13 @@ func New(nc *nats.Conn, js jetstream.JetStream, stream jetstream.Stream, cfg Con
 			invalid.WithLabelValues(string(r.Reason)) // at 0 from the start
 		}
 	}
-	reg.MustRegister(invalid)
-	limit := max(cfg.PinnedTTL-cfg.PullExpiry-time.Second, time.Second)
+	d.Registry.MustRegister(invalid)
 	return &Consumer{
-		nc: nc, js: js, stream: stream, cfg: cfg, top: top, group: g, self: cfg.Self, relay: r, dead: dead, log: log,
-		invalid: invalid, metrics: newMetrics(reg, top.Partitions), lease: newLease(limit, time.Now()),
-		parts: map[int]*partition{}, kick: make(chan struct{}, 1),
-	}
+		nc: d.Conn, js: d.JetStream, stream: d.Stream, cfg: cfg, top: d.Topology, group: d.Group, self: cfg.Self,
+		relay: d.Relay, dead: d.DeadLetters, log: d.Log,
+		invalid: invalid, metrics: newMetrics(d.Registry, d.Topology.Partitions), own: d.Ownership,
+		kick: make(chan struct{}, 1),
+	}, nil
 }
 
 // Ready reports why the consumer is not ready to carry its share, or nil.
@@ -107,22 +139,17 @@ func (c *Consumer) Ready() error {
 	if !c.nc.IsConnected() {
 		return errors.New("not connected to NATS")
 	}
-	c.mu.Lock()
-	running := c.running
-	c.mu.Unlock()
-	if !running {
+	if !c.running.Load() {
 		return errors.New("not consuming")
 	}
-	return c.lease.check(time.Now())
+	return c.own.lease.check(time.Now())
 }
 
 // Run consumes until ctx is cancelled; then it hands every partition over (publishes
 // and acks what it holds, then unpins) and returns.
 func (c *Consumer) Run(ctx context.Context) error {
 	c.reconcile(ctx)
-	c.mu.Lock()
-	c.running = true
-	c.mu.Unlock()
+	c.running.Store(true)
 	c.log.Info("consuming", zap.Ints("partitions", c.pulling()))
 	watchdog := time.NewTicker(250 * time.Millisecond)
 	defer watchdog.Stop()
@@ -131,9 +158,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			c.mu.Lock()
-			c.running = false
-			c.mu.Unlock()
+			c.running.Store(false)
 			// Leave first, so that the others already wait for the partitions when
 			// each is unpinned.
 			lctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -149,9 +174,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 		case <-recheck.C:
 			c.reconcile(ctx)
 		case now := <-watchdog.C:
-			away := c.lease.watch(now, c.nc.IsConnected())
+			away := c.own.lease.watch(now, c.nc.IsConnected())
 			if (away || c.anyRefused()) && c.verifyPins(ctx, away) && away {
-				c.lease.verified()
+				c.own.lease.verified()
 				c.log.Info("pins verified with the server after a pause or a disconnection")
 			}
 		}
@@ -160,9 +185,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 
 // anyRefused reports whether the server refused the pin of a partition consumed here.
 func (c *Consumer) anyRefused() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, part := range c.parts {
+	c.own.mu.Lock()
+	defer c.own.mu.Unlock()
+	for _, part := range c.own.parts {
 		if part.refused {
 			return true
 		}

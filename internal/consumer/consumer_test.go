@@ -70,8 +70,12 @@ func setup(t *testing.T, sub Relay) (jetstream.JetStream, broker.Topology, func(
 		t.Fatal(err)
 	}
 	cfg := Config{Self: "me", PullBatch: 10, PullExpiry: time.Second, PinnedTTL: 10 * time.Second, HandoverTimeout: 5 * time.Second, AckWait: 5 * time.Second}
-	c := New(nc, js, stream, cfg, top, soloGroup{"me"}, sub, dlq.NewWriter(js, top.DLQPrefix),
-		prometheus.NewRegistry(), zaptest.NewLogger(t))
+	reg := prometheus.NewRegistry()
+	c, err := New(cfg, Deps{Conn: nc, JetStream: js, Stream: stream, Topology: top, Group: soloGroup{"me"},
+		Ownership: NewOwnership(cfg), Relay: sub, DeadLetters: dlq.NewWriter(js, top.DLQPrefix, reg), Registry: reg, Log: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(runCtx) }()
@@ -188,5 +192,59 @@ func TestInvalidEventIsNotAckedUntilDeadLettered(t *testing.T) {
 	_, letter := dlqCount(t, js, top)
 	if letter.Header.Get(dlq.HeaderReason) != event.ReasonMalformed || string(letter.Data) != "not json" {
 		t.Fatalf("letter %v %q", letter.Header, letter.Data)
+	}
+}
+
+// A consumer missing a dependency, or with timings it cannot keep, is refused before
+// it registers any metric.
+func TestNewRefusesWhatItCannotRunWith(t *testing.T) {
+	srv := brokertest.Start(t)
+	nc, js := srv.Connect()
+	top := broker.Topology{Stream: "LIVE_EVENTS", Prefix: "live.events", DLQStream: "LIVE_DLQ", DLQPrefix: "live.dlq",
+		Partitions: 2, Replicas: 1, DuplicateWindow: time.Minute, MaxAge: time.Hour}
+	if err := top.Ensure(t.Context(), js); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(t.Context(), top.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := Config{Self: "me", PullBatch: 10, PullExpiry: time.Second, PinnedTTL: 10 * time.Second, HandoverTimeout: 5 * time.Second, AckWait: 5 * time.Second}
+	deps := func(reg prometheus.Registerer) Deps {
+		return Deps{Conn: nc, JetStream: js, Stream: stream, Topology: top, Group: soloGroup{"me"}, Ownership: NewOwnership(good),
+			Relay: &submitter{}, DeadLetters: dlq.NewWriter(js, top.DLQPrefix, prometheus.NewRegistry()), Registry: reg, Log: zaptest.NewLogger(t)}
+	}
+	for name, change := range map[string]func(*Config, *Deps){
+		"no self":             func(c *Config, _ *Deps) { c.Self = "" },
+		"no pull batch":       func(c *Config, _ *Deps) { c.PullBatch = 0 },
+		"pin within a pull":   func(c *Config, _ *Deps) { c.PinnedTTL = c.PullExpiry },
+		"no ack wait":         func(c *Config, _ *Deps) { c.AckWait = 0 },
+		"no hand-over time":   func(c *Config, _ *Deps) { c.HandoverTimeout = 0 },
+		"no partitions":       func(_ *Config, d *Deps) { d.Topology.Partitions = 0 },
+		"no connection":       func(_ *Config, d *Deps) { d.Conn = nil },
+		"no group":            func(_ *Config, d *Deps) { d.Group = nil },
+		"no ownership":        func(_ *Config, d *Deps) { d.Ownership = nil },
+		"no relay":            func(_ *Config, d *Deps) { d.Relay = nil },
+		"no dead letters":     func(_ *Config, d *Deps) { d.DeadLetters = nil },
+		"no registry":         func(_ *Config, d *Deps) { d.Registry = nil },
+		"no logger":           func(_ *Config, d *Deps) { d.Log = nil },
+		"no stream":           func(_ *Config, d *Deps) { d.Stream = nil },
+		"no jetstream":        func(_ *Config, d *Deps) { d.JetStream = nil },
+		"ownership of others": func(c *Config, _ *Deps) { c.PinnedTTL = time.Minute },
+	} {
+		t.Run(name, func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			cfg, d := good, deps(reg)
+			change(&cfg, &d)
+			if _, err := New(cfg, d); err == nil {
+				t.Fatal("New accepted it")
+			}
+			if mfs, _ := reg.Gather(); len(mfs) != 0 {
+				t.Fatalf("%d metrics registered", len(mfs))
+			}
+		})
+	}
+	if _, err := New(good, deps(prometheus.NewRegistry())); err != nil {
+		t.Fatalf("New refused a complete consumer: %v", err)
 	}
 }

@@ -30,7 +30,7 @@ const pinHeader = "Nats-Pin-Id"
 
 // partition is one partition this worker consumes, or is handing over.
 //
-// Its pin fields are read by Owns (under Consumer.mu) and changed only while turn is
+// Its pin fields are read by Owns (under Ownership.mu) and changed only while turn is
 // held, so that the message handler and the watchdog never decide about the same
 // partition at once.
 type partition struct {
@@ -61,26 +61,26 @@ type partition struct {
 // reconcile makes the partitions consumed here match the assignment.
 func (c *Consumer) reconcile(ctx context.Context) {
 	want := group.Assign(c.group.Alive(), c.top.Partitions)[c.self]
-	c.mu.Lock()
+	c.own.mu.Lock()
 	var start []int
 	for _, p := range want {
-		if c.parts[p] == nil {
+		if c.own.parts[p] == nil {
 			start = append(start, p)
 		}
 	}
 	var release []*partition
-	for p, part := range c.parts {
+	for p, part := range c.own.parts {
 		switch {
 		case !part.releasing && !slices.Contains(want, p):
 			part.releasing = true
 			release = append(release, part)
 		case !part.releasing && !part.resumeAt.IsZero() && time.Now().After(part.resumeAt):
 			// A pause (contested) is over: pull again, with a fresh handle.
-			delete(c.parts, p)
+			delete(c.own.parts, p)
 			start = append(start, p)
 		}
 	}
-	c.mu.Unlock()
+	c.own.mu.Unlock()
 	for _, p := range start {
 		if err := c.start(ctx, p); err != nil {
 			c.log.Warn("start consuming a partition; will try again", zap.Int("partition", p), zap.Error(err))
@@ -110,9 +110,9 @@ func (c *Consumer) start(ctx context.Context, p int) error {
 	part := &partition{n: p, since: time.Now(), epoch: nuid.Next()}
 	log := c.log.With(zap.Int("partition", p))
 	// Known before its first message can reach the relay, which asks Owns.
-	c.mu.Lock()
-	c.parts[p] = part
-	c.mu.Unlock()
+	c.own.mu.Lock()
+	c.own.parts[p] = part
+	c.own.mu.Unlock()
 	// Messages still arrive while the partition is handed over at shutdown, after ctx
 	// ended: they must reach the relay, which runs until the consumer returns.
 	ctx = context.WithoutCancel(ctx)
@@ -142,10 +142,10 @@ func (c *Consumer) start(ctx context.Context, p int) error {
 			}
 		}),
 	)
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.own.mu.Lock()
+	defer c.own.mu.Unlock()
 	if err != nil {
-		delete(c.parts, p)
+		delete(c.own.parts, p)
 		return fmt.Errorf("consume %s: %w", name, err)
 	}
 	part.cc = cc
@@ -183,7 +183,7 @@ func (c *Consumer) notePin(ctx context.Context, part *partition, pin string, met
 		if c.cfg.Acquired != nil {
 			c.cfg.Acquired(part.n)
 		}
-	case c.lease.check(time.Now()) != nil || !continuous:
+	case c.own.lease.check(time.Now()) != nil || !continuous:
 		// Deliveries this worker never saw (lost in flight with a dying leader, or
 		// made to another client) come again only when due: pulling on now would put
 		// newer messages before them. Drop what is held and pause until all of it is
@@ -194,7 +194,7 @@ func (c *Consumer) notePin(ctx context.Context, part *partition, pin string, met
 	default:
 		log.Info("the server pinned the partition again (restart or leader change) and nobody else received any of it; carrying on")
 	}
-	c.mu.Lock()
+	c.own.mu.Lock()
 	if pin != "" {
 		part.pin = pin
 	}
@@ -203,7 +203,7 @@ func (c *Consumer) notePin(ctx context.Context, part *partition, pin string, met
 		part.lastSeq = seq
 	}
 	epoch = part.epoch
-	c.mu.Unlock()
+	c.own.mu.Unlock()
 	c.publishPins()
 	return epoch, true
 }
@@ -240,9 +240,9 @@ func (c *Consumer) contested(ctx context.Context, part *partition, meta *jetstre
 // received unacked: then every outstanding message is due and comes again in order.
 func (c *Consumer) pause(ctx context.Context, part *partition, log *zap.Logger) {
 	wait := c.cfg.AckWait + time.Second
-	c.mu.Lock()
+	c.own.mu.Lock()
 	part.resumeAt = time.Now().Add(wait)
-	c.mu.Unlock()
+	c.own.mu.Unlock()
 	part.cc.Stop()
 	c.metrics.handovers.WithLabelValues("contested").Inc()
 	log.Warn("pausing the partition until its outstanding messages are due again, so that nothing overtakes them", zap.Duration("pause", wait))
@@ -255,14 +255,14 @@ func (c *Consumer) pause(ctx context.Context, part *partition, log *zap.Logger) 
 func (c *Consumer) pinRefused(ctx context.Context, part *partition, log *zap.Logger) {
 	part.turn.Lock()
 	defer part.turn.Unlock()
-	if c.lease.check(time.Now()) != nil {
+	if c.own.lease.check(time.Now()) != nil {
 		c.lostLocked(ctx, part, part.pin, "the server refused its pin after this worker was away", log)
 		return
 	}
-	c.mu.Lock()
+	c.own.mu.Lock()
 	part.refused = part.pin != ""
 	part.since = time.Now()
-	c.mu.Unlock()
+	c.own.mu.Unlock()
 	log.Info("the server refused this worker's pin; holding the partition's updates until it is clear whether anyone else received messages of it")
 }
 
@@ -270,9 +270,9 @@ func (c *Consumer) pinRefused(ctx context.Context, part *partition, log *zap.Log
 // starts a new epoch for what comes next, if the pin is still stale (another goroutine
 // may have decided first). part.turn is held.
 func (c *Consumer) lostLocked(ctx context.Context, part *partition, stale, why string, log *zap.Logger) {
-	c.mu.Lock()
+	c.own.mu.Lock()
 	if part.pin != stale {
-		c.mu.Unlock()
+		c.own.mu.Unlock()
 		return
 	}
 	if stale != "" {
@@ -280,7 +280,7 @@ func (c *Consumer) lostLocked(ctx context.Context, part *partition, stale, why s
 	}
 	part.pin, part.refused = "", false
 	part.epoch = nuid.Next()
-	c.mu.Unlock()
+	c.own.mu.Unlock()
 	c.metrics.handovers.WithLabelValues("lost").Inc()
 	log.Warn("partition lost: dropping what this worker held of it", zap.String("why", why))
 	_ = c.relay.Drop(ctx, part.n)
@@ -320,11 +320,11 @@ func (c *Consumer) release(part *partition, why string) {
 	if pin != "" {
 		c.unpin(part.n, pin, back, log)
 	}
-	c.mu.Lock()
-	if c.parts[part.n] == part {
-		delete(c.parts, part.n)
+	c.own.mu.Lock()
+	if c.own.parts[part.n] == part {
+		delete(c.own.parts, part.n)
 	}
-	c.mu.Unlock()
+	c.own.mu.Unlock()
 	c.metrics.handovers.WithLabelValues("released").Inc()
 	c.updateOwned()
 	c.publishPins()
@@ -385,14 +385,14 @@ func pinned(info *jetstream.ConsumerInfo) string {
 // refused is kept if nobody else received any of its messages meanwhile. It reports
 // whether every partition could be checked.
 func (c *Consumer) verifyPins(ctx context.Context, away bool) bool {
-	c.mu.Lock()
+	c.own.mu.Lock()
 	var check []*partition
-	for _, part := range c.parts {
+	for _, part := range c.own.parts {
 		if away || part.refused {
 			check = append(check, part)
 		}
 	}
-	c.mu.Unlock()
+	c.own.mu.Unlock()
 	all := true
 	for _, part := range check {
 		part.turn.Lock()
@@ -419,9 +419,9 @@ func (c *Consumer) verifyPins(ctx context.Context, away bool) bool {
 		case part.refused && holder != "" && holder != mine:
 			c.lostLocked(ctx, part, mine, "the server pinned the partition to another client", log)
 		case part.refused && info.Delivered.Consumer == seen:
-			c.mu.Lock()
+			c.own.mu.Lock()
 			part.refused = false
-			c.mu.Unlock()
+			c.own.mu.Unlock()
 			log.Info("the server refused this worker's pin, and nobody else received messages of the partition; carrying on")
 		case part.refused && info.Delivered.Consumer > seen:
 			c.lostLocked(ctx, part, mine, "another client received messages of the partition", log)
@@ -431,33 +431,12 @@ func (c *Consumer) verifyPins(ctx context.Context, away bool) bool {
 	return all
 }
 
-// Owns tells the relay whether a job of partition p, received under pin, may be
-// published: the partition is consumed here under that pin, and nothing suggests the
-// server moved it.
-func (c *Consumer) Owns(p int, epoch string) error {
-	if err := c.lease.check(time.Now()); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	part := c.parts[p]
-	switch {
-	case part == nil:
-		return errNotHere
-	case part.epoch != epoch:
-		return errPinChanged
-	case part.refused:
-		return errRefused
-	}
-	return nil
-}
-
 // pins returns the pin held per partition.
 func (c *Consumer) pins() map[int]string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.own.mu.Lock()
+	defer c.own.mu.Unlock()
 	out := map[int]string{}
-	for p, part := range c.parts {
+	for p, part := range c.own.parts {
 		if part.pin != "" {
 			out[p] = part.pin
 		}
@@ -469,10 +448,10 @@ func (c *Consumer) publishPins() { c.group.SetHolding(c.pulling(), c.pins()) }
 
 // pulling lists the partitions pulled here and not being handed over, sorted.
 func (c *Consumer) pulling() []int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.own.mu.Lock()
+	defer c.own.mu.Unlock()
 	var out []int
-	for p, part := range c.parts {
+	for p, part := range c.own.parts {
 		if !part.releasing {
 			out = append(out, p)
 		}
@@ -491,15 +470,15 @@ func (c *Consumer) poke() {
 
 // releaseAll hands every partition over at once, at shutdown.
 func (c *Consumer) releaseAll() {
-	c.mu.Lock()
+	c.own.mu.Lock()
 	var parts []*partition
-	for _, part := range c.parts {
+	for _, part := range c.own.parts {
 		if !part.releasing {
 			part.releasing = true
 			parts = append(parts, part)
 		}
 	}
-	c.mu.Unlock()
+	c.own.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, part := range parts {
 		wg.Add(1)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/liverelay/liverelay/internal/broker"
@@ -74,7 +75,7 @@ func TestMoverDeadLettersMessagesJetStreamGaveUpOn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := NewMover(advCons, events, NewWriter(js, top.DLQPrefix), LastToken, zaptest.NewLogger(t))
+	m := NewMover(advCons, events, NewWriter(js, top.DLQPrefix, prometheus.NewRegistry()), LastToken, zaptest.NewLogger(t))
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- m.Run(runCtx) }()

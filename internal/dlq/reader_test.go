@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/liverelay/liverelay/internal/broker"
 	"github.com/liverelay/liverelay/internal/broker/brokertest"
@@ -36,7 +37,7 @@ func newFixture(t *testing.T) *fixture {
 	if err := top.Ensure(testCtx(t), js); err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, srv: srv, js: js, top: top, w: NewWriter(js, top.DLQPrefix), r: NewReader(js, top.DLQStream, top.DLQPrefix), nextS: 1000}
+	return &fixture{t: t, srv: srv, js: js, top: top, w: NewWriter(js, top.DLQPrefix, prometheus.NewRegistry()), r: NewReader(js, top.DLQStream, top.DLQPrefix), nextS: 1000}
 }
 
 func testCtx(t *testing.T) context.Context {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -17,14 +18,15 @@ import (
 type Writer struct {
 	js      jetstream.JetStream
 	prefix  string
-	written *prometheus.CounterVec // nil until Instrument
+	written *prometheus.CounterVec
 	failed  prometheus.Counter
 }
 
-// Instrument counts letters written, by reason, and failed writes, on reg: every
-// letter of the worker (invalid events, publish failures, messages JetStream gave up
-// on) passes here.
-func (w *Writer) Instrument(reg prometheus.Registerer) {
+// NewWriter returns a writer publishing under prefix (such as "live.dlq"). It counts
+// letters written, by reason, and failed writes, on reg: every letter of the worker
+// (invalid events, publish failures, messages JetStream gave up on) passes here.
+func NewWriter(js jetstream.JetStream, prefix string, reg prometheus.Registerer) *Writer {
+	w := &Writer{js: js, prefix: prefix}
 	w.written = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liverelay_dead_letters_total",
 		Help: "Letters written to the dead-letter stream, by reason."}, []string{"reason"})
 	w.failed = prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_dead_letter_write_errors_total",
@@ -33,11 +35,7 @@ func (w *Writer) Instrument(reg prometheus.Registerer) {
 		w.written.WithLabelValues(string(r.Reason)) // every reason's series from the start, at 0
 	}
 	reg.MustRegister(w.written, w.failed)
-}
-
-// NewWriter returns a writer publishing under prefix (such as "live.dlq").
-func NewWriter(js jetstream.JetStream, prefix string) *Writer {
-	return &Writer{js: js, prefix: prefix}
+	return w
 }
 
 // Write stores l. Its Nats-Msg-Id is derived from the source sequences, reason and
@@ -49,14 +47,12 @@ func NewWriter(js jetstream.JetStream, prefix string) *Writer {
 // the reader joins again. No letter is too big to be written.
 func (w *Writer) Write(ctx context.Context, l Letter) error {
 	if err := w.write(ctx, l, w.maxPayload()); err != nil {
-		if w.failed != nil {
-			w.failed.Inc()
-		}
+		w.failed.Inc()
 		return err
 	}
-	if w.written != nil {
-		w.written.WithLabelValues(string(l.Reason)).Inc()
-	}
+	// The worker writes only the reasons of Reasons, but a label must be valid UTF-8
+	// whatever reason a letter carries: a metric never stops a write that succeeded.
+	w.written.WithLabelValues(strings.ToValidUTF8(string(l.Reason), "\uFFFD")).Inc()
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/liverelay/liverelay/internal/broker"
@@ -136,8 +137,9 @@ type Config struct {
 // about 5 s of a partition's events.
 const DefaultStoreEvery = 5 * time.Second
 
-// Open creates or updates the bucket.
-func Open(ctx context.Context, js jetstream.JetStream, cfg Config, log *zap.Logger) (*Fence, error) {
+// Open checks cfg, creates or updates the bucket, and registers the fence's metrics on
+// reg.
+func Open(ctx context.Context, js jetstream.JetStream, cfg Config, reg prometheus.Registerer, log *zap.Logger) (*Fence, error) {
 	switch {
 	case cfg.CacheTTL <= 0:
 		return nil, errors.New("revision fence: CacheTTL must be > 0")
@@ -147,6 +149,8 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config, log *zap.Logg
 		return nil, errors.New("revision fence: History is required")
 	case cfg.Redelivery <= 0:
 		return nil, errors.New("revision fence: Redelivery must be > 0")
+	case reg == nil || log == nil:
+		return nil, errors.New("revision fence: a registry and a logger are required")
 	}
 	if cfg.StoreEvery == 0 {
 		cfg.StoreEvery = DefaultStoreEvery
@@ -171,7 +175,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config, log *zap.Logg
 	}
 	f := &Fence{stream: stream, js: js, history: cfg.History, pre: "$KV." + cfg.Bucket + ".", cfg: cfg, log: log,
 		cache: map[string]*entry{}, dirty: map[string]struct{}{}, parts: map[int]*holding{}}
-	f.metrics = newMetrics(f)
+	f.metrics = newMetrics(f, reg)
 	return f, nil
 }
 

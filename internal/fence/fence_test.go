@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/liverelay/liverelay/internal/broker"
@@ -60,7 +61,7 @@ func newRig(t *testing.T) *rig {
 func (r *rig) open() *Fence {
 	r.t.Helper()
 	f, err := Open(context.Background(), r.js, Config{Bucket: "LIVE_REVISIONS", Replicas: 1, TTL: time.Hour, CacheTTL: 10 * time.Second,
-		StoreEvery: time.Hour, History: r.hist, Redelivery: time.Hour}, zaptest.NewLogger(r.t))
+		StoreEvery: time.Hour, History: r.hist, Redelivery: time.Hour}, prometheus.NewRegistry(), zaptest.NewLogger(r.t))
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -348,7 +349,7 @@ func TestCatchUpWaitsOutALostAck(t *testing.T) {
 			}
 
 			next, err := Open(ctx, r.js, Config{Bucket: "LIVE_REVISIONS", Replicas: 1, TTL: time.Hour, CacheTTL: 10 * time.Second,
-				StoreEvery: time.Hour, History: r.hist, Redelivery: 300 * time.Millisecond}, zaptest.NewLogger(t))
+				StoreEvery: time.Hour, History: r.hist, Redelivery: 300 * time.Millisecond}, prometheus.NewRegistry(), zaptest.NewLogger(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -547,5 +548,33 @@ func TestRoundCatchesUpUncheckedPartitions(t *testing.T) {
 	}
 	if mark, _, _, err := f.readMark(ctx, 0); err != nil || mark != 2 {
 		t.Fatalf("mark %d (%v), want 2", mark, err)
+	}
+}
+
+// A config the fence cannot work with is refused before the bucket is created, and
+// nothing is registered.
+func TestOpenValidatesBeforeCreatingTheBucket(t *testing.T) {
+	r := newRig(t)
+	good := Config{Bucket: "LIVE_REVISIONS", Replicas: 1, TTL: time.Hour, CacheTTL: 10 * time.Second, History: r.hist, Redelivery: time.Hour}
+	for name, change := range map[string]func(*Config){
+		"no cache TTL":        func(c *Config) { c.CacheTTL = 0 },
+		"negative store time": func(c *Config) { c.StoreEvery = -time.Second },
+		"no history":          func(c *Config) { c.History = nil },
+		"no redelivery":       func(c *Config) { c.Redelivery = 0 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := good
+			change(&cfg)
+			reg := prometheus.NewRegistry()
+			if _, err := Open(context.Background(), r.js, cfg, reg, zaptest.NewLogger(t)); err == nil {
+				t.Fatal("Open accepted it")
+			}
+			if _, err := r.js.KeyValue(context.Background(), cfg.Bucket); !errors.Is(err, jetstream.ErrBucketNotFound) {
+				t.Fatalf("the bucket: %v, want it not created", err)
+			}
+			if mfs, _ := reg.Gather(); len(mfs) != 0 {
+				t.Fatalf("%d metrics registered", len(mfs))
+			}
+		})
 	}
 }

@@ -10,8 +10,9 @@ type metrics struct {
 	caughtUpEvents prometheus.Counter
 }
 
-func newMetrics(f *Fence) metrics {
-	return metrics{
+// newMetrics registers f's metrics on reg.
+func newMetrics(f *Fence, reg prometheus.Registerer) metrics {
+	m := metrics{
 		pending: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "liverelay_fence_pending_channels",
 			Help: "Channels whose published revisions are not yet stored in the fence bucket (stored every 5 s; acks do not wait)."},
 			func() float64 { return float64(f.Pending()) }),
@@ -25,9 +26,6 @@ func newMetrics(f *Fence) metrics {
 		caughtUpEvents: prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_fence_catchup_events_total",
 			Help: "Events read from the event stream by catch-ups: what previous owners published or held without storing it."}),
 	}
-}
-
-// Instrument exposes the fence's metrics on reg.
-func (f *Fence) Instrument(reg prometheus.Registerer) {
-	reg.MustRegister(f.metrics.pending, f.metrics.lag, f.metrics.writes, f.metrics.catchUps, f.metrics.caughtUpEvents)
+	reg.MustRegister(m.pending, m.lag, m.writes, m.catchUps, m.caughtUpEvents)
+	return m
 }

@@ -32,12 +32,26 @@ type Timing struct {
 	TTL       time.Duration
 }
 
+// Validate reports a timing under which members would expire between heartbeats.
+func (t Timing) Validate() error {
+	if t.Heartbeat <= 0 || t.TTL <= t.Heartbeat {
+		return fmt.Errorf("worker group: heartbeat %v must be > 0 and below the entry TTL %v", t.Heartbeat, t.TTL)
+	}
+	return nil
+}
+
 // DefaultTiming notices a worker that died within 4 s.
 var DefaultTiming = Timing{Heartbeat: time.Second, TTL: 4 * time.Second}
 
 // OpenBucket creates or updates the membership bucket. Its entries expire TTL after
 // their last write and leave a marker, so that every watcher sees a dead worker go.
 func OpenBucket(ctx context.Context, js jetstream.JetStream, bucket string, replicas int, t Timing) (jetstream.KeyValue, error) {
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	if bucket == "" || replicas < 0 {
+		return nil, errors.New("worker group: a bucket name and replicas ≥ 0 are required")
+	}
 	cfg := jetstream.KeyValueConfig{
 		Bucket:         bucket,
 		Description:    "liverelay: live workers and the partitions they hold",

@@ -115,3 +115,21 @@ func TestListSkipsEntriesThatAreNoMember(t *testing.T) {
 		t.Fatalf("listed %v (%+v), want alpha and beta with beta's pin", names, members)
 	}
 }
+
+// A timing under which members would expire between heartbeats is refused before the
+// bucket is created.
+func TestOpenBucketRefusesABadTimingBeforeCreatingIt(t *testing.T) {
+	srv := brokertest.Start(t)
+	_, js := srv.Connect()
+	for _, tm := range []Timing{{}, {Heartbeat: time.Second, TTL: time.Second}, {Heartbeat: -time.Second, TTL: time.Second}} {
+		if _, err := OpenBucket(t.Context(), js, "TEST_WORKERS", 1, tm); err == nil {
+			t.Errorf("OpenBucket accepted %+v", tm)
+		}
+	}
+	if _, err := OpenBucket(t.Context(), js, "", 1, fast); err == nil {
+		t.Error("OpenBucket accepted an empty bucket name")
+	}
+	if n := srv.Streams(); n != 0 {
+		t.Fatalf("%d streams were created", n)
+	}
+}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/liverelay/liverelay/internal/dlq"
 	"github.com/liverelay/liverelay/internal/event"
+	"github.com/liverelay/liverelay/internal/merge"
 	"github.com/liverelay/liverelay/internal/publish"
 	"github.com/liverelay/liverelay/internal/relay"
 	"github.com/liverelay/liverelay/internal/retry"
@@ -287,9 +288,24 @@ func baseConfig() relay.Config {
 	}
 }
 
-// startRelay runs a relay with p and d (nil for defaults), after applying opts to it;
-// it is stopped at the end of the test at the latest.
-func startRelay(t *testing.T, cfg relay.Config, p *fakeProvider, d *fakeDead, opts ...func(*relay.Relay)) *harness {
+// noFence is a fence that knows no revision: it drops nothing and records nothing,
+// as for events without revisions. Tests of the fence pass fakeFence instead.
+type noFence struct{}
+
+func (noFence) Check(context.Context, int, uint64, *merge.Update) (int, error) { return 0, nil }
+func (noFence) Record(int, *merge.Update)                                      {}
+func (noFence) Received(int, uint64)                                           {}
+
+// everyPartition is an owner that holds every partition for good. Tests of the owner
+// check pass owner instead.
+type everyPartition struct{}
+
+func (everyPartition) Owns(int, string) error { return nil }
+
+// startRelay runs a relay with p and d (nil for defaults), no fence and every
+// partition owned, after applying opts to its dependencies; it is stopped at the end
+// of the test at the latest.
+func startRelay(t *testing.T, cfg relay.Config, p *fakeProvider, d *fakeDead, opts ...func(*relay.Deps)) *harness {
 	t.Helper()
 	if p == nil {
 		p = &fakeProvider{}
@@ -300,12 +316,13 @@ func startRelay(t *testing.T, cfg relay.Config, p *fakeProvider, d *fakeDead, op
 	ops := &opLog{}
 	p.ops, d.ops = ops, ops
 	reg := prometheus.NewRegistry()
-	r, err := relay.New(cfg, p, d, relay.NewMetrics(reg), zaptest.NewLogger(t))
+	deps := relay.Deps{Provider: p, DeadLetters: d, Fence: noFence{}, Owner: everyPartition{}, Registry: reg, Log: zaptest.NewLogger(t)}
+	for _, opt := range opts {
+		opt(&deps)
+	}
+	r, err := relay.New(cfg, deps)
 	if err != nil {
 		t.Fatalf("relay.New: %v", err)
-	}
-	for _, opt := range opts {
-		opt(r)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &harness{t: t, relay: r, provider: p, dead: d, ops: ops, start: time.Now(), metrics: reg, cancel: cancel, done: make(chan error, 1)}

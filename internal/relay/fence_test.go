@@ -64,7 +64,7 @@ func TestFenceDropsStaleUpdatesAndRecordsPublishedOnes(t *testing.T) {
 		cfg := baseConfig()
 		cfg.Window = 10 * time.Millisecond
 		f := &fakeFence{revs: map[string]int64{"page/a": 50}}
-		h := startRelay(t, cfg, p, nil, func(r *relay.Relay) { r.SetFence(f) })
+		h := startRelay(t, cfg, p, nil, func(d *relay.Deps) { d.Fence = f })
 
 		stale := h.submit(withRevision(renders("page", "a", "old"), 40))
 		advance(time.Second)
@@ -104,7 +104,7 @@ func TestFenceWaitSpendsNoAttempt(t *testing.T) {
 		cfg.Window = 10 * time.Millisecond
 		cfg.Retry.MaxAttempts = 1
 		f := &fakeFence{revs: map[string]int64{}, waits: 5}
-		h := startRelay(t, cfg, p, d, func(r *relay.Relay) { r.SetFence(f) })
+		h := startRelay(t, cfg, p, d, func(d *relay.Deps) { d.Fence = f })
 		srcs := h.submit(withRevision(renders("page", "a", "x"), 10))
 		advance(10 * time.Second)
 		if n := len(p.Accepted("page")); n != 1 {

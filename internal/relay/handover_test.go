@@ -185,7 +185,7 @@ func TestJobsWaitWhileOwnershipIsInDoubt(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		o := &owner{lost: map[int]bool{0: true}}
 		p := &fakeProvider{}
-		h := startRelay(t, baseConfig(), p, nil, func(r *relay.Relay) { r.SetOwner(o) })
+		h := startRelay(t, baseConfig(), p, nil, func(d *relay.Deps) { d.Owner = o })
 		held := h.submitTo(0, "pin", renders("a", "p1", "1"))
 		free := h.submitTo(1, "pin", renders("b", "p2", "1"))
 		advance(5 * time.Second)
@@ -230,7 +230,7 @@ func TestJobOfAPartitionGoneIsDropped(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		o := goneOwner{}
 		p := &fakeProvider{}
-		h := startRelay(t, baseConfig(), p, nil, func(r *relay.Relay) { r.SetOwner(o) })
+		h := startRelay(t, baseConfig(), p, nil, func(d *relay.Deps) { d.Owner = o })
 		srcs := h.submitTo(0, "old", renders("a", "p1", "1"))
 		advance(time.Minute)
 		if n := len(p.Calls()); n != 0 {

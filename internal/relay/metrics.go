@@ -6,8 +6,8 @@ import (
 	"github.com/liverelay/liverelay/internal/retry"
 )
 
-// Metrics are the relay's Prometheus metrics.
-type Metrics struct {
+// metrics are the relay's Prometheus metrics.
+type metrics struct {
 	events         prometheus.Counter
 	updates        prometheus.Counter
 	messages       prometheus.Counter
@@ -26,9 +26,9 @@ type Metrics struct {
 	repeats        prometheus.Counter
 }
 
-// NewMetrics registers the relay's metrics on reg.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{
+// newMetrics registers the relay's metrics on reg.
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
 		events:   prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_events_total", Help: "Valid events taken by the relay."}),
 		updates:  prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_updates_published_total", Help: "Merged channel updates accepted by the provider."}),
 		messages: prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_provider_messages_total", Help: "Provider messages accepted (an update split in three counts three)."}),

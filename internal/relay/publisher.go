@@ -60,17 +60,15 @@ func (r *Relay) runCall(ctx context.Context, c *call) {
 	// The owner is asked once more by the HTTP transport, right before each request
 	// goes out: a pause between here and there must not send it late.
 	var blocked atomic.Bool
-	if r.owner != nil {
-		ctx = publish.WithGate(ctx, func() error {
-			for _, j := range sending {
-				if err := r.owner.Owns(j.ch.partition, j.ch.epoch); err != nil {
-					blocked.Store(true)
-					return err
-				}
+	ctx = publish.WithGate(ctx, func() error {
+		for _, j := range sending {
+			if err := r.owner.Owns(j.ch.partition, j.ch.epoch); err != nil {
+				blocked.Store(true)
+				return err
 			}
-			return nil
-		})
-	}
+		}
+		return nil
+	})
 	start := time.Now()
 	err := r.provider.Publish(ctx, msgs)
 	if err != nil && blocked.Load() {
@@ -106,10 +104,8 @@ func (r *Relay) runCall(ctx context.Context, c *call) {
 		if t := j.update.OldestEmit(); !t.IsZero() {
 			r.metrics.latency.Observe(now.Sub(t).Seconds())
 		}
-		if r.fence != nil {
-			// Before the ack: a message acked is one the fence knows was published.
-			r.fence.Record(j.ch.partition, j.update)
-		}
+		// Before the ack: a message acked is one the fence knows was published.
+		r.fence.Record(j.ch.partition, j.update)
 		r.ack(j)
 	}
 }
@@ -118,9 +114,6 @@ func (r *Relay) runCall(ctx context.Context, c *call) {
 // partition. The job fails like a fence error: retried, without counting against the
 // provider; a partition that is gone for good is dropped by the consumer meanwhile.
 func (r *Relay) checkOwner(j *job) bool {
-	if r.owner == nil {
-		return true
-	}
 	if err := r.owner.Owns(j.ch.partition, j.ch.epoch); err != nil {
 		r.metrics.notOwned.Inc()
 		j.pubErr, j.fenceErr = &publish.Error{Provider: "partition ownership", Err: err}, true
@@ -135,7 +128,7 @@ func (r *Relay) checkOwner(j *job) bool {
 // have, and re-encodes it when it did. A fence that cannot be read fails the job as a
 // retryable error: publishing unchecked could roll a page back.
 func (r *Relay) checkFence(ctx context.Context, j *job) bool {
-	if r.fence == nil || j.update.MaxRevision() == 0 {
+	if j.update.MaxRevision() == 0 {
 		return true
 	}
 	dropped, err := r.fence.Check(ctx, j.ch.partition, j.firstSeq(), j.update)

@@ -104,16 +104,31 @@ type Config struct {
 	ShutdownTimeout time.Duration // how long shutdown may spend flushing
 }
 
+// Deps are what a relay works with. All are required: a worker always has a fence and
+// a consumer that owns partitions, so the relay has no "none" branch to keep; a test
+// without them passes implementations that accept everything.
+type Deps struct {
+	Provider    Provider
+	DeadLetters DeadLetters
+	Fence       Fence
+	// Owner is, in a worker, the consumer's ownership of partitions, built before the
+	// consumer so that the relay and the consumer need not be wired in two steps
+	// (package consumer, Ownership).
+	Owner    Owner
+	Registry prometheus.Registerer // the relay's metrics are registered here
+	Log      *zap.Logger
+}
+
 // Relay merges, publishes, retries and acks. Build it with New, feed it with Submit and
 // run it with Run.
 type Relay struct {
 	cfg      Config
 	provider Provider
 	dead     DeadLetters
-	fence    Fence // nil: no revision fence
-	owner    Owner // nil: every partition is this worker's
+	fence    Fence
+	owner    Owner
 	log      *zap.Logger
-	metrics  *Metrics
+	metrics  *metrics
 	breaker  prometheus.Gauge // the provider's series of metrics.breakerOpen
 	now      func() time.Time
 
@@ -128,8 +143,9 @@ type Relay struct {
 	exited  chan struct{} // closed when the loop has returned
 }
 
-// New returns a relay; metrics may come from NewMetrics on any registry.
-func New(cfg Config, p Provider, dead DeadLetters, m *Metrics, log *zap.Logger) (*Relay, error) {
+// New checks cfg and d, registers the relay's metrics on d.Registry and returns the
+// relay.
+func New(cfg Config, d Deps) (*Relay, error) {
 	switch {
 	case cfg.Window < 0:
 		return nil, errors.New("relay: window must be ≥ 0")
@@ -139,14 +155,19 @@ func New(cfg Config, p Provider, dead DeadLetters, m *Metrics, log *zap.Logger) 
 		return nil, errors.New("relay: KeepAlive and ShutdownTimeout must be > 0")
 	case cfg.Retry.Initial <= 0 || cfg.Retry.Max < cfg.Retry.Initial:
 		return nil, errors.New("relay: retry Initial must be > 0 and Max ≥ Initial")
+	case d.Provider == nil || d.DeadLetters == nil || d.Fence == nil || d.Owner == nil || d.Registry == nil || d.Log == nil:
+		return nil, errors.New("relay: Provider, DeadLetters, Fence, Owner, Registry and Log are required")
 	}
+	m := newMetrics(d.Registry)
 	return &Relay{
 		cfg:      cfg,
-		provider: p,
-		dead:     dead,
-		log:      log,
+		provider: d.Provider,
+		dead:     d.DeadLetters,
+		fence:    d.Fence,
+		owner:    d.Owner,
+		log:      d.Log,
 		metrics:  m,
-		breaker:  m.breakerOpen.WithLabelValues(p.Name()), // at 0 from the start
+		breaker:  m.breakerOpen.WithLabelValues(d.Provider.Name()), // at 0 from the start
 		now:      time.Now,
 		in:       make(chan Input), // unbuffered: Submit returns nil only once the loop has the event
 		ctl:      make(chan control),
@@ -157,14 +178,6 @@ func New(cfg Config, p Provider, dead DeadLetters, m *Metrics, log *zap.Logger) 
 	}, nil
 }
 
-// SetFence makes the relay check every update against f before publishing it and
-// record it after. Call it before Run.
-func (r *Relay) SetFence(f Fence) { r.fence = f }
-
-// SetOwner makes every publisher check that the worker still holds a job's partition
-// before publishing it. Call it before Run.
-func (r *Relay) SetOwner(o Owner) { r.owner = o }
-
 // ErrStopped is returned by Submit once the relay no longer takes events.
 var ErrStopped = errors.New("relay stopped taking events")
 
@@ -172,9 +185,7 @@ var ErrStopped = errors.New("relay stopped taking events")
 // message is acked by the relay once its content is delivered or dead-lettered; an
 // error means the relay did not take it, and the caller leaves it unacked.
 func (r *Relay) Submit(ctx context.Context, in Input) error {
-	if r.fence != nil {
-		r.fence.Received(in.Partition, in.Seq)
-	}
+	r.fence.Received(in.Partition, in.Seq)
 	select {
 	case r.in <- in:
 		return nil

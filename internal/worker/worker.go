@@ -97,7 +97,7 @@ func Run(ctx context.Context, cfg config.Config, version string, stdout io.Write
 		// Every message held by a dead owner is due again after the ack wait; the
 		// pinned TTL (ack wait, pull expiry and a margin) is when a partition moves.
 		Redelivery: cfg.AckWait + 2*time.Second,
-	}, log.Named("fence"))
+	}, reg, log.Named("fence"))
 	if err != nil {
 		return err
 	}
@@ -117,8 +117,16 @@ func Run(ctx context.Context, cfg config.Config, version string, stdout io.Write
 	if err != nil {
 		return err
 	}
-	dead := dlq.NewWriter(js, cfg.DLQPrefix)
-	dead.Instrument(reg)
+	dead := dlq.NewWriter(js, cfg.DLQPrefix, reg)
+	batch := min(max(cfg.MaxAckPending/top.Partitions, 1), 500)
+	consCfg := consumer.Config{
+		Self: self.ID, PullBatch: batch, PullExpiry: t.PullExpiry, PinnedTTL: t.PinnedTTL, HandoverTimeout: t.Handover, AckWait: cfg.AckWait,
+		Acquired: revisions.Acquire, Released: revisions.Release,
+	}
+	// The relay and the consumer need each other: the relay asks what the consumer
+	// holds, the consumer feeds the relay. The ownership is built first and given to
+	// both (consumer.Ownership).
+	owned := consumer.NewOwnership(consCfg)
 	rel, err := relay.New(relay.Config{
 		Window:      cfg.BatchWindow,
 		MaxEvents:   cfg.BatchMaxEvents,
@@ -129,12 +137,10 @@ func Run(ctx context.Context, cfg config.Config, version string, stdout io.Write
 		},
 		KeepAlive:       max(cfg.AckWait/3, 100*time.Millisecond),
 		ShutdownTimeout: cfg.ShutdownTimeout,
-	}, provider, dead, relay.NewMetrics(reg), log.Named("relay"))
+	}, relay.Deps{Provider: provider, DeadLetters: dead, Fence: revisions, Owner: owned, Registry: reg, Log: log.Named("relay")})
 	if err != nil {
 		return err
 	}
-	rel.SetFence(revisions)
-	revisions.Instrument(reg)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "liverelay_worker_info",
 		Help:        "Always 1; its labels name this worker (LIVE_WORKER_NAME) and its provider (LIVE_PROVIDER).",
 		ConstLabels: prometheus.Labels{"worker": name, "provider": provider.Name()}},
@@ -149,13 +155,14 @@ func Run(ctx context.Context, cfg config.Config, version string, stdout io.Write
 			hs.EnableProfiling()
 		}
 	}
-	batch := min(max(cfg.MaxAckPending/top.Partitions, 1), 500)
 	mover := dlq.NewMover(advisories, events, dead, dlq.LastToken, log.Named("dlq-mover"))
-	cons := consumer.New(nc, js, events, consumer.Config{
-		Self: self.ID, PullBatch: batch, PullExpiry: t.PullExpiry, PinnedTTL: t.PinnedTTL, HandoverTimeout: t.Handover, AckWait: cfg.AckWait,
-		Acquired: revisions.Acquire, Released: revisions.Release,
-	}, top, members, rel, dead, reg, log.Named("consumer"))
-	rel.SetOwner(cons)
+	cons, err := consumer.New(consCfg, consumer.Deps{
+		Conn: nc, JetStream: js, Stream: events, Topology: top, Group: members, Ownership: owned,
+		Relay: rel, DeadLetters: dead, Registry: reg, Log: log.Named("consumer"),
+	})
+	if err != nil {
+		return err
+	}
 	dlqDepth(reg, js, top.DLQStream)
 	backlog := consumer.NewBacklog(events, top, consumer.BacklogInterval, reg)
 	if hs != nil {

@@ -68,6 +68,10 @@ func (s *Server) URL() string { return s.srv.ClientURL() }
 // StoreDir is the JetStream store folder.
 func (s *Server) StoreDir() string { return s.opts.StoreDir }
 
+// Streams is how many streams (key-value buckets included) the server holds: a test
+// that a refused set-up created nothing checks it is 0.
+func (s *Server) Streams() int { return s.srv.GlobalAccount().JetStreamUsage().Streams }
+
 // Shutdown stops the server. Calling it twice is harmless.
 func (s *Server) Shutdown() {
 	if s.srv != nil {

@@ -10,8 +10,10 @@
 //	if err := fs.Parse(args); err != nil { ... }
 //	if err := cfg.Validate(); err != nil { ... }
 //
-// Every setting is declared once, in settings(); LoadEnv, Bind, Settings and
-// the redacted renderings are all driven by that table.
+// Every setting is declared once: the worker's own in table(), each provider's
+// beside its configuration in internal/publish (PusherSettings, AblySettings,
+// PieSocketSettings), composed by table(). LoadEnv, Bind, Settings, Validate's
+// messages and the redacted renderings are all driven by that table.
 package config
 
 import (
@@ -26,6 +28,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/liverelay/liverelay/internal/publish"
 )
 
 // Provider names accepted by LIVE_PROVIDER.
@@ -39,7 +43,8 @@ const (
 )
 
 // providers lists the accepted values of LIVE_PROVIDER. A new provider is one
-// more entry here (and its own settings in settings()).
+// more entry here, its settings table composed in table(), its Validate called
+// by validateProvider and its constructor by the worker.
 var providers = []string{ProviderStdout, ProviderPusher, ProviderAbly, ProviderPieSocket}
 
 // Providers returns the accepted values of LIVE_PROVIDER.
@@ -94,10 +99,13 @@ type Config struct {
 	FenceBucket     string        // key-value bucket of published revisions
 	FenceTTL        time.Duration // how long a post's published revision is remembered
 
+	// Provider names the provider; each provider's settings are declared by
+	// publish (PusherSettings, …), their Timeout is ProviderTimeout (see
+	// PusherConfig, …).
 	Provider        string
-	Pusher          Pusher
-	Ably            Ably
-	PieSocket       PieSocket
+	Pusher          publish.PusherConfig
+	Ably            publish.AblyConfig
+	PieSocket       publish.PieSocketConfig
 	ProviderTimeout time.Duration
 
 	BatchWindow        time.Duration
@@ -134,35 +142,6 @@ type Ingest struct {
 	TLSKey     string
 }
 
-// Ably holds the Ably settings.
-type Ably struct {
-	APIKey          string // appId.keyId:secret; secret
-	RESTHost        string // host replacing Ably's REST host
-	Port            int    // 0: 443 with TLS, 80 without
-	TLS             bool
-	MaxMessageBytes int // 65536 on paid accounts, 16384 on free ones
-}
-
-// PieSocket holds the PieSocket settings.
-type PieSocket struct {
-	APIKey          string
-	Secret          string // secret
-	ClusterID       string
-	APIURL          string // replaces https://<cluster>.piesocket.com/api/publish
-	MaxMessageBytes int
-}
-
-// Pusher holds the Pusher Channels credentials, named as Wagtail Live names
-// them.
-type Pusher struct {
-	AppID   string
-	Key     string
-	Secret  string // secret
-	Cluster string
-	Host    string // host[:port] overriding the cluster's host
-	Secure  bool
-}
-
 // Retry bounds how a failed provider publish is retried.
 type Retry struct {
 	Initial     time.Duration // first wait
@@ -190,9 +169,9 @@ func Default() Config {
 		DLQMaxAge:          30 * 24 * time.Hour,
 		FenceTTL:           30 * 24 * time.Hour,
 		Provider:           ProviderStdout,
-		Pusher:             Pusher{Secure: true},
-		Ably:               Ably{TLS: true, MaxMessageBytes: 65536},
-		PieSocket:          PieSocket{MaxMessageBytes: 16384},
+		Pusher:             publish.DefaultPusherConfig(),
+		Ably:               publish.DefaultAblyConfig(),
+		PieSocket:          publish.DefaultPieSocketConfig(),
 		ProviderTimeout:    5 * time.Second,
 		BatchWindow:        25 * time.Millisecond,
 		BatchMaxEvents:     500,
@@ -517,8 +496,10 @@ func settings() []spec {
 	return specs
 }
 
+// table lists the settings: the worker's own here, each provider's from its
+// table in publish, between LIVE_PROVIDER and LIVE_PROVIDER_TIMEOUT.
 func table() []spec {
-	return []spec{
+	specs := []spec{
 		{env: "LIVE_NATS_URL", help: "NATS server URL(s), comma-separated; empty runs an embedded JetStream server", mask: hideUserinfo, field: func(c *Config) any { return &c.NATSURL }},
 		{env: "LIVE_NATS_CREDS", help: "NATS credentials (.creds) file", field: func(c *Config) any { return &c.NATSCreds }},
 		{env: "LIVE_NATS_NKEY", help: "NATS nkey seed file", field: func(c *Config) any { return &c.NATSNKey }},
@@ -546,22 +527,11 @@ func table() []spec {
 		{env: "LIVE_FENCE_BUCKET", help: "JetStream key-value bucket of the newest published revision per post (the no-rollback fence)", field: func(c *Config) any { return &c.FenceBucket }},
 		{env: "LIVE_FENCE_TTL", help: "how long a post's published revision is remembered; replays of older letters are not fenced", field: func(c *Config) any { return &c.FenceTTL }},
 		{env: "LIVE_PROVIDER", help: "where updates are published: " + strings.Join(providers, ", "), field: func(c *Config) any { return &c.Provider }},
-		{env: "PUSHER_APP_ID", help: "Pusher app id", field: func(c *Config) any { return &c.Pusher.AppID }},
-		{env: "PUSHER_APP_KEY", help: "Pusher app key", field: func(c *Config) any { return &c.Pusher.Key }},
-		{env: "PUSHER_APP_SECRET", help: "Pusher app secret (prefer the environment: flags show in ps)", secret: true, field: func(c *Config) any { return &c.Pusher.Secret }},
-		{env: "PUSHER_APP_CLUSTER", help: "Pusher cluster, e.g. eu", field: func(c *Config) any { return &c.Pusher.Cluster }},
-		{env: "PUSHER_HOST", help: "host[:port] replacing the cluster's API host (self-hosted or test servers)", mask: hideUserinfo, field: func(c *Config) any { return &c.Pusher.Host }},
-		{env: "PUSHER_SECURE", help: "use HTTPS for the Pusher API", field: func(c *Config) any { return &c.Pusher.Secure }},
-		{env: "ABLY_API_KEY", help: "Ably API key, appId.keyId:secret (prefer the environment: flags show in ps)", secret: true, field: func(c *Config) any { return &c.Ably.APIKey }},
-		{env: "ABLY_REST_HOST", help: "host replacing Ably's REST host (proxies, test servers)", mask: hideUserinfo, field: func(c *Config) any { return &c.Ably.RESTHost }},
-		{env: "ABLY_PORT", help: "port of the Ably REST host; 0 is 443 with TLS, 80 without", field: func(c *Config) any { return &c.Ably.Port }},
-		{env: "ABLY_TLS", help: "use TLS for Ably; false (with ABLY_REST_HOST) sends the key over plain HTTP", field: func(c *Config) any { return &c.Ably.TLS }},
-		{env: "ABLY_MAX_MESSAGE_BYTES", help: "Ably's size limit of one publish: 65536 on paid accounts, 16384 on free ones", field: func(c *Config) any { return &c.Ably.MaxMessageBytes }},
-		{env: "PIESOCKET_API_KEY", help: "PieSocket API key", field: func(c *Config) any { return &c.PieSocket.APIKey }},
-		{env: "PIESOCKET_SECRET", help: "PieSocket API secret (prefer the environment: flags show in ps)", secret: true, field: func(c *Config) any { return &c.PieSocket.Secret }},
-		{env: "PIESOCKET_CLUSTER_ID", help: "PieSocket cluster id: publishes go to https://<id>.piesocket.com/api/publish", field: func(c *Config) any { return &c.PieSocket.ClusterID }},
-		{env: "PIESOCKET_API_URL", help: "full publish URL replacing the cluster's (proxies, test servers)", mask: hideUserinfo, field: func(c *Config) any { return &c.PieSocket.APIURL }},
-		{env: "PIESOCKET_MAX_MESSAGE_BYTES", help: "largest update sent in one PieSocket message (PieSocket documents none)", field: func(c *Config) any { return &c.PieSocket.MaxMessageBytes }},
+	}
+	specs = append(specs, providerSpecs(publish.PusherSettings(), func(c *Config) *publish.PusherConfig { return &c.Pusher })...)
+	specs = append(specs, providerSpecs(publish.AblySettings(), func(c *Config) *publish.AblyConfig { return &c.Ably })...)
+	specs = append(specs, providerSpecs(publish.PieSocketSettings(), func(c *Config) *publish.PieSocketConfig { return &c.PieSocket })...)
+	return append(specs, []spec{
 		{env: "LIVE_PROVIDER_TIMEOUT", help: "timeout of one provider request", field: func(c *Config) any { return &c.ProviderTimeout }},
 		{env: "LIVE_BATCH_WINDOW", help: "how long a channel's events are merged before publishing; 0 publishes as soon as the channel is free", field: func(c *Config) any { return &c.BatchWindow }},
 		{env: "LIVE_BATCH_MAX_EVENTS", help: "events in one merged update before it is flushed early", field: func(c *Config) any { return &c.BatchMaxEvents }},
@@ -589,7 +559,21 @@ func table() []spec {
 		{env: "LIVE_INGEST_MAX_BYTES", help: "largest data of one ingested event, in bytes (Pusher's own limit is 10240; liverelay splits larger updates); larger ones are refused with 413", field: func(c *Config) any { return &c.Ingest.MaxBytes }},
 		{env: "LIVE_INGEST_TLS_CERT", help: "PEM certificate (chain) of the ingest; with LIVE_INGEST_TLS_KEY it serves HTTPS", field: func(c *Config) any { return &c.Ingest.TLSCert }},
 		{env: "LIVE_INGEST_TLS_KEY", help: "PEM key of LIVE_INGEST_TLS_CERT", field: func(c *Config) any { return &c.Ingest.TLSKey }},
+	}...)
+}
+
+// providerSpecs turns a provider's settings, declared by publish, into specs
+// of the field at(c) of a Config.
+func providerSpecs[P any](settings []publish.Setting[P], at func(*Config) *P) []spec {
+	specs := make([]spec, 0, len(settings))
+	for _, s := range settings {
+		sp := spec{env: s.Env, help: s.Help, secret: s.Secret, field: func(c *Config) any { return s.Field(at(c)) }}
+		if s.Address {
+			sp.mask = hideUserinfo
+		}
+		specs = append(specs, sp)
 	}
+	return specs
 }
 
 // maskedValue is a pflag.Value whose String never shows the secret, so

@@ -242,3 +242,32 @@ func TestValidateMessages(t *testing.T) {
 		})
 	}
 }
+
+// TestProviderProblemsNameTheirSettings: whatever a provider's Validate reports, each
+// problem comes out as a *FieldError of a setting of the table, so that a provider
+// naming a setting the configuration does not declare fails here.
+func TestProviderProblemsNameTheirSettings(t *testing.T) {
+	for _, p := range Providers() {
+		if p == ProviderStdout {
+			continue
+		}
+		t.Run(p, func(t *testing.T) {
+			c := Default()
+			c.Provider = p
+			c.Pusher, c.Ably, c.PieSocket = publish.PusherConfig{}, publish.AblyConfig{}, publish.PieSocketConfig{}
+			c.ProviderTimeout = -time.Second
+			var joined interface{ Unwrap() []error }
+			if !errors.As(c.Validate(), &joined) {
+				t.Fatal("Validate accepted an empty provider configuration")
+			}
+			for _, err := range joined.Unwrap() {
+				var fe *FieldError
+				if !errors.As(err, &fe) {
+					t.Errorf("%v is no *FieldError", err)
+				} else if _, ok := Lookup(fe.Env); !ok {
+					t.Errorf("%v names no setting", err)
+				}
+			}
+		})
+	}
+}

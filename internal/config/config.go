@@ -18,36 +18,17 @@
 // The files: config.go the Config and its defaults; settings.go the table;
 // load.go reading the environment and binding flags; validate.go the checks;
 // render.go the redacted renderings and masking; unknown.go misspelt variables;
-// ingest.go the ingest's checks and secret; provider.go the providers' configurations.
+// ingest.go the ingest's checks and secret; provider.go the providers: their names, settings and checks.
 package config
 
 import (
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/liverelay/liverelay/internal/publish"
 )
-
-// Provider names accepted by LIVE_PROVIDER.
-const (
-	ProviderStdout = "stdout"
-	ProviderPusher = "pusher"
-	// ProviderAbly publishes to Ably's REST API.
-	ProviderAbly = "ably"
-	// ProviderPieSocket publishes to PieSocket's publish API.
-	ProviderPieSocket = "piesocket"
-)
-
-// providers lists the accepted values of LIVE_PROVIDER. A new provider is one
-// more entry here, its settings table composed in table(), its Validate called
-// by validateProvider and its constructor by the worker.
-var providers = []string{ProviderStdout, ProviderPusher, ProviderAbly, ProviderPieSocket}
-
-// Providers returns the accepted values of LIVE_PROVIDER.
-func Providers() []string { return slices.Clone(providers) }
 
 // Log formats accepted by LIVE_LOG_FORMAT; FormatAuto picks one at start-up.
 const (

@@ -4,8 +4,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/liverelay/liverelay/internal/publish"
 )
 
 // Setting describes one setting for --help and the README.
@@ -107,8 +105,8 @@ func settings() []spec {
 	return specs
 }
 
-// table lists the settings: the worker's own here, each provider's from its
-// table in publish, between LIVE_PROVIDER and LIVE_PROVIDER_TIMEOUT.
+// table lists the settings: the worker's own here, each provider's (providers)
+// from its table in publish, between LIVE_PROVIDER and LIVE_PROVIDER_TIMEOUT.
 func table() []spec {
 	specs := []spec{
 		{env: "LIVE_NATS_URL", help: "NATS server URL(s), comma-separated; empty runs an embedded JetStream server", mask: hideUserinfo, field: func(c *Config) any { return &c.NATSURL }},
@@ -137,11 +135,13 @@ func table() []spec {
 		{env: "LIVE_DLQ_MAX_AGE", help: "how long dead letters are kept; 0 keeps them until replayed or purged", field: func(c *Config) any { return &c.DLQMaxAge }},
 		{env: "LIVE_FENCE_BUCKET", help: "JetStream key-value bucket of the newest published revision per post (the no-rollback fence)", field: func(c *Config) any { return &c.FenceBucket }},
 		{env: "LIVE_FENCE_TTL", help: "how long a post's published revision is remembered; replays of older letters are not fenced", field: func(c *Config) any { return &c.FenceTTL }},
-		{env: "LIVE_PROVIDER", help: "where updates are published: " + strings.Join(providers, ", "), field: func(c *Config) any { return &c.Provider }},
+		{env: "LIVE_PROVIDER", help: "where updates are published: " + strings.Join(Providers(), ", "), field: func(c *Config) any { return &c.Provider }},
 	}
-	specs = append(specs, providerSpecs(publish.PusherSettings(), func(c *Config) *publish.PusherConfig { return &c.Pusher })...)
-	specs = append(specs, providerSpecs(publish.AblySettings(), func(c *Config) *publish.AblyConfig { return &c.Ably })...)
-	specs = append(specs, providerSpecs(publish.PieSocketSettings(), func(c *Config) *publish.PieSocketConfig { return &c.PieSocket })...)
+	for _, p := range providers() {
+		if p.settings != nil {
+			specs = append(specs, p.settings()...)
+		}
+	}
 	return append(specs, []spec{
 		{env: "LIVE_PROVIDER_TIMEOUT", help: "timeout of one provider request", field: func(c *Config) any { return &c.ProviderTimeout }},
 		{env: "LIVE_BATCH_WINDOW", help: "how long a channel's events are merged before publishing; 0 publishes as soon as the channel is free", field: func(c *Config) any { return &c.BatchWindow }},
@@ -171,18 +171,4 @@ func table() []spec {
 		{env: "LIVE_INGEST_TLS_CERT", help: "PEM certificate (chain) of the ingest; with LIVE_INGEST_TLS_KEY it serves HTTPS", field: func(c *Config) any { return &c.Ingest.TLSCert }},
 		{env: "LIVE_INGEST_TLS_KEY", help: "PEM key of LIVE_INGEST_TLS_CERT", field: func(c *Config) any { return &c.Ingest.TLSKey }},
 	}...)
-}
-
-// providerSpecs turns a provider's settings, declared by publish, into specs
-// of the field at(c) of a Config.
-func providerSpecs[P any](settings []publish.Setting[P], at func(*Config) *P) []spec {
-	specs := make([]spec, 0, len(settings))
-	for _, s := range settings {
-		sp := spec{env: s.Env, help: s.Help, secret: s.Secret, field: func(c *Config) any { return s.Field(at(c)) }}
-		if s.Address {
-			sp.mask = hideUserinfo
-		}
-		specs = append(specs, sp)
-	}
-	return specs
 }

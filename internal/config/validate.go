@@ -193,25 +193,21 @@ func (v *checker) natsURLs(list string) {
 
 // validateProvider checks LIVE_PROVIDER and the chosen provider's settings.
 func (c Config) validateProvider(v *checker) {
-	quoted := make([]string, len(providers))
-	for i, p := range providers {
+	names := Providers()
+	quoted := make([]string, len(names))
+	for i, p := range names {
 		quoted[i] = strconv.Quote(p)
 	}
-	if !v.oneOf("LIVE_PROVIDER", c.Provider, "want one of "+strings.Join(quoted, ", "), providers...) {
+	p, ok := lookupProvider(c.Provider)
+	if !ok {
+		v.fail("LIVE_PROVIDER", "want one of %s", strings.Join(quoted, ", "))
 		return
 	}
 	// The provider's own validator holds the rules (publish), so that start-up and
 	// the provider constructor cannot disagree; its errors name the settings.
-	var err error
-	switch c.Provider {
-	case ProviderPusher:
-		err = c.PusherConfig().Validate()
-	case ProviderAbly:
-		err = c.AblyConfig().Validate()
-	case ProviderPieSocket:
-		err = c.PieSocketConfig().Validate()
+	if p.validate != nil {
+		v.adopt(p.validate(c))
 	}
-	v.adopt(err)
 }
 
 // validateRetry checks the backoff bounds.

@@ -16,9 +16,10 @@
 // Validate's messages and the redacted renderings are all driven by that table.
 //
 // The files: config.go the Config and its defaults; settings.go the table;
-// load.go reading the environment and binding flags; validate.go the checks;
-// render.go the redacted renderings and masking; unknown.go misspelt variables;
-// ingest.go the ingest's checks and secret; provider.go the providers: their names, settings and checks.
+// provider.go the providers (names, settings, checks); load.go reading the
+// environment and binding flags; validate.go the checks, and checker.go what
+// they are made of; render.go the redacted renderings and masking; unknown.go
+// misspelt variables; ingest.go the ingest's checks and secret.
 package config
 
 import (

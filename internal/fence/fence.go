@@ -95,6 +95,12 @@ type delivery struct {
 	u   *merge.Update
 }
 
+// DefaultCacheTTL is the CacheTTL of the worker: a channel not checked within it is
+// read from the bucket again, so an operator who deleted its key to unfence it waits
+// at most this long. A worker forgets its cache of a partition whenever the partition
+// comes to it, so another worker's publishes are never missed.
+const DefaultCacheTTL = 30 * time.Second
+
 // Config names the bucket and tunes the cache.
 type Config struct {
 	Bucket   string
@@ -120,12 +126,6 @@ type Config struct {
 // writes a second however many events they carry, and a catch-up after a crash reads
 // about 5 s of a partition's events.
 const DefaultStoreEvery = 5 * time.Second
-
-// DefaultCacheTTL is the CacheTTL of the worker: a channel not checked within it is
-// read from the bucket again, so an operator who deleted its key to unfence it waits
-// at most this long. A worker forgets its cache of a partition whenever the partition
-// comes to it, so another worker's publishes are never missed.
-const DefaultCacheTTL = 30 * time.Second
 
 // Open creates or updates the bucket.
 func Open(ctx context.Context, js jetstream.JetStream, cfg Config, log *zap.Logger) (*Fence, error) {

@@ -147,9 +147,10 @@ func Run(ctx context.Context, cfg config.Config, version string, stdout io.Write
 			hs.EnableProfiling()
 		}
 	}
+	batch := consumer.PullBatch(cfg.MaxAckPending, top.Partitions)
 	mover := dlq.NewMover(advisories, events, dead, dlq.LastToken, log.Named("dlq-mover"))
 	cons := consumer.New(nc, js, events, consumer.Config{
-		Self: self.ID, PullBatch: consumer.PullBatch(cfg.MaxAckPending, top.Partitions), PullExpiry: t.PullExpiry, PinnedTTL: t.PinnedTTL, HandoverTimeout: t.Handover, AckWait: cfg.AckWait,
+		Self: self.ID, PullBatch: batch, PullExpiry: t.PullExpiry, PinnedTTL: t.PinnedTTL, HandoverTimeout: t.Handover, AckWait: cfg.AckWait,
 		Acquired: revisions.Acquire, Released: revisions.Release,
 	}, top, members, rel, dead, reg, log.Named("consumer"))
 	rel.SetOwner(cons)

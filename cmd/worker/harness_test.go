@@ -17,6 +17,7 @@ import (
 	"github.com/liverelay/liverelay/internal/config"
 	"github.com/liverelay/liverelay/internal/event"
 	"github.com/liverelay/liverelay/internal/merge"
+	"github.com/liverelay/liverelay/internal/publish"
 	"github.com/liverelay/liverelay/internal/publish/pushertest"
 )
 
@@ -38,7 +39,7 @@ func newHarness(t *testing.T) *harness {
 	cfg.NATSURL = srv.URL()
 	cfg.HTTPAddr = ""
 	cfg.Provider = config.ProviderPusher
-	cfg.Pusher = config.Pusher{AppID: "4242", Key: "app-key", Secret: "app-secret", Host: "", Secure: false}
+	cfg.Pusher = publish.PusherConfig{AppID: "4242", Key: "app-key", Secret: "app-secret", Host: "", Secure: false}
 	cfg.BatchWindow = 20 * time.Millisecond
 	cfg.Partitions = 4
 	cfg.AckWait = 5 * time.Second

@@ -7,6 +7,7 @@ import (
 
 	"github.com/liverelay/liverelay/internal/browser"
 	"github.com/liverelay/liverelay/internal/config"
+	"github.com/liverelay/liverelay/internal/publish"
 	"github.com/liverelay/liverelay/internal/publish/ablytest"
 	"github.com/liverelay/liverelay/internal/publish/piesockettest"
 	"github.com/liverelay/liverelay/internal/workload"
@@ -28,7 +29,7 @@ func TestEndToEndEveryProvider(t *testing.T) {
 		{config.ProviderAbly, func(t *testing.T, cfg *config.Config) func() []received {
 			const key = "liverelay.test:ably-secret"
 			fake := ablytest.New(t, key)
-			cfg.Ably = config.Ably{APIKey: key, RESTHost: fake.Host(), Port: fake.Port(), TLS: false, MaxMessageBytes: 65536}
+			cfg.Ably = publish.AblyConfig{APIKey: key, RESTHost: fake.Host(), Port: fake.Port(), TLS: false, MaxMessageBytes: 65536}
 			return func() []received {
 				var out []received
 				for _, m := range fake.Messages() {
@@ -42,7 +43,7 @@ func TestEndToEndEveryProvider(t *testing.T) {
 		}},
 		{config.ProviderPieSocket, func(t *testing.T, cfg *config.Config) func() []received {
 			fake := piesockettest.New(t, "pie-key", "pie-secret")
-			cfg.PieSocket = config.PieSocket{APIKey: "pie-key", Secret: "pie-secret", APIURL: fake.URL(), MaxMessageBytes: 16384}
+			cfg.PieSocket = publish.PieSocketConfig{APIKey: "pie-key", Secret: "pie-secret", APIURL: fake.URL(), MaxMessageBytes: 16384}
 			return func() []received {
 				var out []received
 				for _, m := range fake.Messages() {
@@ -101,7 +102,7 @@ func TestEndToEndAblySplitUpdates(t *testing.T) {
 	fake.SetMaxMessageBytes(maxBytes)
 	h := newHarness(t)
 	h.cfg.Provider = config.ProviderAbly
-	h.cfg.Ably = config.Ably{APIKey: key, RESTHost: fake.Host(), Port: fake.Port(), TLS: false, MaxMessageBytes: maxBytes}
+	h.cfg.Ably = publish.AblyConfig{APIKey: key, RESTHost: fake.Host(), Port: fake.Port(), TLS: false, MaxMessageBytes: maxBytes}
 	h.cfg.BatchWindow = 250 * time.Millisecond // several posts merge even when events come slowly (-race, a busy machine)
 	h.startWorker()
 

@@ -9,6 +9,12 @@ import (
 	"go.uber.org/zap"
 )
 
+// PublishAsyncTimeout is the async publish timeout of the worker's JetStream context
+// (jetstream.WithPublishAsyncTimeout): an async publish whose ack is lost, a stream
+// leader that died after storing it, fails after this instead of waiting forever. The
+// fence's pipelined writes are such publishes; the timeout is below their round's.
+const PublishAsyncTimeout = 10 * time.Second
+
 // Auth is how the client proves itself to NATS. At most one of Creds, NKeyFile, Token
 // and User is set; TLS may go with any of them.
 type Auth struct {

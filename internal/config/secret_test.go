@@ -7,6 +7,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/liverelay/liverelay/internal/publish"
 )
 
 // No rendering of the configuration — the start-up line, String, a validation error —
@@ -22,16 +24,16 @@ func TestNoRenderingShowsACredential(t *testing.T) {
 		{"two NATS URLs, spaced, no scheme", func(c *Config) { c.NATSURL = "nats://nats-1:4222, bob:hunter2@nats-2:4222" }},
 		{"bad second NATS URL", func(c *Config) { c.NATSURL = "nats://nats-1:4222,nats://bob:hunter2@nats-2:port/x" }},
 		{"pusher host with user info", func(c *Config) {
-			c.Provider, c.Pusher = ProviderPusher, Pusher{AppID: "1", Key: "k", Secret: "s", Host: "u:hunter2@host:1"}
+			c.Provider, c.Pusher = ProviderPusher, publish.PusherConfig{AppID: "1", Key: "k", Secret: "s", Host: "u:hunter2@host:1"}
 		}},
 		{"pusher host with user info and no port", func(c *Config) {
-			c.Provider, c.Pusher = ProviderPusher, Pusher{AppID: "1", Key: "k", Secret: "s", Host: "hunter2@host"}
+			c.Provider, c.Pusher = ProviderPusher, publish.PusherConfig{AppID: "1", Key: "k", Secret: "s", Host: "hunter2@host"}
 		}},
 		{"piesocket URL with user info", func(c *Config) {
-			c.Provider, c.PieSocket = ProviderPieSocket, PieSocket{APIKey: "k", Secret: "s", APIURL: "https://u:hunter2@host/api/publish"}
+			c.Provider, c.PieSocket = ProviderPieSocket, publish.PieSocketConfig{APIKey: "k", Secret: "s", APIURL: "https://u:hunter2@host/api/publish"}
 		}},
 		{"piesocket URL that does not parse", func(c *Config) {
-			c.Provider, c.PieSocket = ProviderPieSocket, PieSocket{APIKey: "k", Secret: "s", APIURL: "https://u:hunter2@host:x/api"}
+			c.Provider, c.PieSocket = ProviderPieSocket, publish.PieSocketConfig{APIKey: "k", Secret: "s", APIURL: "https://u:hunter2@host:x/api"}
 		}},
 	}
 	for _, tt := range tests {

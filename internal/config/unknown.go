@@ -7,9 +7,20 @@ import (
 	"strings"
 )
 
-// envPrefixes are the prefixes of the variables liverelay owns: a variable with one
-// of them that is no setting is a mistake, never something to ignore.
-var envPrefixes = []string{"LIVE_", "PUSHER_", "ABLY_", "PIESOCKET_"}
+// envPrefixes are the prefixes of the variables liverelay owns, those its settings
+// start with up to the first '_' (LIVE_, and each provider's: PUSHER_, ABLY_,
+// PIESOCKET_): a variable with one of them that is no setting is a mistake, never
+// something to ignore.
+func envPrefixes() []string {
+	var prefixes []string
+	for _, s := range settings() {
+		prefix, _, _ := strings.Cut(s.env, "_")
+		if prefix += "_"; !slices.Contains(prefixes, prefix) {
+			prefixes = append(prefixes, prefix)
+		}
+	}
+	return prefixes
+}
 
 // UnknownError is a variable with one of liverelay's prefixes that names no setting,
 // most likely a misspelt one. Its value is never shown: it may be a secret.
@@ -35,10 +46,11 @@ func CheckEnv(environ []string) error {
 			known = append(known, s.fileEnv())
 		}
 	}
+	prefixes := envPrefixes()
 	var errs []error
 	for _, kv := range environ {
 		key, _, _ := strings.Cut(kv, "=")
-		if !slices.ContainsFunc(envPrefixes, func(p string) bool { return strings.HasPrefix(key, p) }) || slices.Contains(known, key) {
+		if !slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(key, p) }) || slices.Contains(known, key) {
 			continue
 		}
 		errs = append(errs, &UnknownError{Env: key, Closest: closest(key, known)})

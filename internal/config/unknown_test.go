@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -51,5 +52,12 @@ func TestCheckEnvKnowsEverySetting(t *testing.T) {
 	}
 	if err := CheckEnv(env); err != nil {
 		t.Fatalf("a declared setting is unknown: %v", err)
+	}
+}
+
+// TestEnvPrefixes: the prefixes CheckEnv guards are those the README names.
+func TestEnvPrefixes(t *testing.T) {
+	if got, want := envPrefixes(), []string{"LIVE_", "PUSHER_", "ABLY_", "PIESOCKET_"}; !slices.Equal(got, want) {
+		t.Errorf("envPrefixes() = %v, want %v", got, want)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/liverelay/liverelay/internal/publish"
 )
 
 func TestValidate(t *testing.T) {
@@ -20,7 +22,7 @@ func TestValidate(t *testing.T) {
 	remote := func(c *Config) { c.NATSURL = "nats://nats:4222" }
 	pusher := func(c *Config) {
 		c.Provider = "pusher"
-		c.Pusher = Pusher{AppID: "1", Key: "k", Secret: "s", Cluster: "eu", Secure: true}
+		c.Pusher = publish.PusherConfig{AppID: "1", Key: "k", Secret: "s", Cluster: "eu", Secure: true}
 	}
 
 	tests := []struct {
@@ -127,21 +129,21 @@ func TestValidate(t *testing.T) {
 		{"ably plain http needs a host", func(c *Config) { c.Provider = "ably"; c.Ably.APIKey = "app.key:secret"; c.Ably.TLS = false }, []string{"ABLY_TLS"}},
 		{"ably host without port", func(c *Config) {
 			c.Provider = "ably"
-			c.Ably = Ably{APIKey: "app.key:secret", RESTHost: "localhost:8080", MaxMessageBytes: 65536}
+			c.Ably = publish.AblyConfig{APIKey: "app.key:secret", RESTHost: "localhost:8080", MaxMessageBytes: 65536}
 		}, []string{"ABLY_REST_HOST"}},
 		{"ably size bounds", func(c *Config) { c.Provider = "ably"; c.Ably.APIKey = "a.b:c"; c.Ably.MaxMessageBytes = 100 }, []string{"ABLY_MAX_MESSAGE_BYTES"}},
 		{"piesocket needs key, secret and cluster", func(c *Config) { c.Provider = "piesocket" }, []string{"PIESOCKET_API_KEY", "PIESOCKET_SECRET", "PIESOCKET_CLUSTER_ID"}},
 		{"piesocket ok", func(c *Config) {
 			c.Provider = "piesocket"
-			c.PieSocket = PieSocket{APIKey: "k", Secret: "s", ClusterID: "demo", MaxMessageBytes: 16384}
+			c.PieSocket = publish.PieSocketConfig{APIKey: "k", Secret: "s", ClusterID: "demo", MaxMessageBytes: 16384}
 		}, nil},
 		{"piesocket regional cluster", func(c *Config) {
 			c.Provider = "piesocket"
-			c.PieSocket = PieSocket{APIKey: "k", Secret: "s", ClusterID: "s1234.nyc1", MaxMessageBytes: 16384}
+			c.PieSocket = publish.PieSocketConfig{APIKey: "k", Secret: "s", ClusterID: "s1234.nyc1", MaxMessageBytes: 16384}
 		}, nil},
 		{"piesocket bad url", func(c *Config) {
 			c.Provider = "piesocket"
-			c.PieSocket = PieSocket{APIKey: "k", Secret: "s", APIURL: "ftp://x", MaxMessageBytes: 16384}
+			c.PieSocket = publish.PieSocketConfig{APIKey: "k", Secret: "s", APIURL: "ftp://x", MaxMessageBytes: 16384}
 		}, []string{"PIESOCKET_API_URL"}},
 		{"provider timeout bounds", func(c *Config) { c.ProviderTimeout = 2 * time.Minute }, nil},
 		{"provider timeout short", func(c *Config) { c.ProviderTimeout = 99 * time.Millisecond }, []string{"LIVE_PROVIDER_TIMEOUT"}},
@@ -216,7 +218,10 @@ func TestValidateMessages(t *testing.T) {
 		{"range", func(c *Config) { c.Partitions = 2000 }, `LIVE_PARTITIONS="2000": want a whole number from 0 to 1024`},
 		{"duration range", func(c *Config) { c.BatchWindow = time.Minute }, `LIVE_BATCH_WINDOW="1m": want a duration from 0s to 10s`},
 		{"enum", func(c *Config) { c.Provider = "kafka" }, `LIVE_PROVIDER="kafka": want one of "stdout", "pusher", "ably", "piesocket"`},
-		{"required", func(c *Config) { c.Provider = "pusher"; c.Pusher = Pusher{AppID: "1", Key: "k", Cluster: "eu"} },
+		{"required", func(c *Config) {
+			c.Provider = "pusher"
+			c.Pusher = publish.PusherConfig{AppID: "1", Key: "k", Cluster: "eu"}
+		},
 			`PUSHER_APP_SECRET="": required when LIVE_PROVIDER=pusher`},
 		{"secret value hidden", func(c *Config) {
 			c.NATSURL, c.NATSCreds, c.NATSToken = "nats://n:4222", os.Args[0], "s3cr3t"
@@ -233,6 +238,35 @@ func TestValidateMessages(t *testing.T) {
 			var fe *FieldError
 			if !errors.As(err, &fe) {
 				t.Errorf("errors.As(%v, *FieldError) = false", err)
+			}
+		})
+	}
+}
+
+// TestProviderProblemsNameTheirSettings: whatever a provider's Validate reports, each
+// problem comes out as a *FieldError of a setting of the table, so that a provider
+// naming a setting the configuration does not declare fails here.
+func TestProviderProblemsNameTheirSettings(t *testing.T) {
+	for _, p := range Providers() {
+		if p == ProviderStdout {
+			continue
+		}
+		t.Run(p, func(t *testing.T) {
+			c := Default()
+			c.Provider = p
+			c.Pusher, c.Ably, c.PieSocket = publish.PusherConfig{}, publish.AblyConfig{}, publish.PieSocketConfig{}
+			c.ProviderTimeout = -time.Second
+			var joined interface{ Unwrap() []error }
+			if !errors.As(c.Validate(), &joined) {
+				t.Fatal("Validate accepted an empty provider configuration")
+			}
+			for _, err := range joined.Unwrap() {
+				var fe *FieldError
+				if !errors.As(err, &fe) {
+					t.Errorf("%v is no *FieldError", err)
+				} else if _, ok := Lookup(fe.Env); !ok {
+					t.Errorf("%v names no setting", err)
+				}
 			}
 		})
 	}

@@ -12,6 +12,18 @@ import (
 	"go.uber.org/zap"
 )
 
+// Timings of the mover.
+const (
+	// MoverAckWait is the ack wait of the advisory consumer the movers share
+	// (broker.Topology.EnsureAdvisoryConsumer): an advisory not acked within it, its
+	// mover dead or stuck, goes to another. It exceeds moverWriteTimeout.
+	MoverAckWait = 30 * time.Second
+	// moverWriteTimeout bounds reading one message and writing its letter; a failure
+	// hands the advisory back after moverRetryDelay.
+	moverWriteTimeout = 10 * time.Second
+	moverRetryDelay   = 5 * time.Second
+)
+
 // Mover copies the messages named by the server's max-deliveries advisories from the
 // event stream to the dead-letter stream. Every worker runs one on the same durable
 // consumer, so each advisory is handled once, even if the worker that saw the last
@@ -56,11 +68,11 @@ func (m *Mover) handle(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.Term()
 		return
 	}
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), moverWriteTimeout)
 	defer cancel()
 	if err := m.move(wctx, a); err != nil {
 		m.log.Error("could not dead-letter a message JetStream gave up on; will retry", zap.Uint64("seq", a.StreamSeq), zap.Error(err))
-		_ = msg.NakWithDelay(5 * time.Second)
+		_ = msg.NakWithDelay(moverRetryDelay)
 		return
 	}
 	_ = msg.Ack()

@@ -111,6 +111,12 @@ func (d delivery) revisionOf(post string) int64 {
 	return 0
 }
 
+// DefaultCacheTTL is the CacheTTL of the worker: a channel not checked within it is
+// read from the bucket again, so an operator who deleted its key to unfence it waits
+// at most this long. A worker forgets its cache of a partition whenever the partition
+// comes to it, so another worker's publishes are never missed.
+const DefaultCacheTTL = 30 * time.Second
+
 // Config names the bucket and tunes the cache.
 type Config struct {
 	Bucket   string

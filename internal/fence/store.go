@@ -11,6 +11,11 @@ import (
 	"go.uber.org/zap"
 )
 
+// DefaultFlushTimeout is the flushTimeout the worker gives Run: what is not stored
+// within it at shutdown, the next owner of its partitions recovers by catching up from
+// the stream (a longer catch-up, never a rollback).
+const DefaultFlushTimeout = 5 * time.Second
+
 // Run stores recorded revisions every StoreEvery until ctx is cancelled, then stores
 // what is still unstored for up to flushTimeout and returns.
 func (f *Fence) Run(ctx context.Context, flushTimeout time.Duration) error {

@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/ably/ably-go/ably"
@@ -48,57 +46,6 @@ const (
 	ablyEncodingJSON = "json" // the data is JSON text: subscribers get the object
 	ablyCodePartial  = 40020  // a batch request where some channels failed
 )
-
-// ablyKeyRe matches an API key as Ably shows it: appId.keyId:secret.
-var ablyKeyRe = regexp.MustCompile(`^[^.:\s]+\.[^.:\s]+:\S+$`)
-
-// AblyConfig configures the Ably provider.
-type AblyConfig struct {
-	APIKey string // ABLY_API_KEY, appId.keyId:secret; never logged
-	// RESTHost replaces Ably's REST host (ABLY_REST_HOST): a proxy, or a fake in tests.
-	// Empty means Ably's own hosts, with the library's fallback hosts.
-	RESTHost string
-	Port     int  // ABLY_PORT; zero means 443 with TLS, 80 without
-	TLS      bool // ABLY_TLS; the configuration defaults it to true
-	// MaxMessageBytes is the account's message size limit (ABLY_MAX_MESSAGE_BYTES):
-	// zero means AblyDefaultMaxMessageBytes; free accounts have AblyFreeMaxMessageBytes.
-	MaxMessageBytes int
-	// Timeout bounds one HTTP request; zero means DefaultTimeout.
-	Timeout time.Duration
-}
-
-// Validate reports every setting at fault, by its environment name. It never shows
-// the key's secret.
-func (c AblyConfig) Validate() error {
-	var errs []error
-	switch {
-	case c.APIKey == "":
-		errs = append(errs, badSetting("ABLY_API_KEY", "required when LIVE_PROVIDER=ably"))
-	case !ablyKeyRe.MatchString(c.APIKey):
-		errs = append(errs, badSetting("ABLY_API_KEY", "want appId.keyId:secret, the key as Ably's dashboard shows it"))
-	}
-	if c.RESTHost != "" {
-		if err := checkHostPort(c.RESTHost); err != nil {
-			errs = append(errs, badSetting("ABLY_REST_HOST", "%v", err))
-		} else if strings.Contains(c.RESTHost, ":") {
-			errs = append(errs, badSetting("ABLY_REST_HOST", "give the host alone and the port in ABLY_PORT"))
-		}
-	}
-	if c.Port < 0 || c.Port > 65535 {
-		errs = append(errs, badSetting("ABLY_PORT", "want 1 to 65535, or 0 for the default"))
-	}
-	if !c.TLS && c.RESTHost == "" {
-		errs = append(errs, badSetting("ABLY_TLS", "false needs ABLY_REST_HOST: the key must not travel in clear to Ably's own hosts"))
-	}
-	if c.MaxMessageBytes != 0 && (c.MaxMessageBytes < ablyMinMessageBytes || c.MaxMessageBytes > ablyMaxMessageBytesLimit) {
-		errs = append(errs, badSetting("ABLY_MAX_MESSAGE_BYTES", "want %d to %d (%d on paid accounts, %d on free ones)",
-			ablyMinMessageBytes, ablyMaxMessageBytesLimit, AblyDefaultMaxMessageBytes, AblyFreeMaxMessageBytes))
-	}
-	if c.Timeout < 0 {
-		errs = append(errs, badSetting("LIVE_PROVIDER_TIMEOUT", "timeout %v is negative", c.Timeout))
-	}
-	return errors.Join(errs...)
-}
 
 // Ably publishes to Ably through its REST API with the official client library,
 // ably-go: one channel's messages with RESTChannel.PublishMultiple, several channels'

@@ -84,16 +84,3 @@ func (e *PartialError) Unwrap() []error {
 	}
 	return out
 }
-
-// SettingError is a provider setting at fault, named by its environment variable, so
-// that the configuration can report it the way it reports its own settings.
-type SettingError struct {
-	Env    string
-	Reason string
-}
-
-func (e *SettingError) Error() string { return e.Env + ": " + e.Reason }
-
-func badSetting(env, format string, args ...any) error {
-	return &SettingError{Env: env, Reason: fmt.Sprintf(format, args...)}
-}

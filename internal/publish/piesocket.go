@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -31,73 +29,7 @@ const (
 	pieSocketAnswerLimit = 64 << 10 // bytes of an answer read for its error message
 )
 
-var (
-	pieSocketChannelRe = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-	pieSocketClusterRe = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$`)
-)
-
-// PieSocketConfig configures the PieSocket provider. The settings are named as
-// Wagtail Live names them.
-type PieSocketConfig struct {
-	APIKey    string // PIESOCKET_API_KEY
-	Secret    string // PIESOCKET_SECRET; sent in each request's body, never logged
-	ClusterID string // PIESOCKET_CLUSTER_ID: the API is https://<cluster_id>.piesocket.com/api/publish
-	// APIURL replaces the whole publish URL (PIESOCKET_API_URL): a proxy, or a fake in
-	// tests.
-	APIURL string
-	// MaxMessageBytes bounds the update of one message (PIESOCKET_MAX_MESSAGE_BYTES);
-	// zero means PieSocketDefaultMaxMessageBytes.
-	MaxMessageBytes int
-	// Timeout bounds one HTTP request; zero means DefaultTimeout.
-	Timeout time.Duration
-}
-
-// Validate reports every setting at fault, by its environment name. It never shows
-// the secret.
-func (c PieSocketConfig) Validate() error {
-	var errs []error
-	if c.APIKey == "" {
-		errs = append(errs, badSetting("PIESOCKET_API_KEY", "required when LIVE_PROVIDER=piesocket"))
-	}
-	if c.Secret == "" {
-		errs = append(errs, badSetting("PIESOCKET_SECRET", "required when LIVE_PROVIDER=piesocket"))
-	}
-	switch {
-	case c.APIURL != "":
-		if _, err := pieSocketURL(c.APIURL); err != nil {
-			errs = append(errs, badSetting("PIESOCKET_API_URL", "%v", err))
-		}
-	case c.ClusterID == "":
-		errs = append(errs, badSetting("PIESOCKET_CLUSTER_ID", "required when LIVE_PROVIDER=piesocket, unless PIESOCKET_API_URL is set"))
-	case !pieSocketClusterRe.MatchString(c.ClusterID):
-		errs = append(errs, badSetting("PIESOCKET_CLUSTER_ID", "want letters, digits, '.' and '-', like \"demo\" or \"s1234.nyc1\""))
-	}
-	if c.MaxMessageBytes < 0 || c.MaxMessageBytes > pieSocketMaxMessageBytesLimit {
-		errs = append(errs, badSetting("PIESOCKET_MAX_MESSAGE_BYTES", "want 1 to %d, or 0 for %d",
-			pieSocketMaxMessageBytesLimit, PieSocketDefaultMaxMessageBytes))
-	}
-	if c.Timeout < 0 {
-		errs = append(errs, badSetting("LIVE_PROVIDER_TIMEOUT", "timeout %v is negative", c.Timeout))
-	}
-	return errors.Join(errs...)
-}
-
-// pieSocketURL checks an absolute http(s) URL without credentials.
-func pieSocketURL(raw string) (*url.URL, error) {
-	// The value is never quoted back: a rejected one may hold credentials.
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil:
-		return nil, errors.New("not a URL such as https://host/api/publish")
-	case u.Scheme != "https" && u.Scheme != "http":
-		return nil, errors.New("want an http or https URL")
-	case u.Host == "" || u.Hostname() == "":
-		return nil, errors.New("the URL has no host")
-	case u.User != nil:
-		return nil, errors.New("the URL must not hold credentials: the key and secret travel in the body")
-	}
-	return u, nil
-}
+var pieSocketChannelRe = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 // PieSocket publishes to PieSocket channels through its HTTP publish API, one request
 // per message: POST {"key", "secret", "channelId", "message": <the update object>}.

@@ -2,7 +2,6 @@ package publish
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -24,53 +23,6 @@ const (
 )
 
 var pusherChannelRe = regexp.MustCompile(`^[-a-zA-Z0-9_=@,.;]+$`)
-
-// pusherClusterRe matches cluster names such as "eu", "mt1" or "ap-southeast".
-var pusherClusterRe = regexp.MustCompile(`^[a-z0-9-]+$`)
-
-// PusherConfig configures the Pusher Channels provider. The settings are named as
-// Wagtail Live names them.
-type PusherConfig struct {
-	AppID   string // PUSHER_APP_ID
-	Key     string // PUSHER_APP_KEY
-	Secret  string // PUSHER_APP_SECRET; never logged
-	Cluster string // PUSHER_APP_CLUSTER, for example "eu"
-	// Host is host or host:port of the HTTP API (PUSHER_HOST). It overrides Cluster:
-	// a self-hosted Pusher-compatible server, or a fake in tests.
-	Host string
-	// Secure sends requests over HTTPS. Leave it on for Pusher's own hosts.
-	Secure bool
-	// Timeout bounds one HTTP request; zero means DefaultTimeout.
-	Timeout time.Duration
-}
-
-// Validate reports every setting at fault, by its environment name.
-func (c PusherConfig) Validate() error {
-	var errs []error
-	if c.AppID == "" {
-		errs = append(errs, badSetting("PUSHER_APP_ID", "required when LIVE_PROVIDER=pusher"))
-	}
-	if c.Key == "" {
-		errs = append(errs, badSetting("PUSHER_APP_KEY", "required when LIVE_PROVIDER=pusher"))
-	}
-	if c.Secret == "" {
-		errs = append(errs, badSetting("PUSHER_APP_SECRET", "required when LIVE_PROVIDER=pusher"))
-	}
-	switch {
-	case c.Cluster == "" && c.Host == "":
-		errs = append(errs, badSetting("PUSHER_APP_CLUSTER", "required when LIVE_PROVIDER=pusher, unless PUSHER_HOST is set"))
-	case c.Host != "":
-		if err := checkHostPort(c.Host); err != nil {
-			errs = append(errs, badSetting("PUSHER_HOST", "%v", err))
-		}
-	case !pusherClusterRe.MatchString(c.Cluster):
-		errs = append(errs, badSetting("PUSHER_APP_CLUSTER", "want letters, digits and '-', like \"eu\""))
-	}
-	if c.Timeout < 0 {
-		errs = append(errs, badSetting("LIVE_PROVIDER_TIMEOUT", "timeout %v is negative", c.Timeout))
-	}
-	return errors.Join(errs...)
-}
 
 // Pusher publishes to Pusher Channels through batch_events calls of the official
 // client library, pusher-http-go.

@@ -59,7 +59,7 @@ func Run(ctx context.Context, cfg config.Config, version string, stdout io.Write
 	defer nc.Close()
 	broker.Instrument(reg, nc)
 	// A publish whose reply is lost (a leader that died after storing it) fails in time.
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(10*time.Second))
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(broker.PublishAsyncTimeout))
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
@@ -69,7 +69,7 @@ func Run(ctx context.Context, cfg config.Config, version string, stdout io.Write
 		Partitions: cfg.Partitions, Replicas: cfg.Replicas, DuplicateWindow: cfg.DuplicateWindow, MaxAge: cfg.EventsMaxAge,
 		DLQMaxAge: cfg.DLQMaxAge,
 	}
-	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	setupCtx, cancel := context.WithTimeout(ctx, setupTimeout)
 	defer cancel()
 	if err := top.Ensure(setupCtx, js); err != nil {
 		return err
@@ -82,7 +82,7 @@ func Run(ctx context.Context, cfg config.Config, version string, stdout io.Write
 		return err
 	}
 
-	advisories, err := top.EnsureAdvisoryConsumer(setupCtx, js, 30*time.Second)
+	advisories, err := top.EnsureAdvisoryConsumer(setupCtx, js, dlq.MoverAckWait)
 	if err != nil {
 		return err
 	}
@@ -92,11 +92,9 @@ func Run(ctx context.Context, cfg config.Config, version string, stdout io.Write
 	}
 	revisions, err := fence.Open(setupCtx, js, fence.Config{
 		Bucket: cfg.FenceBucket, Replicas: cfg.Replicas, TTL: cfg.FenceTTL,
-		CacheTTL: 30 * time.Second, // and forgotten whenever a partition comes to this worker
-		History:  consumer.NewHistory(events, top),
-		// Every message held by a dead owner is due again after the ack wait; the
-		// pinned TTL (ack wait, pull expiry and a margin) is when a partition moves.
-		Redelivery: cfg.AckWait + 2*time.Second,
+		CacheTTL:   fence.DefaultCacheTTL,
+		History:    consumer.NewHistory(events, top),
+		Redelivery: t.Redelivery,
 	}, reg, log.Named("fence"))
 	if err != nil {
 		return err
@@ -118,9 +116,8 @@ func Run(ctx context.Context, cfg config.Config, version string, stdout io.Write
 		return err
 	}
 	dead := dlq.NewWriter(js, cfg.DLQPrefix, reg)
-	batch := min(max(cfg.MaxAckPending/top.Partitions, 1), 500)
 	consCfg := consumer.Config{
-		Self: self.ID, PullBatch: batch, PullExpiry: t.PullExpiry, PinnedTTL: t.PinnedTTL, HandoverTimeout: t.Handover, AckWait: cfg.AckWait,
+		Self: self.ID, PullBatch: consumer.PullBatch(cfg.MaxAckPending, top.Partitions), PullExpiry: t.PullExpiry, PinnedTTL: t.PinnedTTL, HandoverTimeout: t.Handover, AckWait: cfg.AckWait,
 		Acquired: revisions.Acquire, Released: revisions.Release,
 	}
 	// The relay and the consumer need each other: the relay asks what the consumer
@@ -135,7 +132,7 @@ func Run(ctx context.Context, cfg config.Config, version string, stdout io.Write
 		Retry: retry.Policy{
 			Initial: cfg.Retry.Initial, Max: cfg.Retry.Max, MaxAttempts: cfg.Retry.MaxAttempts, MaxElapsed: cfg.Retry.MaxElapsed,
 		},
-		KeepAlive:       max(cfg.AckWait/3, 100*time.Millisecond),
+		KeepAlive:       t.KeepAlive,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 	}, relay.Deps{Provider: provider, DeadLetters: dead, Fence: revisions, Owner: owned, Registry: reg, Log: log.Named("relay")})
 	if err != nil {
@@ -184,7 +181,7 @@ func Run(ctx context.Context, cfg config.Config, version string, stdout io.Write
 	fenceDone, relDone, groupDone := make(chan struct{}), make(chan error, 1), make(chan struct{})
 	go func() {
 		defer close(fenceDone)
-		_ = revisions.Run(fenceCtx, 5*time.Second)
+		_ = revisions.Run(fenceCtx, fence.DefaultFlushTimeout)
 	}()
 	go func() {
 		defer close(groupDone)
@@ -220,7 +217,7 @@ func Run(ctx context.Context, cfg config.Config, version string, stdout io.Write
 	stopGroup()
 	<-groupDone
 	// Acks are sent asynchronously: a flush round trip makes sure the server has them.
-	if ferr := nc.FlushTimeout(5 * time.Second); ferr != nil {
+	if ferr := nc.FlushTimeout(connFlushTimeout); ferr != nil {
 		log.Warn("flush NATS connection; unsent acks will be redelivered", zap.Error(ferr))
 	}
 	log.Info("worker stopped")

@@ -13,7 +13,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/liverelay/liverelay/internal/broker/brokertest"
-	"github.com/liverelay/liverelay/internal/browser"
+	"github.com/liverelay/liverelay/internal/browsertest"
 	"github.com/liverelay/liverelay/internal/config"
 	"github.com/liverelay/liverelay/internal/event"
 	"github.com/liverelay/liverelay/internal/merge"
@@ -179,16 +179,16 @@ func (h *harness) deadLetters() []jetstream.RawStreamMsg {
 }
 
 // pages replays what the fake Pusher received through the browser model.
-func (h *harness) pages() map[string]*browser.Page {
+func (h *harness) pages() map[string]*browsertest.Page {
 	h.t.Helper()
-	pages := map[string]*browser.Page{}
+	pages := map[string]*browsertest.Page{}
 	for _, e := range h.pusher.Events() {
 		if e.Name != "live-page-update" {
 			h.t.Fatalf("event name %q", e.Name)
 		}
 		p := pages[e.Channel]
 		if p == nil {
-			p = &browser.Page{}
+			p = &browsertest.Page{}
 			pages[e.Channel] = p
 		}
 		if err := p.Apply([]byte(e.Data)); err != nil {
@@ -199,13 +199,13 @@ func (h *harness) pages() map[string]*browser.Page {
 }
 
 // cms is what the CMS's pages look like after its events, applied one by one.
-type cms map[string]*browser.Page
+type cms map[string]*browsertest.Page
 
 func (c cms) apply(t *testing.T, ev event.Event) {
 	t.Helper()
 	p := c[ev.Channel]
 	if p == nil {
-		p = &browser.Page{}
+		p = &browsertest.Page{}
 		c[ev.Channel] = p
 	}
 	u := merge.New(ev.Channel)
@@ -215,12 +215,12 @@ func (c cms) apply(t *testing.T, ev event.Event) {
 	}
 }
 
-func (c cms) check(t *testing.T, got map[string]*browser.Page) {
+func (c cms) check(t *testing.T, got map[string]*browsertest.Page) {
 	t.Helper()
 	for ch, want := range c {
 		g := got[ch]
 		if g == nil {
-			g = &browser.Page{}
+			g = &browsertest.Page{}
 		}
 		if !g.Equal(want) {
 			t.Errorf("channel %s: readers see %d posts, the CMS has %d; first difference: %s", ch, len(g.Posts), len(want.Posts), firstDiff(g, want))
@@ -230,15 +230,15 @@ func (c cms) check(t *testing.T, got map[string]*browser.Page) {
 
 // checkContent is check without the order of the posts: every post the CMS has,
 // with its final content and visibility, and no other.
-func (c cms) checkContent(t *testing.T, got map[string]*browser.Page) {
+func (c cms) checkContent(t *testing.T, got map[string]*browsertest.Page) {
 	t.Helper()
 	misplaced := 0
 	for ch, want := range c {
 		g := got[ch]
 		if g == nil {
-			g = &browser.Page{}
+			g = &browsertest.Page{}
 		}
-		have := map[string]browser.Post{}
+		have := map[string]browsertest.Post{}
 		for _, p := range g.Posts {
 			have[p.ID] = p
 		}
@@ -260,7 +260,7 @@ func (c cms) checkContent(t *testing.T, got map[string]*browser.Page) {
 	}
 }
 
-func firstDiff(got, want *browser.Page) string {
+func firstDiff(got, want *browsertest.Page) string {
 	for i := 0; i < max(len(got.Posts), len(want.Posts)); i++ {
 		switch {
 		case i >= len(got.Posts):

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/liverelay/liverelay/internal/browser"
+	"github.com/liverelay/liverelay/internal/browsertest"
 	"github.com/liverelay/liverelay/internal/config"
 	"github.com/liverelay/liverelay/internal/publish/ablytest"
 	"github.com/liverelay/liverelay/internal/publish/piesockettest"
@@ -66,11 +66,11 @@ func TestEndToEndEveryProvider(t *testing.T) {
 				h.publish(ev)
 			}
 			h.waitDelivered(60 * time.Second)
-			pages := map[string]*browser.Page{}
+			pages := map[string]*browsertest.Page{}
 			for _, r := range got() {
 				p := pages[r.channel]
 				if p == nil {
-					p = &browser.Page{}
+					p = &browsertest.Page{}
 					pages[r.channel] = p
 				}
 				if err := p.Apply([]byte(r.data)); err != nil {
@@ -119,7 +119,7 @@ func TestEndToEndAblySplitUpdates(t *testing.T) {
 	h.waitDelivered(90 * time.Second)
 
 	msgs := fake.Messages()
-	pages := map[string]*browser.Page{}
+	pages := map[string]*browsertest.Page{}
 	parts := map[string]int{} // channel and update → its parts delivered
 	for _, m := range msgs {
 		if m.Name != "live-page-update" {
@@ -127,7 +127,7 @@ func TestEndToEndAblySplitUpdates(t *testing.T) {
 		}
 		p := pages[m.Channel]
 		if p == nil {
-			p = &browser.Page{}
+			p = &browsertest.Page{}
 			pages[m.Channel] = p
 		}
 		if err := p.Apply([]byte(m.Data)); err != nil {

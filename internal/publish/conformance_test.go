@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/liverelay/liverelay/internal/browser"
+	"github.com/liverelay/liverelay/internal/browsertest"
 	"github.com/liverelay/liverelay/internal/event"
 	"github.com/liverelay/liverelay/internal/merge"
 	"github.com/liverelay/liverelay/internal/publish"
@@ -451,8 +451,8 @@ func splitUpdate(t *testing.T, max int) (u *merge.Update, before string, msgs []
 // page with the one the whole update leaves.
 func checkPage(t *testing.T, u *merge.Update, before string, got []received) {
 	t.Helper()
-	var want, page browser.Page
-	for _, p := range []*browser.Page{&want, &page} {
+	var want, page browsertest.Page
+	for _, p := range []*browsertest.Page{&want, &page} {
 		if err := p.Apply([]byte(before)); err != nil {
 			t.Fatal(err)
 		}

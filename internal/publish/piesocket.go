@@ -163,10 +163,7 @@ func (p *PieSocket) Limits() Limits {
 
 // CheckChannel reports whether PieSocket accepts ch as a channel id.
 func (p *PieSocket) CheckChannel(ch string) error {
-	if err := checkPieSocketChannel(ch); err != nil {
-		return p.reject(err)
-	}
-	return nil
+	return refuse(p.Name(), checkPieSocketChannel(ch))
 }
 
 func checkPieSocketChannel(ch string) error {
@@ -177,22 +174,18 @@ func checkPieSocketChannel(ch string) error {
 	return nil
 }
 
-func (p *PieSocket) reject(err error) *Error {
-	return &Error{Provider: p.Name(), Rejected: true, Err: err}
-}
-
 // check refuses a message PieSocket would refuse, before any request.
 func (p *PieSocket) check(i int, m Message) error {
 	if err := checkPieSocketChannel(m.Channel); err != nil {
-		return p.reject(fmt.Errorf("message %d: %w", i+1, err))
+		return refuseMessage(p.Name(), i, ": %w", err)
 	}
 	switch {
 	case len(m.Data) > p.maxBytes:
-		return p.reject(fmt.Errorf("message %d for channel %q: data of %d bytes is over %d",
-			i+1, m.Channel, len(m.Data), p.maxBytes))
+		return refuseMessage(p.Name(), i, " for channel %q: data of %d bytes is over %d",
+			m.Channel, len(m.Data), p.maxBytes)
 	case !utf8.Valid(m.Data) || !json.Valid(m.Data):
 		// It is embedded in the request as it is.
-		return p.reject(fmt.Errorf("message %d for channel %q: data is not JSON", i+1, m.Channel))
+		return refuseMessage(p.Name(), i, " for channel %q: data is not JSON", m.Channel)
 	}
 	return nil
 }

@@ -7,21 +7,19 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/md5"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/liverelay/liverelay/internal/publish/providertest"
+	"github.com/liverelay/liverelay/internal/pushersign"
 )
 
 // Pusher's limits, as its HTTP API enforces them.
@@ -182,7 +180,7 @@ func (s *Server) authenticate(r *http.Request, body []byte) *httpError {
 	if r.Method != http.MethodPost {
 		return failf(http.StatusMethodNotAllowed, "Method %s not allowed", r.Method)
 	}
-	q, err := parseQuery(r.URL.RawQuery)
+	q, err := pushersign.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return failf(http.StatusBadRequest, "Invalid query string: %v", err)
 	}
@@ -207,63 +205,13 @@ func (s *Server) authenticate(r *http.Request, body []byte) *httpError {
 			return failf(http.StatusUnauthorized, "Invalid body_md5")
 		}
 	}
-	toSign := StringToSign(r.Method, r.URL.Path, q)
-	want := Sign(s.secret, toSign)
+	toSign := pushersign.StringToSign(r.Method, r.URL.Path, q)
+	want := pushersign.Sign(s.secret, toSign)
 	if !hmac.Equal([]byte(q["auth_signature"]), []byte(want)) {
 		return failf(http.StatusUnauthorized, "Invalid signature: you should have sent HmacSHA256Hex(%q, your_secret_key), but you sent %q",
 			toSign, q["auth_signature"])
 	}
 	return nil
-}
-
-// parseQuery decodes a query with one value per key, keys lower-cased as Pusher
-// signs them. Values are signed unescaped.
-func parseQuery(raw string) (map[string]string, error) {
-	q := map[string]string{}
-	for part := range strings.SplitSeq(raw, "&") {
-		if part == "" {
-			continue
-		}
-		rk, rv, _ := strings.Cut(part, "=")
-		k, err := url.QueryUnescape(rk)
-		if err != nil {
-			return nil, err
-		}
-		v, err := url.QueryUnescape(rv)
-		if err != nil {
-			return nil, err
-		}
-		k = strings.ToLower(k)
-		if _, dup := q[k]; dup {
-			return nil, fmt.Errorf("parameter %q given twice", k)
-		}
-		q[k] = v
-	}
-	return q, nil
-}
-
-// StringToSign is what Pusher signs: method, path and the query parameters except
-// auth_signature, sorted by key, as key=value joined by '&', values not escaped.
-func StringToSign(method, path string, query map[string]string) string {
-	keys := make([]string, 0, len(query))
-	for k := range query {
-		if k != "auth_signature" {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	pairs := make([]string, len(keys))
-	for i, k := range keys {
-		pairs[i] = k + "=" + query[k]
-	}
-	return method + "\n" + path + "\n" + strings.Join(pairs, "&")
-}
-
-// Sign is hex HMAC-SHA256 of toSign with secret, as auth_signature carries it.
-func Sign(secret, toSign string) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(toSign))
-	return hex.EncodeToString(mac.Sum(nil))
 }
 
 // parse decodes a trigger: batch_events gives one event per entry, events one per

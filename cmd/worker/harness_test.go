@@ -18,6 +18,7 @@ import (
 	"github.com/liverelay/liverelay/internal/event"
 	"github.com/liverelay/liverelay/internal/merge"
 	"github.com/liverelay/liverelay/internal/publish/pushertest"
+	"github.com/liverelay/liverelay/internal/workload"
 )
 
 // harness is one end-to-end set-up: a real nats-server in-process, a fake Pusher that
@@ -186,16 +187,29 @@ func (h *harness) pages() map[string]*browsertest.Page {
 		if e.Name != "live-page-update" {
 			h.t.Fatalf("event name %q", e.Name)
 		}
-		p := pages[e.Channel]
-		if p == nil {
-			p = &browsertest.Page{}
-			pages[e.Channel] = p
-		}
-		if err := p.Apply([]byte(e.Data)); err != nil {
-			h.t.Fatalf("channel %s: %v in %s", e.Channel, err, e.Data)
-		}
+		show(h.t, pages, e.Channel, e.Data)
 	}
 	return pages
+}
+
+// pageOf is channel ch's page in pages, added empty when there is none.
+func pageOf(pages map[string]*browsertest.Page, ch string) *browsertest.Page {
+	p := pages[ch]
+	if p == nil {
+		p = &browsertest.Page{}
+		pages[ch] = p
+	}
+	return p
+}
+
+// show applies data, an update a provider delivered to channel ch, to that channel's
+// page in pages as Wagtail Live's browser code does; it fails t where the browser
+// would throw.
+func show(t *testing.T, pages map[string]*browsertest.Page, ch, data string) {
+	t.Helper()
+	if err := pageOf(pages, ch).Apply([]byte(data)); err != nil {
+		t.Fatalf("channel %s: %v in %s", ch, err, data)
+	}
 }
 
 // cms is what the CMS's pages look like after its events, applied one by one.
@@ -203,15 +217,25 @@ type cms map[string]*browsertest.Page
 
 func (c cms) apply(t *testing.T, ev event.Event) {
 	t.Helper()
-	p := c[ev.Channel]
-	if p == nil {
-		p = &browsertest.Page{}
-		c[ev.Channel] = p
-	}
 	u := merge.New(ev.Channel)
 	u.Add(ev)
-	if err := p.Apply(u.AppendJSON(nil)); err != nil {
+	if err := pageOf(c, ev.Channel).Apply(u.AppendJSON(nil)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// send makes n events with gen, as the CMS makes them: it applies each to c's pages,
+// hands it to publish (h.publish, or h.publishRetrying through an outage), then calls
+// after, when not nil, with the event and its index, counting from 0.
+func (c cms) send(t *testing.T, gen *workload.Generator, n int, publish func(event.Event), after func(i int, ev event.Event)) {
+	t.Helper()
+	for i := range n {
+		ev := gen.Next()
+		c.apply(t, ev)
+		publish(ev)
+		if after != nil {
+			after(i, ev)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package publish
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -121,14 +122,8 @@ func NewAbly(cfg AblyConfig, log *zap.Logger) (*Ably, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("ably configuration: %w", err)
 	}
-	timeout := cfg.Timeout
-	if timeout == 0 {
-		timeout = DefaultTimeout
-	}
-	maxBytes := cfg.MaxMessageBytes
-	if maxBytes == 0 {
-		maxBytes = AblyDefaultMaxMessageBytes
-	}
+	timeout := cmp.Or(cfg.Timeout, DefaultTimeout)
+	maxBytes := cmp.Or(cfg.MaxMessageBytes, AblyDefaultMaxMessageBytes)
 	log = log.With(zap.String("provider", "ably"))
 	httpClient := NewHTTPClient(timeout)
 	httpClient.Transport = &ablyTransport{base: httpClient.Transport}

@@ -2,6 +2,7 @@ package publish
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -119,14 +120,8 @@ func NewPieSocket(cfg PieSocketConfig, log *zap.Logger) (*PieSocket, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("piesocket configuration: %w", err)
 	}
-	timeout := cfg.Timeout
-	if timeout == 0 {
-		timeout = DefaultTimeout
-	}
-	maxBytes := cfg.MaxMessageBytes
-	if maxBytes == 0 {
-		maxBytes = PieSocketDefaultMaxMessageBytes
-	}
+	timeout := cmp.Or(cfg.Timeout, DefaultTimeout)
+	maxBytes := cmp.Or(cfg.MaxMessageBytes, PieSocketDefaultMaxMessageBytes)
 	endpoint := cfg.APIURL
 	if endpoint == "" {
 		endpoint = "https://" + cfg.ClusterID + ".piesocket.com/api/publish"

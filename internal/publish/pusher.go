@@ -1,6 +1,7 @@
 package publish
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -88,10 +89,7 @@ func NewPusher(cfg PusherConfig, log *zap.Logger) (*Pusher, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("pusher configuration: %w", err)
 	}
-	timeout := cfg.Timeout
-	if timeout == 0 {
-		timeout = DefaultTimeout
-	}
+	timeout := cmp.Or(cfg.Timeout, DefaultTimeout)
 	httpClient := NewHTTPClient(timeout)
 	log = log.With(zap.String("provider", "pusher"))
 	if !cfg.Secure && cfg.Host == "" {

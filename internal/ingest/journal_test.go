@@ -17,6 +17,14 @@ import (
 	"github.com/liverelay/liverelay/internal/event"
 )
 
+// startStreams starts a server with liverelay's streams (streams) and connects to it.
+func startStreams(t testing.TB) (jetstream.JetStream, broker.Topology, jetstream.Stream) {
+	t.Helper()
+	_, js := brokertest.Start(t).Connect()
+	top, s := streams(t, js)
+	return js, top, s
+}
+
 // streams creates liverelay's streams on the server and returns the event stream.
 func streams(t testing.TB, js jetstream.JetStream) (broker.Topology, jetstream.Stream) {
 	t.Helper()
@@ -71,9 +79,7 @@ func post(channel, id, html string) event.Event {
 // Events without a revision get one per channel that grows in stream order, from the
 // channel's last event: past a revision the CMS gave, whatever the clock says.
 func TestJournalStampsRevisions(t *testing.T) {
-	srv := brokertest.Start(t)
-	_, js := srv.Connect()
-	top, stream := streams(t, js)
+	js, top, stream := startStreams(t)
 	j := NewJournal(js, stream, top)
 	ctx := context.Background()
 
@@ -195,9 +201,7 @@ func TestNATSDownAnswers503(t *testing.T) {
 // A replayed dead letter stored last on a channel carries an older revision; the next
 // stamp still goes above the newest this worker stamped, even with its clock behind.
 func TestJournalStampsAboveAReplayedLetter(t *testing.T) {
-	srv := brokertest.Start(t)
-	_, js := srv.Connect()
-	top, stream := streams(t, js)
+	js, top, stream := startStreams(t)
 	j := NewJournal(js, stream, top)
 	ctx := context.Background()
 	if err := j.Append(ctx, []event.Event{post("live", "p", "1"), post("live", "p", "2")}); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/liverelay/liverelay/internal/broker"
 	"github.com/liverelay/liverelay/internal/broker/brokertest"
+	"github.com/liverelay/liverelay/internal/broker/topologytest"
 	"github.com/liverelay/liverelay/internal/event"
 )
 
@@ -28,13 +29,9 @@ func startStreams(t testing.TB) (jetstream.JetStream, broker.Topology, jetstream
 // streams creates liverelay's streams on the server and returns the event stream.
 func streams(t testing.TB, js jetstream.JetStream) (broker.Topology, jetstream.Stream) {
 	t.Helper()
-	top := broker.Topology{Stream: "LIVE_EVENTS", Prefix: "live.events", DLQStream: "LIVE_DLQ", DLQPrefix: "live.dlq",
-		Partitions: 4, Replicas: 1, DuplicateWindow: 2 * time.Minute, MaxAge: time.Hour}
+	top := topologytest.Ensure(t, js, 4)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := top.Ensure(ctx, js); err != nil {
-		t.Fatal(err)
-	}
 	s, err := js.Stream(ctx, top.Stream)
 	if err != nil {
 		t.Fatal(err)

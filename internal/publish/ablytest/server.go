@@ -98,8 +98,11 @@ const (
 	BatchV2
 )
 
-// Server is a fake Ably REST API. All its methods are safe for concurrent use.
+// Server is a fake Ably REST API: Requests, Rejected, Connections and SetDelay are
+// those of providertest.Counts, and Rejected counts a batch publish with partial
+// failures as rejected. All its methods are safe for concurrent use.
 type Server struct {
+	*providertest.Counts
 	srv             providertest.Server
 	keyName, secret string
 	duplicates      atomic.Int64
@@ -135,6 +138,7 @@ func New(t testing.TB, key string) *Server {
 		chanFail: map[string]*countedFault{},
 	}
 	s.maxBytes.Store(DefaultMaxMessageBytes)
+	s.Counts = &s.srv.Counts
 	s.srv.Start(t, http.HandlerFunc(s.serve))
 	return s
 }
@@ -148,26 +152,13 @@ func (s *Server) Port() int { return s.srv.Addr().Port }
 // URL is the fake's base URL, http://host:port.
 func (s *Server) URL() string { return s.srv.URL() }
 
-// Requests counts every request received, accepted or not.
-func (s *Server) Requests() int64 { return s.srv.Requests() }
-
-// Rejected counts the requests answered with an error status, scripted ones and
-// partial batch failures included.
-func (s *Server) Rejected() int64 { return s.srv.Rejected() }
-
 // Duplicates counts the messages accepted but not delivered because their publish
 // repeated an idempotency key of their channel within DedupWindow.
 func (s *Server) Duplicates() int64 { return s.duplicates.Load() }
 
-// Connections counts the TCP connections clients opened to the fake.
-func (s *Server) Connections() int64 { return s.srv.Connections() }
-
 // Messages returns a copy of the delivered messages, in the order they were delivered:
 // what subscribers get. Repeats dropped by idempotency are not among them.
 func (s *Server) Messages() []Message { return s.messages.All() }
-
-// SetDelay adds d of latency to every request from now on.
-func (s *Server) SetDelay(d time.Duration) { s.srv.SetDelay(d) }
 
 // SetMaxMessageBytes sets the per-publish size limit (16384 for a free account).
 func (s *Server) SetMaxMessageBytes(n int) { s.maxBytes.Store(int64(n)) }

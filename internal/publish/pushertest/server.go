@@ -55,8 +55,10 @@ type Fault struct {
 // It is called from the server's goroutines.
 type Script func(n int64, events []Event) Fault
 
-// Server is a fake Pusher HTTP API. All its methods are safe for concurrent use.
+// Server is a fake Pusher HTTP API: Requests, Rejected, Connections and SetDelay
+// are those of providertest.Counts. All its methods are safe for concurrent use.
 type Server struct {
+	*providertest.Counts
 	srv                providertest.Server
 	appID, key, secret string
 	events             *providertest.Recorder[Event]
@@ -67,6 +69,7 @@ type Server struct {
 func New(t testing.TB, appID, key, secret string) *Server {
 	t.Helper()
 	s := &Server{appID: appID, key: key, secret: secret, events: providertest.NewRecorder[Event]("pusher", "events")}
+	s.Counts = &s.srv.Counts
 	s.srv.Start(t, http.HandlerFunc(s.serve))
 	return s
 }
@@ -77,17 +80,8 @@ func (s *Server) Host() string { return strings.TrimPrefix(s.srv.URL(), "http://
 // URL is the fake's base URL, http://host:port.
 func (s *Server) URL() string { return s.srv.URL() }
 
-// Requests counts every request received, accepted or not.
-func (s *Server) Requests() int64 { return s.srv.Requests() }
-
-// Rejected counts the requests answered with an error status, scripted ones included.
-func (s *Server) Rejected() int64 { return s.srv.Rejected() }
-
 // Events returns a copy of the accepted events, in the order they were accepted.
 func (s *Server) Events() []Event { return s.events.All() }
-
-// SetDelay adds d of latency to every request from now on.
-func (s *Server) SetDelay(d time.Duration) { s.srv.SetDelay(d) }
 
 // FailNext makes the next n requests answer status, with a Retry-After header when
 // retryAfter is not empty, without recording their events.

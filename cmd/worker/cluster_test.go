@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/liverelay/liverelay/internal/broker/brokertest"
+	"github.com/liverelay/liverelay/internal/event"
 	"github.com/liverelay/liverelay/internal/publish/pushertest"
 )
 
@@ -48,10 +49,7 @@ func TestClusterNodeLossLosesNothing(t *testing.T) {
 	}
 	gen := smallBlogs(80, 17)
 	want := cms{}
-	for i := 0; i < 3000; i++ {
-		ev := gen.Next()
-		want.apply(t, ev)
-		h.publishRetrying(ev)
+	want.send(t, gen, 3000, h.publishRetrying, func(i int, _ event.Event) {
 		if i == 1000 {
 			wctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			// Merged per channel, the first thousand events make about one update per
@@ -75,7 +73,7 @@ func TestClusterNodeLossLosesNothing(t *testing.T) {
 			t.Logf("shutting down %s, the event stream's leader, with %d events undelivered (%v)", leader, left, err)
 			cluster.ServerNamed(leader).Shutdown()
 		}
-	}
+	})
 	h.waitDelivered(120 * time.Second)
 	// Nothing lost and no post's content rolled back. The order of new posts is not
 	// checked here: a leader that dies with deliveries in flight can still put an

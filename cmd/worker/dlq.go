@@ -79,9 +79,8 @@ func dlqList(ctx context.Context, name string, conn *opsFlags, filters *filterFl
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 2
 	}
-	ops, err := conn.connect()
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+	ops := conn.open(stderr)
+	if ops == nil {
 		return 1
 	}
 	defer ops.close()
@@ -134,9 +133,8 @@ func dlqShow(ctx context.Context, name string, conn *opsFlags, arg string, asJSO
 		fmt.Fprintf(stderr, "%s: SEQ %q: want the letter's sequence number in %s (a whole number from 1), as \"worker dlq list\" shows it\n", name, arg, conn.cfg.DLQStream)
 		return 2
 	}
-	ops, err := conn.connect()
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+	ops := conn.open(stderr)
+	if ops == nil {
 		return 1
 	}
 	defer ops.close()

@@ -29,15 +29,12 @@ func TestEndToEndPusher(t *testing.T) {
 	want := cms{}
 	const events = 4000
 	var sent []event.Event
-	for i := 0; i < events; i++ {
-		ev := gen.Next()
-		want.apply(t, ev)
-		h.publish(ev)
+	want.send(t, gen, events, h.publish, func(i int, ev event.Event) {
 		sent = append(sent, ev)
 		if i%10 == 0 { // the CMS retried a publish: same Nats-Msg-Id, dropped by the stream
 			h.publish(sent[i/2])
 		}
-	}
+	})
 	h.waitDelivered(60 * time.Second)
 	want.check(t, h.pages())
 	if n := len(h.deadLetters()); n != 0 {
@@ -134,14 +131,11 @@ func TestGracefulShutdownLosesNothing(t *testing.T) {
 	gen := smallBlogs(20, 2)
 	want := cms{}
 	stop := h.startWorker()
-	for i := 0; i < 1500; i++ {
-		ev := gen.Next()
-		want.apply(t, ev)
-		h.publish(ev)
+	want.send(t, gen, 1500, h.publish, func(i int, _ event.Event) {
 		if i == 700 {
 			stop()
 		}
-	}
+	})
 	left, err := h.undelivered()
 	if err != nil || left == 0 {
 		t.Fatalf("the stop did not land mid-stream: %d undelivered (%v)", left, err)

@@ -85,14 +85,11 @@ func TestNATSRestartLosesNothing(t *testing.T) {
 			}
 			gen := smallBlogs(30, 3)
 			want := cms{}
-			for i := 0; i < 1500; i++ {
-				ev := gen.Next()
-				want.apply(t, ev)
-				h.publishRetrying(ev)
+			want.send(t, gen, 1500, h.publishRetrying, func(i int, _ event.Event) {
 				if i == 600 {
 					h.nats.Restart()
 				}
-			}
+			})
 			h.waitDelivered(60 * time.Second)
 			want.check(t, h.pages())
 			revisionsInOrder(t, h.pusher.Events())
@@ -119,17 +116,10 @@ func TestProviderOutage(t *testing.T) {
 	h.startWorker()
 	gen := smallBlogs(100, 4)
 	want := cms{}
-	publishAll := func(n int) {
-		for i := 0; i < n; i++ {
-			ev := gen.Next()
-			want.apply(t, ev)
-			h.publish(ev)
-		}
-	}
-	publishAll(500)
+	want.send(t, gen, 500, h.publish, nil)
 	down.Store(true)
 	outageStart := time.Now()
-	publishAll(3000)
+	want.send(t, gen, 3000, h.publish, nil)
 	// Hold the outage for 5 s in all.
 	time.Sleep(time.Until(outageStart.Add(5 * time.Second)))
 	down.Store(false)
@@ -164,6 +154,16 @@ var buildOnce struct {
 	err  error
 }
 
+// newProcessHarness is a harness for a test that runs the worker binary as processes,
+// and the binary; with -short the test is skipped, saying what it would run.
+func newProcessHarness(t *testing.T, runs string) (bin string, h *harness) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip(runs)
+	}
+	return workerBinary(t), newHarness(t)
+}
+
 // workerBinary builds the worker once per test run.
 func workerBinary(t *testing.T) string {
 	t.Helper()
@@ -189,19 +189,12 @@ func workerBinary(t *testing.T) string {
 // nothing: a new process takes the partitions over and readers end with the CMS's
 // pages.
 func TestSIGKILLLosesNothing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and kills a worker process")
-	}
-	bin := workerBinary(t)
-	h := newHarness(t)
+	bin, h := newProcessHarness(t, "builds and kills a worker process")
 	h.pusher.SetDelay(time.Millisecond)
 	first := h.startNamed(bin, "first").cmd
 	gen := smallBlogs(30, 5)
 	want := cms{}
-	for i := 0; i < 2000; i++ {
-		ev := gen.Next()
-		want.apply(t, ev)
-		h.publish(ev)
+	want.send(t, gen, 2000, h.publish, func(i int, _ event.Event) {
 		if i == 1000 {
 			// Kill it once it is delivering.
 			if err := h.pusher.Wait(context.Background(), func(e []pushertest.Event) bool { return len(e) > 100 }); err != nil {
@@ -212,7 +205,7 @@ func TestSIGKILLLosesNothing(t *testing.T) {
 			}
 			_ = first.Wait()
 		}
-	}
+	})
 	left, err := h.undelivered()
 	if err != nil || left == 0 {
 		t.Fatalf("the kill did not land mid-stream: %d undelivered (%v)", left, err)
@@ -231,14 +224,11 @@ func TestSecondWorkerTakesOver(t *testing.T) {
 	h.startWorker()
 	gen := smallBlogs(20, 9)
 	want := cms{}
-	for i := 0; i < 1200; i++ {
-		ev := gen.Next()
-		want.apply(t, ev)
-		h.publish(ev)
+	want.send(t, gen, 1200, h.publish, func(i int, _ event.Event) {
 		if i == 500 {
 			stopFirst()
 		}
-	}
+	})
 	h.waitDelivered(90 * time.Second)
 	want.check(t, h.pages())
 	revisionsInOrder(t, h.pusher.Events())
@@ -250,11 +240,7 @@ func TestSecondWorkerTakesOver(t *testing.T) {
 // stream afterwards. The next owner must not publish it: it catches up on what the
 // dead worker was delivered before it publishes anything of the partition.
 func TestKilledWorkersPublishedRevisionStaysFenced(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and kills a worker process")
-	}
-	bin := workerBinary(t)
-	h := newHarness(t)
+	bin, h := newProcessHarness(t, "builds and kills a worker process")
 	h.cfg.Partitions = 2
 	post := func(id string, rev int64) event.Event {
 		return event.Event{Channel: "fenced-page", Revision: rev, Renders: []event.Render{{ID: id, Show: true,

@@ -13,12 +13,13 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/liverelay/liverelay/internal/broker/brokertest"
-	"github.com/liverelay/liverelay/internal/browser"
+	"github.com/liverelay/liverelay/internal/browsertest"
 	"github.com/liverelay/liverelay/internal/config"
 	"github.com/liverelay/liverelay/internal/event"
 	"github.com/liverelay/liverelay/internal/merge"
 	"github.com/liverelay/liverelay/internal/publish"
 	"github.com/liverelay/liverelay/internal/publish/pushertest"
+	"github.com/liverelay/liverelay/internal/workload"
 )
 
 // harness is one end-to-end set-up: a real nats-server in-process, a fake Pusher that
@@ -180,48 +181,71 @@ func (h *harness) deadLetters() []jetstream.RawStreamMsg {
 }
 
 // pages replays what the fake Pusher received through the browser model.
-func (h *harness) pages() map[string]*browser.Page {
+func (h *harness) pages() map[string]*browsertest.Page {
 	h.t.Helper()
-	pages := map[string]*browser.Page{}
+	pages := map[string]*browsertest.Page{}
 	for _, e := range h.pusher.Events() {
 		if e.Name != "live-page-update" {
 			h.t.Fatalf("event name %q", e.Name)
 		}
-		p := pages[e.Channel]
-		if p == nil {
-			p = &browser.Page{}
-			pages[e.Channel] = p
-		}
-		if err := p.Apply([]byte(e.Data)); err != nil {
-			h.t.Fatalf("channel %s: %v in %s", e.Channel, err, e.Data)
-		}
+		show(h.t, pages, e.Channel, e.Data)
 	}
 	return pages
 }
 
+// pageOf is channel ch's page in pages, added empty when there is none.
+func pageOf(pages map[string]*browsertest.Page, ch string) *browsertest.Page {
+	p := pages[ch]
+	if p == nil {
+		p = &browsertest.Page{}
+		pages[ch] = p
+	}
+	return p
+}
+
+// show applies data, an update a provider delivered to channel ch, to that channel's
+// page in pages as Wagtail Live's browser code does; it fails t where the browser
+// would throw.
+func show(t *testing.T, pages map[string]*browsertest.Page, ch, data string) {
+	t.Helper()
+	if err := pageOf(pages, ch).Apply([]byte(data)); err != nil {
+		t.Fatalf("channel %s: %v in %s", ch, err, data)
+	}
+}
+
 // cms is what the CMS's pages look like after its events, applied one by one.
-type cms map[string]*browser.Page
+type cms map[string]*browsertest.Page
 
 func (c cms) apply(t *testing.T, ev event.Event) {
 	t.Helper()
-	p := c[ev.Channel]
-	if p == nil {
-		p = &browser.Page{}
-		c[ev.Channel] = p
-	}
 	u := merge.New(ev.Channel)
 	u.Add(ev)
-	if err := p.Apply(u.AppendJSON(nil)); err != nil {
+	if err := pageOf(c, ev.Channel).Apply(u.AppendJSON(nil)); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func (c cms) check(t *testing.T, got map[string]*browser.Page) {
+// send makes n events with gen, as the CMS makes them: it applies each to c's pages,
+// hands it to publish (h.publish, or h.publishRetrying through an outage), then calls
+// after, when not nil, with the event and its index, counting from 0.
+func (c cms) send(t *testing.T, gen *workload.Generator, n int, publish func(event.Event), after func(i int, ev event.Event)) {
+	t.Helper()
+	for i := range n {
+		ev := gen.Next()
+		c.apply(t, ev)
+		publish(ev)
+		if after != nil {
+			after(i, ev)
+		}
+	}
+}
+
+func (c cms) check(t *testing.T, got map[string]*browsertest.Page) {
 	t.Helper()
 	for ch, want := range c {
 		g := got[ch]
 		if g == nil {
-			g = &browser.Page{}
+			g = &browsertest.Page{}
 		}
 		if !g.Equal(want) {
 			t.Errorf("channel %s: readers see %d posts, the CMS has %d; first difference: %s", ch, len(g.Posts), len(want.Posts), firstDiff(g, want))
@@ -231,15 +255,15 @@ func (c cms) check(t *testing.T, got map[string]*browser.Page) {
 
 // checkContent is check without the order of the posts: every post the CMS has,
 // with its final content and visibility, and no other.
-func (c cms) checkContent(t *testing.T, got map[string]*browser.Page) {
+func (c cms) checkContent(t *testing.T, got map[string]*browsertest.Page) {
 	t.Helper()
 	misplaced := 0
 	for ch, want := range c {
 		g := got[ch]
 		if g == nil {
-			g = &browser.Page{}
+			g = &browsertest.Page{}
 		}
-		have := map[string]browser.Post{}
+		have := map[string]browsertest.Post{}
 		for _, p := range g.Posts {
 			have[p.ID] = p
 		}
@@ -261,7 +285,7 @@ func (c cms) checkContent(t *testing.T, got map[string]*browser.Page) {
 	}
 }
 
-func firstDiff(got, want *browser.Page) string {
+func firstDiff(got, want *browsertest.Page) string {
 	for i := 0; i < max(len(got.Posts), len(want.Posts)); i++ {
 		switch {
 		case i >= len(got.Posts):

@@ -101,6 +101,16 @@ func (o *opsFlags) connect() (*ops, error) {
 	return &ops{cfg: c, nc: nc, js: js}, nil
 }
 
+// open connects as connect does, or says on stderr why it cannot; nil means exit 1.
+func (o *opsFlags) open(stderr io.Writer) *ops {
+	c, err := o.connect()
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", o.name, err)
+		return nil
+	}
+	return c
+}
+
 func (o *ops) close() { o.nc.Close() }
 
 func (o *ops) reader() *dlq.Reader { return dlq.NewReader(o.js, o.cfg.DLQStream, o.cfg.DLQPrefix) }

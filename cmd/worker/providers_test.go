@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/liverelay/liverelay/internal/browser"
+	"github.com/liverelay/liverelay/internal/browsertest"
 	"github.com/liverelay/liverelay/internal/config"
 	"github.com/liverelay/liverelay/internal/publish"
 	"github.com/liverelay/liverelay/internal/publish/ablytest"
@@ -61,22 +61,11 @@ func TestEndToEndEveryProvider(t *testing.T) {
 			h.startWorker()
 			gen := smallBlogs(25, 7)
 			want := cms{}
-			for i := 0; i < 1500; i++ {
-				ev := gen.Next()
-				want.apply(t, ev)
-				h.publish(ev)
-			}
+			want.send(t, gen, 1500, h.publish, nil)
 			h.waitDelivered(60 * time.Second)
-			pages := map[string]*browser.Page{}
+			pages := map[string]*browsertest.Page{}
 			for _, r := range got() {
-				p := pages[r.channel]
-				if p == nil {
-					p = &browser.Page{}
-					pages[r.channel] = p
-				}
-				if err := p.Apply([]byte(r.data)); err != nil {
-					t.Fatalf("%s: %v", r.channel, err)
-				}
+				show(t, pages, r.channel, r.data)
 			}
 			want.check(t, pages)
 			if n := len(h.deadLetters()); n != 0 {
@@ -112,28 +101,17 @@ func TestEndToEndAblySplitUpdates(t *testing.T) {
 	wl.MaxLive = 30
 	gen := workload.New(wl)
 	want := cms{}
-	for range events {
-		ev := gen.Next()
-		want.apply(t, ev)
-		h.publish(ev)
-	}
+	want.send(t, gen, events, h.publish, nil)
 	h.waitDelivered(90 * time.Second)
 
 	msgs := fake.Messages()
-	pages := map[string]*browser.Page{}
+	pages := map[string]*browsertest.Page{}
 	parts := map[string]int{} // channel and update → its parts delivered
 	for _, m := range msgs {
 		if m.Name != "live-page-update" {
 			t.Fatalf("ably message name %q", m.Name)
 		}
-		p := pages[m.Channel]
-		if p == nil {
-			p = &browser.Page{}
-			pages[m.Channel] = p
-		}
-		if err := p.Apply([]byte(m.Data)); err != nil {
-			t.Fatalf("%s: %v", m.Channel, err)
-		}
+		show(t, pages, m.Channel, m.Data)
 		parts[m.Channel+" "+updateOf(m.ID)]++
 	}
 	want.check(t, pages)

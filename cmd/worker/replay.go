@@ -77,9 +77,8 @@ func replay(ctx context.Context, name string, conn *opsFlags, opt *replayOptions
 		fmt.Fprintf(stderr, "%s: --timeout %v: want a positive duration such as 10s\n", name, opt.timeout)
 		return 2
 	}
-	ops, err := conn.connect()
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+	ops := conn.open(stderr)
+	if ops == nil {
 		return 1
 	}
 	defer ops.close()

@@ -291,11 +291,7 @@ func pct(ds []time.Duration, p float64) time.Duration {
 // provider requests, readers see the CMS's pages, and no channel ever goes back to
 // older content.
 func TestWorkersShareThePartitions(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs worker processes")
-	}
-	bin := workerBinary(t)
-	h := newHarness(t)
+	bin, h := newProcessHarness(t, "runs worker processes")
 	h.cfg.Partitions = 32
 	h.pusher.SetDelay(time.Millisecond)
 	names := []string{"w1", "w2", "w3", "w4"}
@@ -317,11 +313,7 @@ func TestWorkersShareThePartitions(t *testing.T) {
 
 	gen := smallBlogs(300, 21)
 	want := cms{}
-	for i := 0; i < 4000; i++ {
-		ev := gen.Next()
-		want.apply(t, ev)
-		h.publish(ev)
-	}
+	want.send(t, gen, 4000, h.publish, nil)
 	h.waitDelivered(90 * time.Second)
 	want.check(t, h.pages())
 	revisionsInOrder(t, h.pusher.Events())
@@ -344,11 +336,7 @@ func TestWorkersShareThePartitions(t *testing.T) {
 // killed with SIGKILL, a fourth joins, and another is stopped with SIGTERM. Nothing is
 // lost, no channel goes back, and the test reports how long readers waited.
 func TestWorkersComeAndGo(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs and kills worker processes")
-	}
-	bin := workerBinary(t)
-	h := newHarness(t)
+	bin, h := newProcessHarness(t, "runs and kills worker processes")
 	h.cfg.Partitions = 12
 	h.pusher.SetDelay(time.Millisecond)
 	w := map[string]*proc{}
@@ -425,11 +413,7 @@ func TestWorkersComeAndGo(t *testing.T) {
 // it must not publish what it held: readers would get older content after newer. It
 // checks its pins with the server, drops what it held, and rejoins.
 func TestPausedWorkerStopsPublishing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs and freezes worker processes")
-	}
-	bin := workerBinary(t)
-	h := newHarness(t)
+	bin, h := newProcessHarness(t, "runs and freezes worker processes")
 	h.cfg.Partitions = 8
 	// A slow provider: the frozen worker always has updates on their way.
 	h.pusher.SetDelay(300 * time.Millisecond)

@@ -52,9 +52,8 @@ func status(ctx context.Context, name string, conn *opsFlags, asJSON bool, timeo
 		fmt.Fprintf(stderr, "%s: --timeout %v: want a positive duration such as 10s\n", name, timeout)
 		return 2
 	}
-	ops, err := conn.connect()
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+	ops := conn.open(stderr)
+	if ops == nil {
 		return 1
 	}
 	defer ops.close()

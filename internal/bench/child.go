@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -94,26 +93,4 @@ func (c *child) metric(name string) (float64, error) {
 }
 
 // stop sends SIGTERM and waits for a clean exit.
-func (c *child) stop() error {
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- c.cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			return fmt.Errorf("worker exited with %v: %s", err, lastLines(c.stderr.String(), 5))
-		}
-		return nil
-	case <-time.After(30 * time.Second):
-		_ = c.cmd.Process.Kill()
-		return fmt.Errorf("worker did not stop within 30s")
-	}
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+func (c *child) stop() error { return terminate(c.cmd, "worker", &c.stderr) }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os/exec"
@@ -83,21 +82,5 @@ func (s *natsServer) stop() error {
 	if s.cmd.ProcessState != nil {
 		return nil
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- s.cmd.Wait() }()
-	select {
-	case err := <-done:
-		var exit *exec.ExitError
-		if err != nil && !errors.As(err, &exit) {
-			return err
-		}
-		if err != nil {
-			return fmt.Errorf("the JetStream server exited with %v: %s", err, lastLines(s.stderr.String(), 5))
-		}
-		return nil
-	case <-time.After(30 * time.Second):
-		_ = s.cmd.Process.Kill()
-		return errors.New("the JetStream server did not stop within 30s")
-	}
+	return terminate(s.cmd, "the JetStream server", &s.stderr)
 }

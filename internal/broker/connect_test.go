@@ -76,15 +76,3 @@ func newNKey(t *testing.T) (seed []byte, public string) {
 	public, _ = kp.PublicKey()
 	return seed, public
 }
-
-func TestRedactHidesURLCredentials(t *testing.T) {
-	for in, want := range map[string]string{
-		"nats://user:pass@host:4222": "nats://***@host:4222",
-		"nats://token@host:4222":     "nats://***@host:4222",
-		"nats://host:4222":           "nats://host:4222",
-	} {
-		if got := Redact(in); got != want {
-			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

@@ -29,8 +29,12 @@ func TestConnectErrorHidesEveryURLsCredentials(t *testing.T) {
 	}
 }
 
-func TestRedactList(t *testing.T) {
+// Redact hides the credentials of one URL or of each URL of a list.
+func TestRedactHidesURLCredentials(t *testing.T) {
 	for in, want := range map[string]string{
+		"nats://user:pass@host:4222":            "nats://***@host:4222",
+		"nats://token@host:4222":                "nats://***@host:4222",
+		"nats://host:4222":                      "nats://host:4222",
 		"nats://a:p@h1:4222,nats://b:q@h2:4222": "nats://***@h1:4222,nats://***@h2:4222",
 		"nats://h1:4222, tok@h2:4222":           "nats://h1:4222, ***@h2:4222",
 		"nats://h1:4222":                        "nats://h1:4222",

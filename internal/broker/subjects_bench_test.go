@@ -44,26 +44,24 @@ import (
 var channelCounts = []int{10_000, 50_000, 100_000}
 
 func BenchmarkStreamMemoryPerChannel(b *testing.B) {
-	for _, n := range channelCounts {
-		b.Run(fmt.Sprintf("channels=%d", n), func(b *testing.B) {
-			var hot, cold float64
-			for i := 0; i < b.N; i++ {
-				hot, cold = measureChannels(b, n, publishEvents)
-			}
-			report(b, n, hot, cold)
-		})
-	}
+	benchmarkMemoryPerChannel(b, publishEvents)
 }
 
 // BenchmarkStreamMemoryPerChannelWithMsgID publishes with a Nats-Msg-Id, as the CMS
 // does: the server also keeps each id for LIVE_DUPLICATE_WINDOW (2 minutes), after
 // which the figure falls back to BenchmarkStreamMemoryPerChannel's.
 func BenchmarkStreamMemoryPerChannelWithMsgID(b *testing.B) {
+	benchmarkMemoryPerChannel(b, publishEventsWithMsgID)
+}
+
+// benchmarkMemoryPerChannel measures and reports the server's memory per channel
+// for each of channelCounts, with publish putting one event on each channel.
+func benchmarkMemoryPerChannel(b *testing.B, publish func(*testing.B, context.Context, jetstream.JetStream, int)) {
 	for _, n := range channelCounts {
 		b.Run(fmt.Sprintf("channels=%d", n), func(b *testing.B) {
 			var hot, cold float64
 			for i := 0; i < b.N; i++ {
-				hot, cold = measureChannels(b, n, publishEventsWithMsgID)
+				hot, cold = measureChannels(b, n, publish)
 			}
 			report(b, n, hot, cold)
 		})

@@ -180,8 +180,8 @@ func (t *Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
 				t.Stream, have, t.Partitions, t.Prefix, events.SubjectTransform.Destination)
 		}
 	}
-	if err := Retry(ctx, func(ctx context.Context) error { _, err := js.CreateOrUpdateStream(ctx, events); return err }); err != nil {
-		return fmt.Errorf("create or update stream %s: %w", t.Stream, err)
+	if err := ensureStream(ctx, js, events); err != nil {
+		return err
 	}
 	dlq := jetstream.StreamConfig{
 		Name:        t.DLQStream,
@@ -193,8 +193,8 @@ func (t *Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
 		Duplicates:  t.DuplicateWindow,
 		MaxAge:      t.DLQMaxAge,
 	}
-	if err := Retry(ctx, func(ctx context.Context) error { _, err := js.CreateOrUpdateStream(ctx, dlq); return err }); err != nil {
-		return fmt.Errorf("create or update stream %s: %w", t.DLQStream, err)
+	if err := ensureStream(ctx, js, dlq); err != nil {
+		return err
 	}
 	return t.ensureAdvisories(ctx, js)
 }
@@ -218,6 +218,12 @@ func (t Topology) ensureAdvisories(ctx context.Context, js jetstream.JetStream) 
 		Replicas:    t.Replicas,
 		MaxAge:      t.MaxAge,
 	}
+	return ensureStream(ctx, js, cfg)
+}
+
+// ensureStream creates the stream cfg, or updates it to cfg, retrying while the
+// set-up call goes unanswered or the cluster is short of peers (see Retry).
+func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
 	if err := Retry(ctx, func(ctx context.Context) error { _, err := js.CreateOrUpdateStream(ctx, cfg); return err }); err != nil {
 		return fmt.Errorf("create or update stream %s: %w", cfg.Name, err)
 	}

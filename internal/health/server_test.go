@@ -3,6 +3,7 @@ package health
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -22,21 +23,33 @@ func start(t *testing.T, reg prometheus.Gatherer) (*Server, string) {
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
+	stop := serve(s)
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return s, "http://" + s.Addr()
+}
+
+// serve runs s.Serve until stop cancels it; stop reports an error from Serve, or
+// that Serve did not return within ShutdownTimeout and a second.
+func serve(s *Server) (stop func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx) }()
-	t.Cleanup(func() {
+	return func() error {
 		cancel()
 		select {
 		case err := <-done:
 			if err != nil {
-				t.Errorf("Serve after cancel = %v, want nil", err)
+				return fmt.Errorf("Serve after cancel = %v, want nil", err)
 			}
+			return nil
 		case <-time.After(ShutdownTimeout + time.Second):
-			t.Error("Serve did not return after cancel")
+			return errors.New("Serve did not return after cancel")
 		}
-	})
-	return s, "http://" + s.Addr()
+	}
 }
 
 func get(t *testing.T, url string) (int, string) {
@@ -121,21 +134,13 @@ func TestServeStopsOnCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := s.Addr()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
+	stop := serve(s)
 
 	if status, _ := get(t, "http://"+addr+"/healthz"); status != http.StatusOK {
 		t.Fatalf("GET /healthz status = %d before cancel", status)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Serve = %v, want nil", err)
-		}
-	case <-time.After(ShutdownTimeout + time.Second):
-		t.Fatal("Serve did not return after cancel")
+	if err := stop(); err != nil {
+		t.Fatal(err)
 	}
 	if conn, err := net.Dial("tcp", addr); err == nil {
 		conn.Close()

@@ -8,15 +8,13 @@ package ingest
 import (
 	"crypto/hmac"
 	"crypto/md5"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"net/http"
-	"net/url"
-	"sort"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/liverelay/liverelay/internal/pushersign"
 )
 
 // TimestampWindow is how far a request's auth_timestamp may be from the server's
@@ -50,7 +48,7 @@ func refuse(status int, format string, args ...any) *refusal {
 // signed with the secret never gets its body read. It returns the body_md5 the
 // request signed, for checkBody.
 func (c Credentials) authenticate(method, path, rawQuery string, now time.Time) (bodyMD5 string, rf *refusal) {
-	q, err := parseQuery(rawQuery)
+	q, err := pushersign.ParseQuery(rawQuery)
 	if err != nil {
 		return "", refuse(http.StatusBadRequest, "Invalid query string: %v", err)
 	}
@@ -71,8 +69,8 @@ func (c Credentials) authenticate(method, path, rawQuery string, now time.Time) 
 		return "", refuse(http.StatusUnauthorized, "Timestamp expired: Given timestamp (%s) not within %.0fs of server time (%s)",
 			time.Unix(ts, 0).UTC().Format(time.RFC3339), TimestampWindow.Seconds(), now.UTC().Format(time.RFC3339))
 	}
-	toSign := stringToSign(method, path, q)
-	if !hmac.Equal([]byte(q["auth_signature"]), []byte(sign(c.Secret, toSign))) {
+	toSign := pushersign.StringToSign(method, path, q)
+	if !hmac.Equal([]byte(q["auth_signature"]), []byte(pushersign.Sign(c.Secret, toSign))) {
 		return "", refuse(http.StatusUnauthorized, "Invalid signature: you should have sent HmacSHA256Hex(%q, your_secret_key), but you sent %q",
 			toSign, q["auth_signature"])
 	}
@@ -90,59 +88,4 @@ func checkBody(bodyMD5 string, body []byte) *refusal {
 		return refuse(http.StatusUnauthorized, "Invalid body_md5: it must be the hex MD5 of the request body")
 	}
 	return nil
-}
-
-// parseQuery decodes a query with one value per key, keys lower-cased as Pusher
-// signs them.
-func parseQuery(raw string) (map[string]string, error) {
-	q := map[string]string{}
-	for part := range strings.SplitSeq(raw, "&") {
-		if part == "" {
-			continue
-		}
-		rk, rv, _ := strings.Cut(part, "=")
-		k, err := url.QueryUnescape(rk)
-		if err != nil {
-			return nil, err
-		}
-		v, err := url.QueryUnescape(rv)
-		if err != nil {
-			return nil, err
-		}
-		k = strings.ToLower(k)
-		if _, dup := q[k]; dup {
-			return nil, fmt.Errorf("parameter %q given twice", k)
-		}
-		q[k] = v
-	}
-	return q, nil
-}
-
-// stringToSign is what a Pusher client signs: the method, the path and the query
-// parameters but auth_signature, sorted by key, as key=value joined by '&', values
-// not escaped.
-func stringToSign(method, path string, query map[string]string) string {
-	keys := make([]string, 0, len(query))
-	for k := range query {
-		if k != "auth_signature" {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	b.WriteString(method + "\n" + path + "\n")
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteByte('&')
-		}
-		b.WriteString(k + "=" + query[k])
-	}
-	return b.String()
-}
-
-// sign is the hex HMAC-SHA256 of toSign with secret, as auth_signature carries it.
-func sign(secret, toSign string) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(toSign))
-	return hex.EncodeToString(mac.Sum(nil))
 }

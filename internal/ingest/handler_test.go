@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/liverelay/liverelay/internal/event"
+	"github.com/liverelay/liverelay/internal/pushersign"
 )
 
 var testCreds = Credentials{AppID: "4242", Key: "ingest-key", Secret: "ingest-secret"}
@@ -199,7 +200,7 @@ func signed(t testing.TB, base, path string, body []byte, creds Credentials, edi
 		plain[k] = v[0]
 	}
 	if _, ok := q["auth_signature"]; !ok {
-		q.Set("auth_signature", sign(creds.Secret, stringToSign(http.MethodPost, path, plain)))
+		q.Set("auth_signature", pushersign.Sign(creds.Secret, pushersign.StringToSign(http.MethodPost, path, plain)))
 	}
 	req, err := http.NewRequest(http.MethodPost, base+path+"?"+q.Encode(), strings.NewReader(string(body)))
 	if err != nil {

@@ -14,19 +14,24 @@ import (
 
 	"github.com/liverelay/liverelay/internal/broker"
 	"github.com/liverelay/liverelay/internal/broker/brokertest"
+	"github.com/liverelay/liverelay/internal/broker/topologytest"
 	"github.com/liverelay/liverelay/internal/event"
 )
+
+// startStreams starts a server with liverelay's streams (streams) and connects to it.
+func startStreams(t testing.TB) (jetstream.JetStream, broker.Topology, jetstream.Stream) {
+	t.Helper()
+	_, js := brokertest.Start(t).Connect()
+	top, s := streams(t, js)
+	return js, top, s
+}
 
 // streams creates liverelay's streams on the server and returns the event stream.
 func streams(t testing.TB, js jetstream.JetStream) (broker.Topology, jetstream.Stream) {
 	t.Helper()
-	top := broker.Topology{Stream: "LIVE_EVENTS", Prefix: "live.events", DLQStream: "LIVE_DLQ", DLQPrefix: "live.dlq",
-		Partitions: 4, Replicas: 1, DuplicateWindow: 2 * time.Minute, MaxAge: time.Hour}
+	top := topologytest.Ensure(t, js, 4)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := top.Ensure(ctx, js); err != nil {
-		t.Fatal(err)
-	}
 	s, err := js.Stream(ctx, top.Stream)
 	if err != nil {
 		t.Fatal(err)
@@ -71,9 +76,7 @@ func post(channel, id, html string) event.Event {
 // Events without a revision get one per channel that grows in stream order, from the
 // channel's last event: past a revision the CMS gave, whatever the clock says.
 func TestJournalStampsRevisions(t *testing.T) {
-	srv := brokertest.Start(t)
-	_, js := srv.Connect()
-	top, stream := streams(t, js)
+	js, top, stream := startStreams(t)
 	j := NewJournal(js, stream, top)
 	ctx := context.Background()
 
@@ -195,9 +198,7 @@ func TestNATSDownAnswers503(t *testing.T) {
 // A replayed dead letter stored last on a channel carries an older revision; the next
 // stamp still goes above the newest this worker stamped, even with its clock behind.
 func TestJournalStampsAboveAReplayedLetter(t *testing.T) {
-	srv := brokertest.Start(t)
-	_, js := srv.Connect()
-	top, stream := streams(t, js)
+	js, top, stream := startStreams(t)
 	j := NewJournal(js, stream, top)
 	ctx := context.Background()
 	if err := j.Append(ctx, []event.Event{post("live", "p", "1"), post("live", "p", "2")}); err != nil {

@@ -119,13 +119,18 @@ func (u *Update) render(r event.Render) {
 	u.nRenders++
 }
 
-func (u *Update) remove(id string) {
+// dropRender forgets the render of post id, if one is merged.
+func (u *Update) dropRender(id string) {
 	if i, ok := u.live[id]; ok {
 		u.approx -= rawSize(u.entries[i].render)
 		u.entries[i] = entry{dropped: true}
 		delete(u.live, id)
 		u.nRenders--
 	}
+}
+
+func (u *Update) remove(id string) {
+	u.dropRender(id)
 	if i, ok := u.removed[id]; ok && i >= 0 {
 		return
 	}
@@ -281,12 +286,7 @@ func (u *Update) Posts() []string {
 // Drop forgets the render or removal of post id, as if it had never been merged; a
 // later render or removal of id is merged as usual.
 func (u *Update) Drop(id string) {
-	if i, ok := u.live[id]; ok {
-		u.approx -= rawSize(u.entries[i].render)
-		u.entries[i] = entry{dropped: true}
-		delete(u.live, id)
-		u.nRenders--
-	}
+	u.dropRender(id)
 	if i, ok := u.removed[id]; ok && i >= 0 {
 		u.approx -= len(id) + 2
 		u.removals[i] = ""

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/liverelay/liverelay/internal/browser"
+	"github.com/liverelay/liverelay/internal/browsertest"
 	"github.com/liverelay/liverelay/internal/event"
 )
 
@@ -139,7 +139,7 @@ func TestMergedUpdatesLeaveThePageAsTheEventsDo(t *testing.T) {
 	for seed := uint64(0); seed < 200; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 7))
 		b := &blog{rng: rng}
-		var want, got browser.Page
+		var want, got browsertest.Page
 		u := New("c")
 		max := 200 + rng.IntN(400)
 		for i := 0; i < 100; i++ {
@@ -203,8 +203,8 @@ func TestSplit(t *testing.T) {
 	if len(tooBig) != 1 || tooBig[0].ID != "huge" {
 		t.Fatalf("tooBig = %v, want the huge post", tooBig)
 	}
-	var page browser.Page
-	page.Posts = []browser.Post{{ID: "gone1"}, {ID: "gone2"}}
+	var page browsertest.Page
+	page.Posts = []browsertest.Post{{ID: "gone1"}, {ID: "gone2"}}
 	for _, m := range msgs {
 		if len(m) > 120 {
 			t.Fatalf("message over the limit: %s", m)
@@ -213,7 +213,7 @@ func TestSplit(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	want := browser.Page{Posts: []browser.Post{{ID: "b", Show: true, Content: "2"}, {ID: "a", Show: true, Content: "1"}}}
+	want := browsertest.Page{Posts: []browsertest.Post{{ID: "b", Show: true, Content: "2"}, {ID: "a", Show: true, Content: "1"}}}
 	if !page.Equal(&want) {
 		t.Fatalf("page %+v, want %+v", page.Posts, want.Posts)
 	}

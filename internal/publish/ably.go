@@ -1,6 +1,7 @@
 package publish
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -68,14 +69,8 @@ func NewAbly(cfg AblyConfig, log *zap.Logger) (*Ably, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("ably configuration: %w", err)
 	}
-	timeout := cfg.Timeout
-	if timeout == 0 {
-		timeout = DefaultTimeout
-	}
-	maxBytes := cfg.MaxMessageBytes
-	if maxBytes == 0 {
-		maxBytes = AblyDefaultMaxMessageBytes
-	}
+	timeout := cmp.Or(cfg.Timeout, DefaultTimeout)
+	maxBytes := cmp.Or(cfg.MaxMessageBytes, AblyDefaultMaxMessageBytes)
 	log = log.With(zap.String("provider", "ably"))
 	httpClient := NewHTTPClient(timeout)
 	httpClient.Transport = &ablyTransport{base: httpClient.Transport}
@@ -131,10 +126,7 @@ func (a *Ably) Limits() Limits {
 
 // CheckChannel reports whether Ably accepts ch as a channel name.
 func (a *Ably) CheckChannel(ch string) error {
-	if err := checkAblyChannel(ch); err != nil {
-		return a.reject(err)
-	}
-	return nil
+	return refuse(a.Name(), checkAblyChannel(ch))
 }
 
 func checkAblyChannel(ch string) error {
@@ -153,22 +145,18 @@ func checkAblyChannel(ch string) error {
 	return nil
 }
 
-func (a *Ably) reject(err error) *Error {
-	return &Error{Provider: a.Name(), Rejected: true, Err: err}
-}
-
 // check refuses a message Ably would refuse, before any request.
 func (a *Ably) check(i int, m Message) error {
 	if err := checkAblyChannel(m.Channel); err != nil {
-		return a.reject(fmt.Errorf("message %d: %w", i+1, err))
+		return refuseMessage(a.Name(), i, ": %w", err)
 	}
 	switch {
 	case ablySize(m) > a.maxBytes:
-		return a.reject(fmt.Errorf("message %d for channel %q: data of %d bytes is over %d (%d per publish, less %d for the event name)",
-			i+1, m.Channel, len(m.Data), a.maxData, a.maxBytes, ablyEnvelope))
+		return refuseMessage(a.Name(), i, " for channel %q: data of %d bytes is over %d (%d per publish, less %d for the event name)",
+			m.Channel, len(m.Data), a.maxData, a.maxBytes, ablyEnvelope)
 	case !utf8.Valid(m.Data) || !json.Valid(m.Data):
 		// Sent with encoding "json": subscribers would fail to decode it.
-		return a.reject(fmt.Errorf("message %d for channel %q: data is not JSON", i+1, m.Channel))
+		return refuseMessage(a.Name(), i, " for channel %q: data is not JSON", m.Channel)
 	}
 	return nil
 }

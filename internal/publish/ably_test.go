@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/liverelay/liverelay/internal/publish/ablytest"
+	"github.com/liverelay/liverelay/internal/publish/providertest"
 )
 
 const (
@@ -34,19 +35,6 @@ func idMessages(channel, base string, n int) []Message {
 		}
 	}
 	return msgs
-}
-
-// dataOfSize is an update of exactly n bytes, most of it characters that
-// encoding/json would escape.
-func dataOfSize(t *testing.T, n int) []byte {
-	t.Helper()
-	prefix, suffix := `{"renders":{"a":{"show":true,"content":"`, `"}},"removals":[]}`
-	content := strings.ToValidUTF8(strings.Repeat("<&>é", n)[:n-len(prefix)-len(suffix)], "x")
-	data := prefix + content + suffix
-	if len(data) != n {
-		t.Fatalf("test data of %d bytes, want %d", len(data), n)
-	}
-	return []byte(data)
 }
 
 func newTestAbly(t *testing.T, srv *ablytest.Server, edit func(*AblyConfig)) *Ably {
@@ -147,7 +135,7 @@ func TestAblyFreeAccount(t *testing.T) {
 	srv := ablytest.New(t, testAblyKey)
 	srv.SetMaxMessageBytes(AblyFreeMaxMessageBytes)
 	a := newTestAbly(t, srv, func(c *AblyConfig) { c.MaxMessageBytes = AblyFreeMaxMessageBytes })
-	data := dataOfSize(t, a.Limits().MaxData)
+	data := providertest.UpdateOfSize(t, a.Limits().MaxData)
 	msgs := []Message{
 		{Channel: "page-1", Data: data, ID: strings.Repeat("9", 20) + "-" + strings.Repeat("z", 13) + "-999"},
 		{Channel: "page-1", Data: data, ID: strings.Repeat("i", 500)}, // ids do not count
@@ -168,7 +156,7 @@ func TestAblyFreeAccount(t *testing.T) {
 			t.Errorf("message %s is %d bytes as Ably counts, want exactly %d", m.ID, ablytest.Size(m), AblyFreeMaxMessageBytes)
 		}
 	}
-	over := Message{Channel: "page-1", Data: dataOfSize(t, a.Limits().MaxData+1), ID: "3-0"}
+	over := Message{Channel: "page-1", Data: providertest.UpdateOfSize(t, a.Limits().MaxData+1), ID: "3-0"}
 	if perr := providerError(t, a.Publish(t.Context(), []Message{over}), "ably"); !perr.Rejected || !strings.Contains(perr.Error(), "over 16368") {
 		t.Errorf("error %v, want a rejection of the data", perr)
 	}
@@ -389,7 +377,7 @@ func TestAblyBatchWholeFailure(t *testing.T) {
 func TestAblyBatchBodyLimit(t *testing.T) {
 	srv := ablytest.New(t, testAblyKey)
 	a := newTestAbly(t, srv, nil)
-	data := dataOfSize(t, a.Limits().MaxData) // HTML-heavy: it grows when JSON-escaped
+	data := providertest.UpdateOfSize(t, a.Limits().MaxData) // HTML-heavy: it grows when JSON-escaped
 	var msgs []Message
 	for i := range a.Limits().MaxBatch {
 		msgs = append(msgs, Message{Channel: fmt.Sprintf("page-%d", i), Data: data, ID: fmt.Sprintf("%d:0", i)})
@@ -546,7 +534,7 @@ func TestAblyRefusesBeforeSending(t *testing.T) {
 	for name, m := range map[string]Message{
 		"not JSON":      {Channel: "page-1", Data: []byte(`{"renders":`), ID: "1-0"},
 		"not UTF-8":     {Channel: "page-1", Data: []byte("{\"a\":\"\xff\"}"), ID: "1-0"},
-		"data too long": {Channel: "page-1", Data: dataOfSize(t, a.Limits().MaxData+1), ID: "1-0"},
+		"data too long": {Channel: "page-1", Data: providertest.UpdateOfSize(t, a.Limits().MaxData+1), ID: "1-0"},
 		"bad channel":   {Channel: "[meta]x", Data: []byte(`{}`), ID: "1-0"},
 	} {
 		msgs := append(idMessages("page-2", "ok", 1), m)

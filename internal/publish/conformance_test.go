@@ -12,12 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/liverelay/liverelay/internal/browser"
+	"github.com/liverelay/liverelay/internal/browsertest"
 	"github.com/liverelay/liverelay/internal/event"
 	"github.com/liverelay/liverelay/internal/merge"
 	"github.com/liverelay/liverelay/internal/publish"
 	"github.com/liverelay/liverelay/internal/publish/ablytest"
 	"github.com/liverelay/liverelay/internal/publish/piesockettest"
+	"github.com/liverelay/liverelay/internal/publish/providertest"
 	"github.com/liverelay/liverelay/internal/publish/pushertest"
 	"github.com/liverelay/liverelay/internal/retry"
 	"go.uber.org/zap/zaptest"
@@ -385,22 +386,8 @@ func testAuthFailure(t *testing.T, pt providerUnderTest, fx *fixture) {
 	}
 }
 
-// updateOfSize is an update of exactly n bytes, most of its content characters that
-// encoding/json would escape.
-func updateOfSize(t *testing.T, n int) []byte {
-	t.Helper()
-	prefix, suffix := `{"renders":{"a":{"show":true,"content":"`, `"}},"removals":[]}`
-	// A cut through an é leaves one stray byte, replaced by one "x".
-	content := strings.ToValidUTF8(strings.Repeat("<&>é", n)[:n-len(prefix)-len(suffix)], "x")
-	data := prefix + content + suffix
-	if len(data) != n {
-		t.Fatalf("test data of %d bytes, want %d", len(data), n)
-	}
-	return []byte(data)
-}
-
 func testAtMaxData(t *testing.T, pt providerUnderTest, fx *fixture) {
-	msg := publish.Message{Channel: "page-1", Data: updateOfSize(t, fx.p.Limits().MaxData), ID: "1234567890-3w5e11264sgsg-12"}
+	msg := publish.Message{Channel: "page-1", Data: providertest.UpdateOfSize(t, fx.p.Limits().MaxData), ID: "1234567890-3w5e11264sgsg-12"}
 	if err := fx.p.Publish(t.Context(), []publish.Message{msg}); err != nil {
 		t.Fatalf("Publish of %d bytes: %v", len(msg.Data), err)
 	}
@@ -408,7 +395,7 @@ func testAtMaxData(t *testing.T, pt providerUnderTest, fx *fixture) {
 }
 
 func testOverMaxData(t *testing.T, pt providerUnderTest, fx *fixture) {
-	msgs := append(conformanceMessages("page-1", "1-a", 2), publish.Message{Channel: "page-1", Data: updateOfSize(t, fx.p.Limits().MaxData+1), ID: "1-a-2"})
+	msgs := append(conformanceMessages("page-1", "1-a", 2), publish.Message{Channel: "page-1", Data: providertest.UpdateOfSize(t, fx.p.Limits().MaxData+1), ID: "1-a-2"})
 	perr := failure(t, pt, fx.p.Publish(t.Context(), msgs))
 	if !perr.Rejected || retry.Classify(perr).Retryable {
 		t.Errorf("error %v, want a permanent rejection", perr)
@@ -451,8 +438,8 @@ func splitUpdate(t *testing.T, max int) (u *merge.Update, before string, msgs []
 // page with the one the whole update leaves.
 func checkPage(t *testing.T, u *merge.Update, before string, got []received) {
 	t.Helper()
-	var want, page browser.Page
-	for _, p := range []*browser.Page{&want, &page} {
+	var want, page browsertest.Page
+	for _, p := range []*browsertest.Page{&want, &page} {
 		if err := p.Apply([]byte(before)); err != nil {
 			t.Fatal(err)
 		}

@@ -2,6 +2,7 @@ package publish
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -51,14 +52,8 @@ func NewPieSocket(cfg PieSocketConfig, log *zap.Logger) (*PieSocket, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("piesocket configuration: %w", err)
 	}
-	timeout := cfg.Timeout
-	if timeout == 0 {
-		timeout = DefaultTimeout
-	}
-	maxBytes := cfg.MaxMessageBytes
-	if maxBytes == 0 {
-		maxBytes = PieSocketDefaultMaxMessageBytes
-	}
+	timeout := cmp.Or(cfg.Timeout, DefaultTimeout)
+	maxBytes := cmp.Or(cfg.MaxMessageBytes, PieSocketDefaultMaxMessageBytes)
 	endpoint := cfg.APIURL
 	if endpoint == "" {
 		endpoint = "https://" + cfg.ClusterID + ".piesocket.com/api/publish"
@@ -95,10 +90,7 @@ func (p *PieSocket) Limits() Limits {
 
 // CheckChannel reports whether PieSocket accepts ch as a channel id.
 func (p *PieSocket) CheckChannel(ch string) error {
-	if err := checkPieSocketChannel(ch); err != nil {
-		return p.reject(err)
-	}
-	return nil
+	return refuse(p.Name(), checkPieSocketChannel(ch))
 }
 
 func checkPieSocketChannel(ch string) error {
@@ -109,22 +101,18 @@ func checkPieSocketChannel(ch string) error {
 	return nil
 }
 
-func (p *PieSocket) reject(err error) *Error {
-	return &Error{Provider: p.Name(), Rejected: true, Err: err}
-}
-
 // check refuses a message PieSocket would refuse, before any request.
 func (p *PieSocket) check(i int, m Message) error {
 	if err := checkPieSocketChannel(m.Channel); err != nil {
-		return p.reject(fmt.Errorf("message %d: %w", i+1, err))
+		return refuseMessage(p.Name(), i, ": %w", err)
 	}
 	switch {
 	case len(m.Data) > p.maxBytes:
-		return p.reject(fmt.Errorf("message %d for channel %q: data of %d bytes is over %d",
-			i+1, m.Channel, len(m.Data), p.maxBytes))
+		return refuseMessage(p.Name(), i, " for channel %q: data of %d bytes is over %d",
+			m.Channel, len(m.Data), p.maxBytes)
 	case !utf8.Valid(m.Data) || !json.Valid(m.Data):
 		// It is embedded in the request as it is.
-		return p.reject(fmt.Errorf("message %d for channel %q: data is not JSON", i+1, m.Channel))
+		return refuseMessage(p.Name(), i, " for channel %q: data is not JSON", m.Channel)
 	}
 	return nil
 }

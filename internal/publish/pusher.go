@@ -1,6 +1,7 @@
 package publish
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -40,10 +41,7 @@ func NewPusher(cfg PusherConfig, log *zap.Logger) (*Pusher, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("pusher configuration: %w", err)
 	}
-	timeout := cfg.Timeout
-	if timeout == 0 {
-		timeout = DefaultTimeout
-	}
+	timeout := cmp.Or(cfg.Timeout, DefaultTimeout)
 	httpClient := NewHTTPClient(timeout)
 	log = log.With(zap.String("provider", "pusher"))
 	if !cfg.Secure && cfg.Host == "" {
@@ -81,10 +79,7 @@ func (p *Pusher) Limits() Limits {
 
 // CheckChannel reports whether Pusher accepts ch as a channel name.
 func (p *Pusher) CheckChannel(ch string) error {
-	if err := checkPusherChannel(ch); err != nil {
-		return p.reject(err)
-	}
-	return nil
+	return refuse(p.Name(), checkPusherChannel(ch))
 }
 
 func checkPusherChannel(ch string) error {
@@ -101,18 +96,14 @@ func checkPusherChannel(ch string) error {
 	return nil
 }
 
-func (p *Pusher) reject(err error) *Error {
-	return &Error{Provider: p.Name(), Rejected: true, Err: err}
-}
-
 // check refuses a message Pusher would refuse, before any request.
 func (p *Pusher) check(i int, m Message) error {
 	if err := checkPusherChannel(m.Channel); err != nil {
-		return p.reject(fmt.Errorf("message %d: %w", i+1, err))
+		return refuseMessage(p.Name(), i, ": %w", err)
 	}
 	if len(m.Data) > pusherMaxData {
-		return p.reject(fmt.Errorf("message %d for channel %q: data of %d bytes is over %d",
-			i+1, m.Channel, len(m.Data), pusherMaxData))
+		return refuseMessage(p.Name(), i, " for channel %q: data of %d bytes is over %d",
+			m.Channel, len(m.Data), pusherMaxData)
 	}
 	return nil
 }

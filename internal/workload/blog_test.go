@@ -3,7 +3,7 @@ package workload
 import (
 	"testing"
 
-	"github.com/liverelay/liverelay/internal/browser"
+	"github.com/liverelay/liverelay/internal/browsertest"
 	"github.com/liverelay/liverelay/internal/event"
 	"github.com/liverelay/liverelay/internal/merge"
 )
@@ -13,7 +13,7 @@ func TestGeneratorMakesValidBoundedBlogs(t *testing.T) {
 	cfg.Channels = 5
 	cfg.MaxLive = 20
 	g := New(cfg)
-	pages := map[string]*browser.Page{}
+	pages := map[string]*browsertest.Page{}
 	var last int64
 	kinds := map[string]int{}
 	for i := 0; i < 5000; i++ {
@@ -33,7 +33,7 @@ func TestGeneratorMakesValidBoundedBlogs(t *testing.T) {
 		}
 		p := pages[ev.Channel]
 		if p == nil {
-			p = &browser.Page{}
+			p = &browsertest.Page{}
 			pages[ev.Channel] = p
 		}
 		before := len(p.Posts)

@@ -14,27 +14,18 @@
 package ablytest
 
 import (
-	"bytes"
 	"context"
-	"crypto/subtle"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
-	"net/url"
-	"reflect"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/liverelay/liverelay/internal/publish/providertest"
-	"github.com/ugorji/go/codec"
 )
 
 // Ably's limits, as its REST API enforces them.
@@ -57,11 +48,6 @@ const (
 	CodeInvalidCreds    = 40101 // with HTTP 401
 	CodeNotFound        = 40400
 	CodeRateLimitPerApp = 42911 // with HTTP 429
-)
-
-const (
-	mimeJSON    = "application/json"
-	mimeMsgpack = "application/x-msgpack"
 )
 
 // Message is one message the fake delivered.
@@ -112,8 +98,11 @@ const (
 	BatchV2
 )
 
-// Server is a fake Ably REST API. All its methods are safe for concurrent use.
+// Server is a fake Ably REST API: Requests, Rejected, Connections and SetDelay are
+// those of providertest.Counts, and Rejected counts a batch publish with partial
+// failures as rejected. All its methods are safe for concurrent use.
 type Server struct {
+	*providertest.Counts
 	srv             providertest.Server
 	keyName, secret string
 	duplicates      atomic.Int64
@@ -149,6 +138,7 @@ func New(t testing.TB, key string) *Server {
 		chanFail: map[string]*countedFault{},
 	}
 	s.maxBytes.Store(DefaultMaxMessageBytes)
+	s.Counts = &s.srv.Counts
 	s.srv.Start(t, http.HandlerFunc(s.serve))
 	return s
 }
@@ -162,26 +152,13 @@ func (s *Server) Port() int { return s.srv.Addr().Port }
 // URL is the fake's base URL, http://host:port.
 func (s *Server) URL() string { return s.srv.URL() }
 
-// Requests counts every request received, accepted or not.
-func (s *Server) Requests() int64 { return s.srv.Requests() }
-
-// Rejected counts the requests answered with an error status, scripted ones and
-// partial batch failures included.
-func (s *Server) Rejected() int64 { return s.srv.Rejected() }
-
 // Duplicates counts the messages accepted but not delivered because their publish
 // repeated an idempotency key of their channel within DedupWindow.
 func (s *Server) Duplicates() int64 { return s.duplicates.Load() }
 
-// Connections counts the TCP connections clients opened to the fake.
-func (s *Server) Connections() int64 { return s.srv.Connections() }
-
 // Messages returns a copy of the delivered messages, in the order they were delivered:
 // what subscribers get. Repeats dropped by idempotency are not among them.
 func (s *Server) Messages() []Message { return s.messages.All() }
-
-// SetDelay adds d of latency to every request from now on.
-func (s *Server) SetDelay(d time.Duration) { s.srv.SetDelay(d) }
 
 // SetMaxMessageBytes sets the per-publish size limit (16384 for a free account).
 func (s *Server) SetMaxMessageBytes(n int) { s.maxBytes.Store(int64(n)) }
@@ -245,45 +222,7 @@ func (s *Server) channelFault(channel string) (Fault, bool) {
 	return cf.f, true
 }
 
-// errorInfo is Ably's error object.
-type errorInfo struct {
-	Message    string `json:"message" codec:"message"`
-	Code       int    `json:"code" codec:"code"`
-	StatusCode int    `json:"statusCode" codec:"statusCode"`
-	Href       string `json:"href,omitempty" codec:"href,omitempty"`
-}
-
 func (e *errorInfo) Error() string { return fmt.Sprintf("%d: %s", e.Code, e.Message) }
-
-func failf(status, code int, format string, args ...any) *errorInfo {
-	return &errorInfo{Message: fmt.Sprintf(format, args...), Code: code, StatusCode: status,
-		Href: "https://help.ably.io/error/" + strconv.Itoa(code)}
-}
-
-// publish is one decoded request: one channel's messages, or the specs of a batch.
-type publish struct {
-	batch bool
-	specs []spec
-}
-
-type spec struct {
-	channels []string
-	msgs     []Message // Channel left empty
-}
-
-// all lists the request's messages, one per channel they go to.
-func (p *publish) all() []Message {
-	var out []Message
-	for _, sp := range p.specs {
-		for _, ch := range sp.channels {
-			for _, m := range sp.msgs {
-				m.Channel = ch
-				out = append(out, m)
-			}
-		}
-	}
-	return out
-}
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	n := s.srv.CountRequest()
@@ -385,301 +324,4 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request, p *publish, 
 	default:
 		s.answer(w, r, http.StatusCreated, flat)
 	}
-}
-
-// checkBatch is check for one channel of a batch spec, scripted failures included.
-func (s *Server) checkBatch(ch string, msgs []Message) (key string, err *errorInfo) {
-	if err := checkChannel(ch); err != nil {
-		return "", err
-	}
-	if f, ok := s.channelFault(ch); ok {
-		info := f.info()
-		return "", &info
-	}
-	return s.check(ch, msgs)
-}
-
-// check enforces Ably's rules on the messages of one publish to one channel, and
-// returns the publish's idempotency key ("" when its messages carry no ids).
-func (s *Server) check(ch string, msgs []Message) (key string, err *errorInfo) {
-	if err := checkChannel(ch); err != nil {
-		return "", err
-	}
-	if len(msgs) == 0 {
-		return "", failf(http.StatusBadRequest, CodeInvalidBody, "no messages to publish")
-	}
-	size := 0
-	for _, m := range msgs {
-		size += Size(m)
-	}
-	if max := int(s.maxBytes.Load()); size > max {
-		return "", failf(http.StatusBadRequest, CodeTooLarge,
-			"Maximum size of messages that can be published at once exceeded (was %d bytes; limit is %d bytes)", size, max)
-	}
-	return idempotencyKey(msgs)
-}
-
-// Size is a message's size as Ably counts it against the per-publish limit: the bytes
-// of its name, data (decoded from base64 when so encoded), clientId and extras (as
-// JSON). Its id and encoding are not counted.
-func Size(m Message) int {
-	n := len(m.Name) + len(m.ClientID) + len(m.Extras) + len(m.Data)
-	if strings.HasSuffix(m.Encoding, "base64") {
-		if b, err := base64.StdEncoding.DecodeString(m.Data); err == nil {
-			n += len(b) - len(m.Data)
-		}
-	}
-	return n
-}
-
-func checkChannel(ch string) *errorInfo {
-	switch {
-	case ch == "":
-		return failf(http.StatusBadRequest, CodeInvalidChannel, "invalid channel name: empty")
-	case ch[0] == '[' || ch[0] == ':':
-		return failf(http.StatusBadRequest, CodeInvalidChannel, "invalid channel name %q: cannot start with '[' or ':'", ch)
-	case strings.ContainsAny(ch, "\r\n"):
-		return failf(http.StatusBadRequest, CodeInvalidChannel, "invalid channel name %q: contains a newline", ch)
-	case !utf8.ValidString(ch):
-		return failf(http.StatusBadRequest, CodeInvalidChannel, "invalid channel name: not UTF-8")
-	}
-	return nil
-}
-
-// baseID is the base of the first message's id, <base>:<index>, for the messageId of
-// an answer.
-func baseID(msgs []Message) string {
-	if len(msgs) == 0 || msgs[0].ID == "" {
-		return "fake"
-	}
-	if base, _, ok := splitID(msgs[0].ID); ok {
-		return base
-	}
-	return msgs[0].ID
-}
-
-func serials(n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = fmt.Sprintf("01fake@%d", i)
-	}
-	return out
-}
-
-// authenticate checks HTTP basic auth with the key, as Ably does for key auth.
-func (s *Server) authenticate(r *http.Request) *errorInfo {
-	if r.Method != http.MethodPost {
-		return failf(http.StatusMethodNotAllowed, 40500, "method %s not allowed", r.Method)
-	}
-	user, pass, ok := r.BasicAuth()
-	switch {
-	case !ok:
-		return failf(http.StatusUnauthorized, CodeInvalidCreds, "no basic auth credentials given")
-	case user != s.keyName:
-		return failf(http.StatusUnauthorized, CodeInvalidCreds, "invalid key name %q", user)
-	case subtle.ConstantTimeCompare([]byte(pass), []byte(s.secret)) != 1:
-		return failf(http.StatusUnauthorized, CodeInvalidCreds, "invalid credentials: key secret mismatch")
-	}
-	return nil
-}
-
-// reject answers an error, as Ably does: the error object and its code in a header.
-func (s *Server) reject(w http.ResponseWriter, r *http.Request, err *errorInfo, retryAfter string) {
-	s.srv.CountRejected()
-	if retryAfter != "" {
-		w.Header().Set("Retry-After", retryAfter)
-	}
-	w.Header().Set("X-Ably-Errorcode", strconv.Itoa(err.Code))
-	status := err.StatusCode
-	if status == 0 {
-		status = http.StatusInternalServerError
-	}
-	s.answer(w, r, status, map[string]any{"error": err})
-}
-
-// answer writes v in the format the client accepts: msgpack or JSON.
-func (s *Server) answer(w http.ResponseWriter, r *http.Request, status int, v any) {
-	var out []byte
-	typ := mimeJSON
-	if strings.Contains(r.Header.Get("Accept"), mimeMsgpack) {
-		typ = mimeMsgpack
-		if err := codec.NewEncoderBytes(&out, msgpackHandle()).Encode(normalize(v)); err != nil {
-			panic(fmt.Sprintf("ablytest: encode msgpack: %v", err))
-		}
-	} else {
-		var err error
-		if out, err = json.Marshal(v); err != nil {
-			panic(fmt.Sprintf("ablytest: encode JSON: %v", err))
-		}
-	}
-	w.Header().Set("Content-Type", typ)
-	w.WriteHeader(status)
-	w.Write(out)
-}
-
-// normalize turns the answer into maps, slices, strings and integers, which the
-// msgpack encoder writes as Ably does (a code is an integer, not a float).
-func normalize(v any) any {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var out any
-	if err := dec.Decode(&out); err != nil {
-		panic(err)
-	}
-	return integers(out)
-}
-
-func integers(v any) any {
-	switch v := v.(type) {
-	case json.Number:
-		if n, err := v.Int64(); err == nil {
-			return n
-		}
-		f, _ := v.Float64()
-		return f
-	case map[string]any:
-		for k, x := range v {
-			v[k] = integers(x)
-		}
-	case []any:
-		for i, x := range v {
-			v[i] = integers(x)
-		}
-	}
-	return v
-}
-
-func msgpackHandle() *codec.MsgpackHandle {
-	h := &codec.MsgpackHandle{}
-	h.RawToString = true
-	h.WriteExt = true
-	h.MapType = reflect.TypeOf(map[string]any(nil))
-	return h
-}
-
-// parse decodes a publish request, JSON or msgpack as its Content-Type says.
-func parse(r *http.Request, body []byte) (*publish, *errorInfo) {
-	path := r.URL.EscapedPath()
-	var channel string
-	batch := path == "/messages"
-	if !batch {
-		rest, ok := strings.CutPrefix(path, "/channels/")
-		if !ok {
-			return nil, failf(http.StatusNotFound, CodeNotFound, "no such resource %s", path)
-		}
-		escaped, ok := strings.CutSuffix(rest, "/messages")
-		if !ok || strings.Contains(escaped, "/") {
-			return nil, failf(http.StatusNotFound, CodeNotFound, "no such resource %s", path)
-		}
-		var err error
-		if channel, err = url.PathUnescape(escaped); err != nil {
-			return nil, failf(http.StatusBadRequest, CodeInvalidChannel, "invalid channel name in path: %v", err)
-		}
-	}
-	typ, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	var v any
-	switch typ {
-	case mimeJSON:
-		if err := json.Unmarshal(body, &v); err != nil {
-			return nil, failf(http.StatusBadRequest, CodeInvalidBody, "invalid JSON body: %v", err)
-		}
-	case mimeMsgpack:
-		if err := codec.NewDecoderBytes(body, msgpackHandle()).Decode(&v); err != nil {
-			return nil, failf(http.StatusBadRequest, CodeInvalidBody, "invalid msgpack body: %v", err)
-		}
-	default:
-		return nil, failf(http.StatusBadRequest, CodeInvalidBody, "unsupported Content-Type %q", r.Header.Get("Content-Type"))
-	}
-	if !batch {
-		msgs, err := messages(v)
-		if err != nil {
-			return nil, err
-		}
-		return &publish{specs: []spec{{channels: []string{channel}, msgs: msgs}}}, nil
-	}
-	var specs []spec
-	for _, raw := range list(v) {
-		obj, ok := raw.(map[string]any)
-		if !ok {
-			return nil, failf(http.StatusBadRequest, CodeInvalidBody, "a batch spec must be an object")
-		}
-		var sp spec
-		for _, c := range list(obj["channels"]) {
-			name, ok := c.(string)
-			if !ok {
-				return nil, failf(http.StatusBadRequest, CodeInvalidBody, "channel names must be strings")
-			}
-			sp.channels = append(sp.channels, name)
-		}
-		if len(sp.channels) == 0 {
-			return nil, failf(http.StatusBadRequest, CodeInvalidBody, "a batch spec needs channels")
-		}
-		msgs, err := messages(obj["messages"])
-		if err != nil {
-			return nil, err
-		}
-		sp.msgs = msgs
-		specs = append(specs, sp)
-	}
-	if len(specs) == 0 {
-		return nil, failf(http.StatusBadRequest, CodeInvalidBody, "a batch request needs at least one spec")
-	}
-	return &publish{batch: true, specs: specs}, nil
-}
-
-// list is v as a list: itself when an array, else a list of one (nil for nothing).
-func list(v any) []any {
-	switch v := v.(type) {
-	case nil:
-		return nil
-	case []any:
-		return v
-	}
-	return []any{v}
-}
-
-// messages decodes one message object or an array of them.
-func messages(v any) ([]Message, *errorInfo) {
-	var out []Message
-	for _, raw := range list(v) {
-		obj, ok := raw.(map[string]any)
-		if !ok {
-			return nil, failf(http.StatusBadRequest, CodeInvalidBody, "a message must be an object")
-		}
-		var m Message
-		for field, dst := range map[string]*string{"name": &m.Name, "id": &m.ID, "encoding": &m.Encoding, "clientId": &m.ClientID} {
-			switch x := obj[field].(type) {
-			case nil:
-			case string:
-				*dst = x
-			default:
-				return nil, failf(http.StatusBadRequest, CodeInvalidBody, "message %s must be a string", field)
-			}
-		}
-		switch d := obj["data"].(type) {
-		case nil:
-		case string:
-			m.Data = d
-		case []byte:
-			m.Data = string(d)
-		default:
-			return nil, failf(http.StatusBadRequest, CodeInvalidData, "message data must be a string or binary, got %T; encode objects as JSON text with encoding \"json\"", d)
-		}
-		if extras, ok := obj["extras"]; ok && extras != nil {
-			b, err := json.Marshal(extras)
-			if err != nil {
-				return nil, failf(http.StatusBadRequest, CodeInvalidBody, "invalid extras: %v", err)
-			}
-			m.Extras = string(b)
-		}
-		out = append(out, m)
-	}
-	if len(out) == 0 {
-		return nil, failf(http.StatusBadRequest, CodeInvalidBody, "no messages to publish")
-	}
-	return out, nil
 }

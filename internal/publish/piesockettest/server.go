@@ -59,8 +59,11 @@ type Fault struct {
 // goroutines.
 type Script func(n int64, msg *Message) Fault
 
-// Server is a fake PieSocket publish API. All its methods are safe for concurrent use.
+// Server is a fake PieSocket publish API: Requests, Rejected, Connections and
+// SetDelay are those of providertest.Counts. All its methods are safe for concurrent
+// use.
 type Server struct {
+	*providertest.Counts
 	srv         providertest.Server
 	key, secret string
 	maxBytes    atomic.Int64
@@ -73,6 +76,7 @@ func New(t testing.TB, key, secret string) *Server {
 	t.Helper()
 	s := &Server{key: key, secret: secret, messages: providertest.NewRecorder[Message]("piesocket", "messages")}
 	s.maxBytes.Store(DefaultMaxMessageBytes)
+	s.Counts = &s.srv.Counts
 	s.srv.Start(t, http.HandlerFunc(s.serve))
 	return s
 }
@@ -80,20 +84,8 @@ func New(t testing.TB, key, secret string) *Server {
 // URL is the publish URL, for PieSocketConfig.APIURL.
 func (s *Server) URL() string { return s.srv.URL() + Path }
 
-// Requests counts every request received, accepted or not.
-func (s *Server) Requests() int64 { return s.srv.Requests() }
-
-// Rejected counts the requests answered with an error status, scripted ones included.
-func (s *Server) Rejected() int64 { return s.srv.Rejected() }
-
-// Connections counts the TCP connections clients opened to the fake.
-func (s *Server) Connections() int64 { return s.srv.Connections() }
-
 // Messages returns a copy of the accepted messages, in the order they were accepted.
 func (s *Server) Messages() []Message { return s.messages.All() }
-
-// SetDelay adds d of latency to every request from now on.
-func (s *Server) SetDelay(d time.Duration) { s.srv.SetDelay(d) }
 
 // SetMaxMessageBytes sets the size limit of one message.
 func (s *Server) SetMaxMessageBytes(n int) { s.maxBytes.Store(int64(n)) }

@@ -15,9 +15,16 @@ import (
 // holds it by value and Starts it once everything its handler reads is set up. All
 // its methods are safe for concurrent use.
 type Server struct {
+	Counts
 	srv  *httptest.Server
 	done chan struct{} // closed at cleanup: cuts delays short
+}
 
+// Counts are what a fake's HTTP side counts, and the delay it adds: the part of a
+// Server its tests use. A fake embeds a pointer to its Server's Counts, so that its
+// tests call Requests, Rejected, Connections and SetDelay on the fake itself. All its
+// methods are safe for concurrent use.
+type Counts struct {
 	requests    atomic.Int64
 	rejected    atomic.Int64
 	connections atomic.Int64
@@ -47,17 +54,18 @@ func (s *Server) URL() string { return s.srv.URL }
 // Addr is the server's address.
 func (s *Server) Addr() *net.TCPAddr { return s.srv.Listener.Addr().(*net.TCPAddr) }
 
-// Requests counts the requests received: CountRequest calls.
-func (s *Server) Requests() int64 { return s.requests.Load() }
+// Requests counts every request received, accepted or not: CountRequest calls.
+func (c *Counts) Requests() int64 { return c.requests.Load() }
 
-// Rejected counts the requests answered with an error: CountRejected calls.
-func (s *Server) Rejected() int64 { return s.rejected.Load() }
+// Rejected counts the requests answered with an error status, scripted ones
+// included: CountRejected calls.
+func (c *Counts) Rejected() int64 { return c.rejected.Load() }
 
-// Connections counts the TCP connections clients opened to the server.
-func (s *Server) Connections() int64 { return s.connections.Load() }
+// Connections counts the TCP connections clients opened to the fake.
+func (c *Counts) Connections() int64 { return c.connections.Load() }
 
 // SetDelay adds d of latency to every request from now on.
-func (s *Server) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
+func (c *Counts) SetDelay(d time.Duration) { c.delay.Store(int64(d)) }
 
 // CountRequest counts a request and returns its number, counting from 1.
 func (s *Server) CountRequest() int64 { return s.requests.Add(1) }

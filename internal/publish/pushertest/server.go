@@ -7,21 +7,19 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/md5"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/liverelay/liverelay/internal/publish/providertest"
+	"github.com/liverelay/liverelay/internal/pushersign"
 )
 
 // Pusher's limits, as its HTTP API enforces them.
@@ -57,8 +55,10 @@ type Fault struct {
 // It is called from the server's goroutines.
 type Script func(n int64, events []Event) Fault
 
-// Server is a fake Pusher HTTP API. All its methods are safe for concurrent use.
+// Server is a fake Pusher HTTP API: Requests, Rejected, Connections and SetDelay
+// are those of providertest.Counts. All its methods are safe for concurrent use.
 type Server struct {
+	*providertest.Counts
 	srv                providertest.Server
 	appID, key, secret string
 	events             *providertest.Recorder[Event]
@@ -69,6 +69,7 @@ type Server struct {
 func New(t testing.TB, appID, key, secret string) *Server {
 	t.Helper()
 	s := &Server{appID: appID, key: key, secret: secret, events: providertest.NewRecorder[Event]("pusher", "events")}
+	s.Counts = &s.srv.Counts
 	s.srv.Start(t, http.HandlerFunc(s.serve))
 	return s
 }
@@ -79,17 +80,8 @@ func (s *Server) Host() string { return strings.TrimPrefix(s.srv.URL(), "http://
 // URL is the fake's base URL, http://host:port.
 func (s *Server) URL() string { return s.srv.URL() }
 
-// Requests counts every request received, accepted or not.
-func (s *Server) Requests() int64 { return s.srv.Requests() }
-
-// Rejected counts the requests answered with an error status, scripted ones included.
-func (s *Server) Rejected() int64 { return s.srv.Rejected() }
-
 // Events returns a copy of the accepted events, in the order they were accepted.
 func (s *Server) Events() []Event { return s.events.All() }
-
-// SetDelay adds d of latency to every request from now on.
-func (s *Server) SetDelay(d time.Duration) { s.srv.SetDelay(d) }
 
 // FailNext makes the next n requests answer status, with a Retry-After header when
 // retryAfter is not empty, without recording their events.
@@ -182,7 +174,7 @@ func (s *Server) authenticate(r *http.Request, body []byte) *httpError {
 	if r.Method != http.MethodPost {
 		return failf(http.StatusMethodNotAllowed, "Method %s not allowed", r.Method)
 	}
-	q, err := parseQuery(r.URL.RawQuery)
+	q, err := pushersign.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return failf(http.StatusBadRequest, "Invalid query string: %v", err)
 	}
@@ -207,63 +199,13 @@ func (s *Server) authenticate(r *http.Request, body []byte) *httpError {
 			return failf(http.StatusUnauthorized, "Invalid body_md5")
 		}
 	}
-	toSign := StringToSign(r.Method, r.URL.Path, q)
-	want := Sign(s.secret, toSign)
+	toSign := pushersign.StringToSign(r.Method, r.URL.Path, q)
+	want := pushersign.Sign(s.secret, toSign)
 	if !hmac.Equal([]byte(q["auth_signature"]), []byte(want)) {
 		return failf(http.StatusUnauthorized, "Invalid signature: you should have sent HmacSHA256Hex(%q, your_secret_key), but you sent %q",
 			toSign, q["auth_signature"])
 	}
 	return nil
-}
-
-// parseQuery decodes a query with one value per key, keys lower-cased as Pusher
-// signs them. Values are signed unescaped.
-func parseQuery(raw string) (map[string]string, error) {
-	q := map[string]string{}
-	for part := range strings.SplitSeq(raw, "&") {
-		if part == "" {
-			continue
-		}
-		rk, rv, _ := strings.Cut(part, "=")
-		k, err := url.QueryUnescape(rk)
-		if err != nil {
-			return nil, err
-		}
-		v, err := url.QueryUnescape(rv)
-		if err != nil {
-			return nil, err
-		}
-		k = strings.ToLower(k)
-		if _, dup := q[k]; dup {
-			return nil, fmt.Errorf("parameter %q given twice", k)
-		}
-		q[k] = v
-	}
-	return q, nil
-}
-
-// StringToSign is what Pusher signs: method, path and the query parameters except
-// auth_signature, sorted by key, as key=value joined by '&', values not escaped.
-func StringToSign(method, path string, query map[string]string) string {
-	keys := make([]string, 0, len(query))
-	for k := range query {
-		if k != "auth_signature" {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	pairs := make([]string, len(keys))
-	for i, k := range keys {
-		pairs[i] = k + "=" + query[k]
-	}
-	return method + "\n" + path + "\n" + strings.Join(pairs, "&")
-}
-
-// Sign is hex HMAC-SHA256 of toSign with secret, as auth_signature carries it.
-func Sign(secret, toSign string) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(toSign))
-	return hex.EncodeToString(mac.Sum(nil))
 }
 
 // parse decodes a trigger: batch_events gives one event per entry, events one per

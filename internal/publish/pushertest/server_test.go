@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/liverelay/liverelay/internal/publish/providertest"
+	"github.com/liverelay/liverelay/internal/pushersign"
 	"github.com/pusher/pusher-http-go/v5"
 )
 
@@ -48,7 +49,7 @@ func (r request) send(t *testing.T, s *Server) (int, string, http.Header) {
 	if r.query != nil {
 		r.query(q)
 	}
-	q["auth_signature"] = Sign(sec, StringToSign(method, path, q))
+	q["auth_signature"] = pushersign.Sign(sec, pushersign.StringToSign(method, path, q))
 	if r.after != nil {
 		r.after(q)
 	}
@@ -114,7 +115,7 @@ func TestServerVerifies(t *testing.T) {
 			401, "Invalid signature", 0},
 		{"signature of another path", func(t *testing.T) request {
 			return request{body: batchBody(t, one...), after: func(q map[string]string) {
-				q["auth_signature"] = Sign(secret, StringToSign("POST", "/apps/"+appID+"/events", q))
+				q["auth_signature"] = pushersign.Sign(secret, pushersign.StringToSign("POST", "/apps/"+appID+"/events", q))
 			}}
 		}, 401, "Invalid signature", 0},
 		{"stale timestamp", func(t *testing.T) request {

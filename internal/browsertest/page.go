@@ -1,7 +1,8 @@
-// Package browser models what Wagtail Live's browser code (process_updates in its
-// utils.js) does with each live-page-update message, so tests can check that the
-// updates liverelay publishes leave a reader's page exactly as the CMS has it.
-package browser
+// Package browsertest is a model for tests, not production code: it does what
+// Wagtail Live's browser code (process_updates in its utils.js) does with each
+// live-page-update message, so tests can check that the updates liverelay publishes
+// leave a reader's page exactly as the CMS has it.
+package browsertest
 
 import (
 	"bytes"

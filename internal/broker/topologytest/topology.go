@@ -1,0 +1,35 @@
+// Package topologytest gives tests liverelay's streams: the one topology the tests of
+// every package set up, created on a test's server. It is not in brokertest because
+// the broker package's own tests use brokertest, which therefore cannot import broker.
+package topologytest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/liverelay/liverelay/internal/broker"
+)
+
+// New is the tests' topology: events on LIVE_EVENTS (subjects live.events.*) in
+// partitions partitions, dead letters on LIVE_DLQ (live.dlq.*), one replica, a
+// one-minute de-duplication window and events kept an hour.
+func New(partitions int) broker.Topology {
+	return broker.Topology{Stream: "LIVE_EVENTS", Prefix: "live.events", DLQStream: "LIVE_DLQ", DLQPrefix: "live.dlq",
+		Partitions: partitions, Replicas: 1, DuplicateWindow: time.Minute, MaxAge: time.Hour}
+}
+
+// Ensure creates New(partitions)'s streams on the server js reaches, within 30 s, and
+// returns the topology; it fails t when it cannot.
+func Ensure(t testing.TB, js jetstream.JetStream, partitions int) broker.Topology {
+	t.Helper()
+	top := New(partitions)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := top.Ensure(ctx, js); err != nil {
+		t.Fatal(err)
+	}
+	return top
+}

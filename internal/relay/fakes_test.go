@@ -332,6 +332,16 @@ func startRelay(t *testing.T, cfg relay.Config, p *fakeProvider, d *fakeDead, op
 	return h
 }
 
+// startWindowed runs a relay with baseConfig's settings but a merge window of window,
+// and a provider that answers with pub (nil: accepts everything).
+func startWindowed(t *testing.T, window time.Duration, pub func(context.Context, int, []publish.Message) error) (*harness, *fakeProvider) {
+	t.Helper()
+	cfg := baseConfig()
+	cfg.Window = window
+	p := &fakeProvider{publish: pub}
+	return startRelay(t, cfg, p, nil), p
+}
+
 // stop cancels Run's context and waits for Run to return.
 func (h *harness) stop() error {
 	h.stopOnce.Do(func() {
@@ -354,13 +364,21 @@ func (h *harness) submit(evs ...event.Event) []*fakeSource {
 	var out []*fakeSource
 	for _, ev := range evs {
 		in, src := h.input(ev)
-		if err := h.relay.Submit(context.Background(), in); err != nil {
-			h.t.Fatalf("Submit(seq %d): %v", in.Seq, err)
-		}
+		h.submitInputs(in)
 		h.sources = append(h.sources, src)
 		out = append(out, src)
 	}
 	return out
+}
+
+// submitInputs hands ins, made by input, to the relay in order.
+func (h *harness) submitInputs(ins ...relay.Input) {
+	h.t.Helper()
+	for _, in := range ins {
+		if err := h.relay.Submit(context.Background(), in); err != nil {
+			h.t.Fatalf("Submit(seq %d): %v", in.Seq, err)
+		}
+	}
 }
 
 // checkAckedOnce fails unless every source was acked exactly once.

@@ -258,18 +258,12 @@ func TestRepeatedOlderMessageIsAckedNotMerged(t *testing.T) {
 		h := startRelay(t, baseConfig(), p, nil)
 		older, _ := h.input(renders("a", "p1", "old"))
 		newer, _ := h.input(renders("a", "p2", "new"))
-		for _, in := range []relay.Input{older, newer} {
-			if err := h.relay.Submit(context.Background(), in); err != nil {
-				t.Fatal(err)
-			}
-		}
+		h.submitInputs(older, newer)
 		advance(2 * time.Second)
 		// The older message comes again, alone.
 		again, src := h.input(renders("a", "p1", "old"))
 		again.Seq = older.Seq
-		if err := h.relay.Submit(context.Background(), again); err != nil {
-			t.Fatal(err)
-		}
+		h.submitInputs(again)
 		advance(2 * time.Second)
 		if got := describeAll(t, p.Accepted("a")); !slices.Equal(got, []string{"p1=old p2=new |"}) {
 			t.Fatalf("published %v; the repeat must not put p1 above p2 again", got)
@@ -288,11 +282,7 @@ func TestLateOlderMessageIsNotARepeat(t *testing.T) {
 		early, _ := h.input(renders("a", "p1", "1"))
 		late, src := h.input(renders("a", "p2", "1"))
 		// The later message arrives first.
-		for _, in := range []relay.Input{late, early} {
-			if err := h.relay.Submit(context.Background(), in); err != nil {
-				t.Fatal(err)
-			}
-		}
+		h.submitInputs(late, early)
 		advance(2 * time.Second)
 		got := describeAll(t, p.Accepted("a"))
 		if len(got) != 1 || !strings.Contains(got[0], "p1=1") || !strings.Contains(got[0], "p2=1") {

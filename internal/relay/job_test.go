@@ -45,16 +45,23 @@ func ids(msgs []publish.Message) []string {
 	return out
 }
 
-// TestMessageIDs: each part of a split update has an id of its own, <first source
-// sequence>-<hash>-<part>; a retry (this worker, or another given the same sources)
-// repeats them; other sources or other content give other ids.
-func TestMessageIDs(t *testing.T) {
+// startAbly returns a fake Ably and a publisher to it that splits messages above 1 KiB.
+func startAbly(t *testing.T) (*ablytest.Server, *publish.Ably) {
+	t.Helper()
 	srv := ablytest.New(t, testAblyKey)
 	p, err := publish.NewAbly(publish.AblyConfig{APIKey: testAblyKey, RESTHost: srv.Host(), Port: srv.Port(),
 		MaxMessageBytes: 1024, Timeout: 5 * time.Second}, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return srv, p
+}
+
+// TestMessageIDs: each part of a split update has an id of its own, <first source
+// sequence>-<hash>-<part>; a retry (this worker, or another given the same sources)
+// repeats them; other sources or other content give other ids.
+func TestMessageIDs(t *testing.T) {
+	_, p := startAbly(t)
 	prepared := func(j *job) []string {
 		j.prepare(p, p.Name())
 		if len(j.letters) != 0 || j.deadReason != "" {
@@ -100,12 +107,7 @@ func TestMessageIDs(t *testing.T) {
 // TestMessageIDsOverAbly publishes a split update's messages to the fake Ably, which
 // reads ids as Ably does, twice over (a retry): every part reaches readers once.
 func TestMessageIDsOverAbly(t *testing.T) {
-	srv := ablytest.New(t, testAblyKey)
-	p, err := publish.NewAbly(publish.AblyConfig{APIKey: testAblyKey, RESTHost: srv.Host(), Port: srv.Port(),
-		MaxMessageBytes: 1024, Timeout: 5 * time.Second}, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, p := startAbly(t)
 	j := splitJob([]uint64{7}, 12, false)
 	j.prepare(p, p.Name())
 	for attempt := range 2 {

@@ -95,10 +95,7 @@ func runWindowCases(t *testing.T, tests []windowCase) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				cfg := baseConfig()
-				cfg.Window = tt.window
-				p := &fakeProvider{}
-				h := startRelay(t, cfg, p, nil)
+				h, p := startWindowed(t, tt.window, nil)
 				var srcs []*fakeSource
 				for _, s := range tt.steps {
 					advance(s.after)

@@ -51,10 +51,7 @@ func TestShutdownFlushesHeldUpdates(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				cfg := baseConfig()
-				cfg.Window = tt.window
-				p := &fakeProvider{publish: tt.publish}
-				h := startRelay(t, cfg, p, nil)
+				h, p := startWindowed(t, tt.window, tt.publish)
 				srcs := tt.run(h)
 				synctest.Wait()
 
@@ -62,8 +59,8 @@ func TestShutdownFlushesHeldUpdates(t *testing.T) {
 				if err := h.stop(); err != nil {
 					t.Fatalf("Run: %v", err)
 				}
-				if took := time.Since(stopAt); took > cfg.ShutdownTimeout {
-					t.Errorf("Run took %v to return, more than ShutdownTimeout %v", took, cfg.ShutdownTimeout)
+				if took := time.Since(stopAt); took > baseConfig().ShutdownTimeout {
+					t.Errorf("Run took %v to return, more than ShutdownTimeout %v", took, baseConfig().ShutdownTimeout)
 				}
 				for ch, want := range tt.want {
 					if got := describeAll(t, p.Accepted(ch)); !slices.Equal(got, want) {
@@ -187,10 +184,7 @@ func TestShutdownGivesUpAtTimeout(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				cfg := baseConfig()
-				cfg.Window = tt.window
-				p := &fakeProvider{publish: tt.publish}
-				h := startRelay(t, cfg, p, nil)
+				h, p := startWindowed(t, tt.window, tt.publish)
 				srcs := h.submit(renders("page", "a", "1"), renders("other", "b", "1"))
 				advance(time.Second)
 				srcs = append(srcs, h.submit(renders("page", "a", "2"))...)
@@ -200,8 +194,8 @@ func TestShutdownGivesUpAtTimeout(t *testing.T) {
 				if err := h.stop(); err != nil {
 					t.Fatalf("Run: %v", err)
 				}
-				if took := time.Since(stopAt); took > cfg.ShutdownTimeout+100*time.Millisecond {
-					t.Errorf("Run took %v to return, want at most ShutdownTimeout %v", took, cfg.ShutdownTimeout)
+				if took := time.Since(stopAt); took > baseConfig().ShutdownTimeout+100*time.Millisecond {
+					t.Errorf("Run took %v to return, want at most ShutdownTimeout %v", took, baseConfig().ShutdownTimeout)
 				}
 				checkNotAcked(t, srcs...)
 				if letters := h.dead.Letters(); len(letters) != 0 {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/liverelay/liverelay/internal/broker"
 	"github.com/liverelay/liverelay/internal/broker/brokertest"
+	"github.com/liverelay/liverelay/internal/broker/topologytest"
 	"github.com/liverelay/liverelay/internal/event"
 )
 
@@ -21,18 +22,8 @@ func TestBacklogReadsEveryPartition(t *testing.T) {
 	srv := brokertest.Start(t)
 	_, js := srv.Connect()
 	ctx := context.Background()
-	top := broker.Topology{Stream: "LIVE_EVENTS", Prefix: "live.events", DLQStream: "LIVE_DLQ", DLQPrefix: "live.dlq",
-		Partitions: 4, Replicas: 1, DuplicateWindow: time.Minute, MaxAge: time.Hour}
-	if err := top.Ensure(ctx, js); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := top.EnsureConsumers(ctx, js, broker.ConsumerConfig{AckWait: 30 * time.Second, MaxDeliver: 5, MaxAckPending: 100, PinnedTTL: 30 * time.Second}); err != nil {
-		t.Fatal(err)
-	}
-	stream, err := js.Stream(ctx, top.Stream)
-	if err != nil {
-		t.Fatal(err)
-	}
+	top := topologytest.Ensure(t, js, 4)
+	_, stream := topologytest.Consumers(t, js, top, broker.ConsumerConfig{AckWait: 30 * time.Second, MaxDeliver: 5, MaxAckPending: 100, PinnedTTL: 30 * time.Second})
 	reg := prometheus.NewRegistry()
 	b := NewBacklog(stream, top, time.Hour, reg)
 	if n := len(gauges(t, reg, "liverelay_partition_pending_messages")) + len(gauges(t, reg, "liverelay_partition_ack_pending_messages")); n != 2*top.Partitions {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/liverelay/liverelay/internal/broker"
 	"github.com/liverelay/liverelay/internal/broker/brokertest"
+	"github.com/liverelay/liverelay/internal/broker/topologytest"
 	"github.com/liverelay/liverelay/internal/dlq"
 	"github.com/liverelay/liverelay/internal/event"
 	"github.com/liverelay/liverelay/internal/relay"
@@ -57,18 +58,8 @@ func setup(t *testing.T, sub Relay) (jetstream.JetStream, broker.Topology, func(
 	srv := brokertest.Start(t)
 	nc, js := srv.Connect()
 	ctx := context.Background()
-	top := broker.Topology{Stream: "LIVE_EVENTS", Prefix: "live.events", DLQStream: "LIVE_DLQ", DLQPrefix: "live.dlq",
-		Partitions: 2, Replicas: 1, DuplicateWindow: time.Minute, MaxAge: time.Hour}
-	if err := top.Ensure(ctx, js); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := top.EnsureConsumers(ctx, js, broker.ConsumerConfig{AckWait: 5 * time.Second, MaxDeliver: 5, MaxAckPending: 100, PinnedTTL: 10 * time.Second}); err != nil {
-		t.Fatal(err)
-	}
-	stream, err := js.Stream(ctx, top.Stream)
-	if err != nil {
-		t.Fatal(err)
-	}
+	top := topologytest.Ensure(t, js, 2)
+	_, stream := topologytest.Consumers(t, js, top, broker.ConsumerConfig{AckWait: 5 * time.Second, MaxDeliver: 5, MaxAckPending: 100, PinnedTTL: 10 * time.Second})
 	cfg := Config{Self: "me", PullBatch: 10, PullExpiry: time.Second, PinnedTTL: 10 * time.Second, HandoverTimeout: 5 * time.Second, AckWait: 5 * time.Second}
 	reg := prometheus.NewRegistry()
 	c, err := New(cfg, Deps{Conn: nc, JetStream: js, Stream: stream, Topology: top, Group: soloGroup{"me"},
@@ -200,11 +191,7 @@ func TestInvalidEventIsNotAckedUntilDeadLettered(t *testing.T) {
 func TestNewRefusesWhatItCannotRunWith(t *testing.T) {
 	srv := brokertest.Start(t)
 	nc, js := srv.Connect()
-	top := broker.Topology{Stream: "LIVE_EVENTS", Prefix: "live.events", DLQStream: "LIVE_DLQ", DLQPrefix: "live.dlq",
-		Partitions: 2, Replicas: 1, DuplicateWindow: time.Minute, MaxAge: time.Hour}
-	if err := top.Ensure(t.Context(), js); err != nil {
-		t.Fatal(err)
-	}
+	top := topologytest.Ensure(t, js, 2)
 	stream, err := js.Stream(t.Context(), top.Stream)
 	if err != nil {
 		t.Fatal(err)

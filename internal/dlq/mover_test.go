@@ -11,6 +11,7 @@ import (
 
 	"github.com/liverelay/liverelay/internal/broker"
 	"github.com/liverelay/liverelay/internal/broker/brokertest"
+	"github.com/liverelay/liverelay/internal/broker/topologytest"
 )
 
 // A message that a worker receives but never acks — as if it crashed the worker on
@@ -21,15 +22,8 @@ func TestMoverDeadLettersMessagesJetStreamGaveUpOn(t *testing.T) {
 	_, js := srv.Connect()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	top := broker.Topology{Stream: "LIVE_EVENTS", Prefix: "live.events", DLQStream: "LIVE_DLQ", DLQPrefix: "live.dlq",
-		Partitions: 1, Replicas: 1, DuplicateWindow: time.Minute, MaxAge: time.Hour}
-	if err := top.Ensure(ctx, js); err != nil {
-		t.Fatal(err)
-	}
-	cons, err := top.EnsureConsumers(ctx, js, broker.ConsumerConfig{AckWait: time.Second, MaxDeliver: 2, MaxAckPending: 10, PinnedTTL: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	top := topologytest.Ensure(t, js, 1)
+	cons, _ := topologytest.Consumers(t, js, top, broker.ConsumerConfig{AckWait: time.Second, MaxDeliver: 2, MaxAckPending: 10, PinnedTTL: 5 * time.Second})
 	body := []byte(`{"v":1,"channel":"poison","renders":{"p":{"show":true,"content":"<p>boom</p>"}}}`)
 	ack, err := js.Publish(ctx, top.EventSubject("poison"), body)
 	if err != nil {

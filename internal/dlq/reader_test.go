@@ -14,6 +14,7 @@ import (
 
 	"github.com/liverelay/liverelay/internal/broker"
 	"github.com/liverelay/liverelay/internal/broker/brokertest"
+	"github.com/liverelay/liverelay/internal/broker/topologytest"
 	"github.com/liverelay/liverelay/internal/event"
 )
 
@@ -32,11 +33,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	srv := brokertest.Start(t)
 	_, js := srv.Connect()
-	top := broker.Topology{Stream: "LIVE_EVENTS", Prefix: "live.events", DLQStream: "LIVE_DLQ", DLQPrefix: "live.dlq",
-		Partitions: 4, Replicas: 1, DuplicateWindow: time.Minute, MaxAge: time.Hour}
-	if err := top.Ensure(testCtx(t), js); err != nil {
-		t.Fatal(err)
-	}
+	top := topologytest.Ensure(t, js, 4)
 	return &fixture{t: t, srv: srv, js: js, top: top, w: NewWriter(js, top.DLQPrefix, prometheus.NewRegistry()), r: NewReader(js, top.DLQStream, top.DLQPrefix), nextS: 1000}
 }
 

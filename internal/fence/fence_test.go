@@ -15,6 +15,7 @@ import (
 
 	"github.com/liverelay/liverelay/internal/broker"
 	"github.com/liverelay/liverelay/internal/broker/brokertest"
+	"github.com/liverelay/liverelay/internal/broker/topologytest"
 	"github.com/liverelay/liverelay/internal/consumer"
 	"github.com/liverelay/liverelay/internal/event"
 	"github.com/liverelay/liverelay/internal/merge"
@@ -38,18 +39,8 @@ func newRig(t *testing.T) *rig {
 	srv := brokertest.Start(t)
 	_, js := srv.Connect()
 	ctx := context.Background()
-	top := broker.Topology{Stream: "LIVE_EVENTS", Prefix: "live.events", DLQStream: "LIVE_DLQ", DLQPrefix: "live.dlq",
-		Partitions: 1, Replicas: 1, DuplicateWindow: time.Minute, MaxAge: time.Hour}
-	if err := top.Ensure(ctx, js); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := top.EnsureConsumers(ctx, js, broker.ConsumerConfig{AckWait: time.Minute, MaxDeliver: 5, MaxAckPending: 100, PinnedTTL: time.Minute}); err != nil {
-		t.Fatal(err)
-	}
-	stream, err := js.Stream(ctx, top.Stream)
-	if err != nil {
-		t.Fatal(err)
-	}
+	top := topologytest.Ensure(t, js, 1)
+	_, stream := topologytest.Consumers(t, js, top, broker.ConsumerConfig{AckWait: time.Minute, MaxDeliver: 5, MaxAckPending: 100, PinnedTTL: time.Minute})
 	cons, err := js.Consumer(ctx, top.Stream, top.ConsumerName(0))
 	if err != nil {
 		t.Fatal(err)

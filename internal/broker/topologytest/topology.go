@@ -33,3 +33,20 @@ func Ensure(t testing.TB, js jetstream.JetStream, partitions int) broker.Topolog
 	}
 	return top
 }
+
+// Consumers creates top's partition consumers with cc on the server js reaches, within
+// 30 s, and returns them with top's event stream; it fails t when it cannot.
+func Consumers(t testing.TB, js jetstream.JetStream, top broker.Topology, cc broker.ConsumerConfig) ([]jetstream.Consumer, jetstream.Stream) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cons, err := top.EnsureConsumers(ctx, js, cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(ctx, top.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cons, stream
+}

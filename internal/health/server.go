@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/liverelay/liverelay/internal/graceful"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
@@ -138,28 +139,7 @@ type readiness struct {
 // fails or the shutdown deadline passes. Serve closes the listener.
 func (s *Server) Serve(ctx context.Context) error {
 	s.log.Info("health and metrics server listening")
-	served := make(chan error, 1)
-	go func() { served <- s.srv.Serve(s.ln) }()
-
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve health and metrics on %s: %w", s.Addr(), err)
-	case <-ctx.Done():
-	}
-
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
-	defer cancel()
-	shutdownErr := s.srv.Shutdown(shutdownCtx)
-	if shutdownErr != nil {
-		shutdownErr = errors.Join(shutdownErr, s.srv.Close())
-	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve health and metrics on %s: %w", s.Addr(), err)
-	}
-	if shutdownErr != nil {
-		return fmt.Errorf("shut down health and metrics server on %s: %w", s.Addr(), shutdownErr)
-	}
-	return nil
+	return graceful.Serve(ctx, s.srv, s.ln, ShutdownTimeout, "health and metrics")
 }
 
 // Close releases the listener of a server whose Serve will not be called,

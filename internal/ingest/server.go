@@ -3,12 +3,12 @@ package ingest
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"time"
 
+	"github.com/liverelay/liverelay/internal/graceful"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -76,24 +76,8 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // events and its answer.
 func (s *Server) Serve(ctx context.Context) error {
 	s.log.Info("Pusher-compatible ingest listening")
-	served := make(chan error, 1)
-	go func() { served <- s.srv.Serve(s.ln) }()
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve the ingest on %s: %w", s.Addr(), err)
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
-	defer cancel()
-	shutdownErr := s.srv.Shutdown(shutdownCtx)
-	if shutdownErr != nil {
-		shutdownErr = errors.Join(shutdownErr, s.srv.Close())
-	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve the ingest on %s: %w", s.Addr(), err)
-	}
-	if shutdownErr != nil {
-		return fmt.Errorf("shut down the ingest on %s: %w", s.Addr(), shutdownErr)
+	if err := graceful.Serve(ctx, s.srv, s.ln, ShutdownTimeout, "the ingest"); err != nil {
+		return err
 	}
 	s.log.Info("ingest stopped")
 	return nil

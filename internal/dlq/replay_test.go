@@ -51,6 +51,18 @@ func (f *fixture) events() []*jetstream.RawStreamMsg {
 	return out
 }
 
+// checkStored fails the test unless the event stream holds events events and the
+// dead-letter stream letters letters.
+func (f *fixture) checkStored(events, letters int) {
+	f.t.Helper()
+	if n := len(f.events()); n != events {
+		f.t.Fatalf("%d events stored, want %d", n, events)
+	}
+	if left := f.letterSeqs(); len(left) != letters {
+		f.t.Fatalf("letters %v left, want %d", left, letters)
+	}
+}
+
 func (f *fixture) letterSeqs() []uint64 {
 	f.t.Helper()
 	es, err := f.r.List(testCtx(f.t), Filter{})
@@ -191,12 +203,7 @@ func TestReplayTwicePublishesOnce(t *testing.T) {
 	if sum != (Summary{}) {
 		t.Fatalf("second replay: %+v", sum)
 	}
-	if n := len(f.events()); n != 4 {
-		t.Fatalf("%d events stored, want 4", n)
-	}
-	if left := f.letterSeqs(); len(left) != 0 {
-		t.Fatalf("letters %v left", left)
-	}
+	f.checkStored(4, 0)
 }
 
 // Replays running at once store each letter once, and none fails on a letter another
@@ -251,12 +258,7 @@ func TestConcurrentReplaysPublishOnce(t *testing.T) {
 			t.Errorf("letter %d replayed %d times", seq, n)
 		}
 	}
-	if n := len(f.events()); n != letters {
-		t.Fatalf("%d events stored, want %d", n, letters)
-	}
-	if left := f.letterSeqs(); len(left) != 0 {
-		t.Fatalf("letters %v left", left)
-	}
+	f.checkStored(letters, 0)
 	t.Logf("%d replays at once: %d letters replayed, %d duplicates detected", replays, total.Replayed, total.Duplicates)
 }
 
@@ -276,12 +278,7 @@ func TestReplayDryRunChangesNothing(t *testing.T) {
 	if sum != (Summary{WouldReplay: 2, SkippedInvalid: 1}) || strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("summary %+v, outcomes %q", sum, got)
 	}
-	if n := len(f.events()); n != 0 {
-		t.Fatalf("a dry run stored %d events", n)
-	}
-	if left := f.letterSeqs(); len(left) != 3 {
-		t.Fatalf("a dry run left letters %v", left)
-	}
+	f.checkStored(0, 3) // a dry run stores nothing and deletes nothing
 }
 
 func TestReplayInvalidLetters(t *testing.T) {

@@ -33,27 +33,25 @@ func BenchmarkAdd(b *testing.B) {
 
 // BenchmarkSplitFits encodes an update of 8 posts of 1 KB that fits one Pusher message.
 func BenchmarkSplitFits(b *testing.B) {
-	u := New("c")
-	for _, ev := range benchEvents(8, 8, 1000) {
-		u.Add(ev)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if msgs, _ := u.Split(10240); len(msgs) != 1 {
-			b.Fatalf("%d messages", len(msgs))
-		}
-	}
+	benchSplit(b, 8, func(n int) bool { return n == 1 })
 }
 
 // BenchmarkSplitMany splits 50 posts of 1 KB into 10 KB messages.
 func BenchmarkSplitMany(b *testing.B) {
+	benchSplit(b, 50, func(n int) bool { return n >= 5 })
+}
+
+// benchSplit splits an update of posts posts of 1 KB into 10 KB messages, failing b
+// when the number of messages is not one that ok accepts.
+func benchSplit(b *testing.B, posts int, ok func(messages int) bool) {
+	b.Helper()
 	u := New("c")
-	for _, ev := range benchEvents(50, 50, 1000) {
+	for _, ev := range benchEvents(posts, posts, 1000) {
 		u.Add(ev)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if msgs, _ := u.Split(10240); len(msgs) < 5 {
+		if msgs, _ := u.Split(10240); !ok(len(msgs)) {
 			b.Fatalf("%d messages", len(msgs))
 		}
 	}

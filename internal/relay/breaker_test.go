@@ -12,6 +12,17 @@ import (
 	"github.com/liverelay/liverelay/internal/retry"
 )
 
+// startBreaking runs a relay that publishes to p with a 10 ms window, concurrency
+// calls at a time and retries by policy: the breaker's tests' set-up.
+func startBreaking(t *testing.T, p *fakeProvider, concurrency int, policy retry.Policy) *harness {
+	t.Helper()
+	cfg := baseConfig()
+	cfg.Window = 10 * time.Millisecond
+	cfg.Concurrency = concurrency
+	cfg.Retry = policy
+	return startRelay(t, cfg, p, nil)
+}
+
 // A provider down for everyone is not hammered: with 200 channels failing at once, the
 // breaker holds every call after five failures and lets one probe through per
 // cool-down; when the provider recovers, every channel is delivered, none dead-lettered.
@@ -27,11 +38,7 @@ func TestBreakerBoundsRequestsDuringAnOutage(t *testing.T) {
 			}
 			return nil
 		}}
-		cfg := baseConfig()
-		cfg.Window = 10 * time.Millisecond
-		cfg.Concurrency = 8
-		cfg.Retry = retry.Policy{Initial: 100 * time.Millisecond, Max: 2 * time.Second, MaxElapsed: time.Hour}
-		h := startRelay(t, cfg, p, nil)
+		h := startBreaking(t, p, 8, retry.Policy{Initial: 100 * time.Millisecond, Max: 2 * time.Second, MaxElapsed: time.Hour})
 		if open := h.gauge("liverelay_provider_breaker_open"); open != 0 {
 			t.Fatalf("breaker gauge %v before any call, want 0", open)
 		}
@@ -82,11 +89,7 @@ func TestBreakerIgnoresOneFailingChannel(t *testing.T) {
 			}
 			return nil
 		}}
-		cfg := baseConfig()
-		cfg.Window = 10 * time.Millisecond
-		cfg.Concurrency = 1
-		cfg.Retry = retry.Policy{Initial: 50 * time.Millisecond, Max: 100 * time.Millisecond, MaxElapsed: time.Hour}
-		h := startRelay(t, cfg, p, nil)
+		h := startBreaking(t, p, 1, retry.Policy{Initial: 50 * time.Millisecond, Max: 100 * time.Millisecond, MaxElapsed: time.Hour})
 		h.submit(renders("bad", "p", "x"))
 		for i := 0; i < 50; i++ {
 			h.submit(renders(fmt.Sprintf("good-%d", i), "p", "x"))
@@ -108,9 +111,7 @@ func TestShutdownDoesNotWaitForTheBreaker(t *testing.T) {
 			return &publish.Error{Provider: "fake", Status: 429, RetryAfter: time.Hour}
 		}}
 		cfg := baseConfig()
-		cfg.Window = 10 * time.Millisecond
-		cfg.Retry = retry.Policy{Initial: 100 * time.Millisecond, Max: 2 * time.Second, MaxElapsed: 2 * time.Hour}
-		h := startRelay(t, cfg, p, nil)
+		h := startBreaking(t, p, cfg.Concurrency, retry.Policy{Initial: 100 * time.Millisecond, Max: 2 * time.Second, MaxElapsed: 2 * time.Hour})
 		var srcs []*fakeSource
 		for i := 0; i < 20; i++ {
 			srcs = append(srcs, h.submit(renders(fmt.Sprintf("ch-%d", i), "p", "x"))...)

@@ -48,6 +48,16 @@ func newRig(t *testing.T) *rig {
 	return &rig{t: t, srv: srv, js: js, top: top, hist: consumer.NewHistory(stream, top), cons: cons}
 }
 
+// publish checks u, of the message at seq, with f and records it, as the relay does
+// with an update it publishes; it fails t if the check fails.
+func publish(ctx context.Context, t *testing.T, f *Fence, seq uint64, u *merge.Update) {
+	t.Helper()
+	if _, err := f.Check(ctx, 0, seq, u); err != nil {
+		t.Fatal(err)
+	}
+	f.Record(0, u)
+}
+
 // open opens a fence as one worker would: its own cache, the shared bucket.
 func (r *rig) open() *Fence {
 	r.t.Helper()
@@ -170,10 +180,7 @@ func TestRecordFencesAtOnceAndStoresLater(t *testing.T) {
 	f := r.open()
 	ctx := context.Background()
 	u := update(50, []string{"p"})
-	if _, err := f.Check(ctx, 0, newer, u); err != nil {
-		t.Fatal(err)
-	}
-	f.Record(0, u)
+	publish(ctx, t, f, newer, u)
 	if n, err := f.Check(ctx, 0, newer, update(40, []string{"p"})); err != nil || n != 1 {
 		t.Fatalf("an older render right after the record: dropped %d (%v), want 1", n, err)
 	}
@@ -295,10 +302,7 @@ func TestCatchUpLeavesUnackedDeliveriesToBePublished(t *testing.T) {
 	catchUp(t, dead)
 	msgs := r.deliver(3)
 	u := updateOf(t, msgs[0])
-	if _, err := dead.Check(ctx, 0, seqOf(t, msgs[0]), u); err != nil {
-		t.Fatal(err)
-	}
-	dead.Record(0, u)
+	publish(ctx, t, dead, seqOf(t, msgs[0]), u)
 	if err := msgs[0].DoubleAck(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -329,10 +333,7 @@ func TestCatchUpWaitsOutALostAck(t *testing.T) {
 			msgs := r.deliver(2)
 			for _, m := range msgs {
 				u := updateOf(t, m)
-				if _, err := dead.Check(ctx, 0, seqOf(t, m), u); err != nil {
-					t.Fatal(err)
-				}
-				dead.Record(0, u)
+				publish(ctx, t, dead, seqOf(t, m), u)
 			}
 			// Only the second ack reaches the consumer.
 			if err := msgs[1].DoubleAck(ctx); err != nil {
@@ -378,10 +379,7 @@ func TestMarkFollowsTheAckFloorAndYieldsToTheNextOwner(t *testing.T) {
 	catchUp(t, f)
 	for _, m := range r.deliver(5) {
 		u := updateOf(t, m)
-		if _, err := f.Check(ctx, 0, seqOf(t, m), u); err != nil {
-			t.Fatal(err)
-		}
-		f.Record(0, u)
+		publish(ctx, t, f, seqOf(t, m), u)
 		if err := m.DoubleAck(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -484,10 +482,7 @@ func TestStoreWritesOverADeleteMarker(t *testing.T) {
 	f := r.open()
 	ctx := context.Background()
 	first := update(10, []string{"p"})
-	if _, err := f.Check(ctx, 0, newer, first); err != nil {
-		t.Fatal(err)
-	}
-	f.Record(0, first)
+	publish(ctx, t, f, newer, first)
 	mustStore(t, f)
 	kv, err := r.js.KeyValue(ctx, "LIVE_REVISIONS")
 	if err != nil {
@@ -506,10 +501,7 @@ func TestStoreWritesOverADeleteMarker(t *testing.T) {
 	}
 	g := r.open()
 	later := update(30, []string{"q"})
-	if _, err := g.Check(ctx, 0, newer, later); err != nil {
-		t.Fatal(err)
-	}
-	g.Record(0, later)
+	publish(ctx, t, g, newer, later)
 	mustStore(t, g)
 }
 

@@ -109,15 +109,7 @@ func BenchmarkStreamMemoryAfterExpiry(b *testing.B) {
 }
 
 func BenchmarkFenceMemoryPerChannel(b *testing.B) {
-	for _, n := range channelCounts {
-		b.Run(fmt.Sprintf("channels=%d", n), func(b *testing.B) {
-			var hot, cold float64
-			for i := 0; i < b.N; i++ {
-				hot, cold = measureChannels(b, n, putFenceKeys)
-			}
-			report(b, n, hot, cold)
-		})
-	}
+	benchmarkMemoryPerChannel(b, putFenceKeys)
 }
 
 func report(b *testing.B, n int, hot, cold float64) {

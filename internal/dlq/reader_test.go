@@ -3,7 +3,6 @@ package dlq
 import (
 	"context"
 	"errors"
-	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -182,15 +181,11 @@ func TestReaderParsesLetters(t *testing.T) {
 // left for the next one, and the read does not wait for more.
 func TestReaderStopsAtLastSequence(t *testing.T) {
 	f := newFixture(t)
-	for i := range 3 {
-		f.write(validLetter("a", fmt.Sprint("p", i), "<p>x</p>", int64(i+1), ReasonPermanent))
-	}
+	f.writeLetters(0, 3)
 	var seen []uint64
 	err := f.r.Each(testCtx(t), Filter{Channel: "a"}, func(e Entry) error {
 		if e.Seq == 1 {
-			for i := 3; i < 6; i++ {
-				f.write(validLetter("a", fmt.Sprint("p", i), "<p>x</p>", int64(i+1), ReasonPermanent))
-			}
+			f.writeLetters(3, 6)
 		}
 		seen = append(seen, e.Seq)
 		return nil
@@ -210,9 +205,7 @@ func TestReaderStopsAtLastSequence(t *testing.T) {
 func TestReaderDoesNotDisturbOthers(t *testing.T) {
 	f := newFixture(t)
 	ctx := testCtx(t)
-	for i := range 5 {
-		f.write(validLetter("a", fmt.Sprint("p", i), "<p>x</p>", int64(i+1), ReasonPermanent))
-	}
+	f.writeLetters(0, 5)
 	other, err := f.js.CreateOrUpdateConsumer(ctx, "LIVE_DLQ", jetstream.ConsumerConfig{Durable: "ops-dashboard", AckPolicy: jetstream.AckExplicitPolicy})
 	if err != nil {
 		t.Fatal(err)
@@ -257,9 +250,7 @@ func TestReaderEmptyAndMissingStream(t *testing.T) {
 
 func TestReaderStopsOnCancel(t *testing.T) {
 	f := newFixture(t)
-	for i := range 3 {
-		f.write(validLetter("a", fmt.Sprint("p", i), "<p>x</p>", int64(i+1), ReasonPermanent))
-	}
+	f.writeLetters(0, 3)
 	ctx, cancel := context.WithCancel(testCtx(t))
 	n := 0
 	err := f.r.Each(ctx, Filter{}, func(Entry) error {

@@ -51,6 +51,15 @@ func (f *fixture) events() []*jetstream.RawStreamMsg {
 	return out
 }
 
+// writeLetters writes letters from to to-1 of channel a: post p<i>, revision i+1,
+// dead-lettered as permanent.
+func (f *fixture) writeLetters(from, to int) {
+	f.t.Helper()
+	for i := from; i < to; i++ {
+		f.write(validLetter("a", fmt.Sprint("p", i), "<p>x</p>", int64(i+1), ReasonPermanent))
+	}
+}
+
 // checkStored fails the test unless the event stream holds events events and the
 // dead-letter stream letters letters.
 func (f *fixture) checkStored(events, letters int) {
@@ -168,9 +177,7 @@ func TestReplayKeepsLettersThatWereNotStored(t *testing.T) {
 func TestReplayTwicePublishesOnce(t *testing.T) {
 	f := newFixture(t)
 	ctx := testCtx(t)
-	for i := range 4 {
-		f.write(validLetter("a", fmt.Sprint("p", i), "<p>x</p>", int64(i+1), ReasonPermanent))
-	}
+	f.writeLetters(0, 4)
 	// A replay that stopped after re-publishing letter 2 without deleting it.
 	m := &nats.Msg{Subject: "live.events.a", Header: nats.Header{}}
 	m.Header.Set(nats.MsgIdHdr, MsgID("LIVE_DLQ", 2))
@@ -360,9 +367,7 @@ func TestReplayConfigValidate(t *testing.T) {
 
 func TestReplayStopsOnCancel(t *testing.T) {
 	f := newFixture(t)
-	for i := range 3 {
-		f.write(validLetter("a", fmt.Sprint("p", i), "<p>x</p>", int64(i+1), ReasonPermanent))
-	}
+	f.writeLetters(0, 3)
 	ctx, cancel := context.WithCancel(testCtx(t))
 	sum, err := f.replayer(ReplayConfig{}).Replay(ctx, Filter{}, func(Outcome) { cancel() })
 	if !errors.Is(err, context.Canceled) || sum.Replayed != 1 {

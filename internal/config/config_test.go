@@ -345,6 +345,30 @@ func TestProviders(t *testing.T) {
 	}
 }
 
+// problems validates the default configuration changed by mutate, and returns the
+// Env of every problem, in report order, with Validate's error. It fails t when a
+// problem is not a *FieldError, or does not read ENV=value: reason.
+func problems(t *testing.T, mutate func(*Config)) ([]string, error) {
+	t.Helper()
+	c := Default()
+	mutate(&c)
+	err := c.Validate()
+	for _, e := range unjoin(err) {
+		var fe *FieldError
+		if !errors.As(e, &fe) {
+			t.Fatalf("Validate() = %v: %v is not made of *FieldError", err, e)
+		}
+	}
+	var got []string
+	for _, fe := range fieldErrors(err) {
+		got = append(got, fe.Env)
+		if !strings.HasPrefix(fe.Error(), fe.Env+"=") || !strings.Contains(fe.Reason, " ") {
+			t.Errorf("problem %q does not read ENV=value: reason", fe.Error())
+		}
+	}
+	return got, err
+}
+
 // fieldErrors flattens a joined error into its *FieldError parts.
 func fieldErrors(err error) []*FieldError {
 	if err == nil {

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -41,17 +40,7 @@ func TestValidateIngest(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := Default()
-			tt.mutate(&c)
-			err := c.Validate()
-			var got []string
-			for _, e := range unjoin(err) {
-				var fe *FieldError
-				if !errors.As(e, &fe) {
-					t.Fatalf("not a FieldError: %v", e)
-				}
-				got = append(got, fe.Env)
-			}
+			got, err := problems(t, tt.mutate)
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("problems with %v, want %v (%v)", got, tt.want, err)
 			}

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -189,21 +188,9 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := Default()
-			tt.mutate(&c)
-			err := c.Validate()
-			var got []string
-			for _, fe := range fieldErrors(err) {
-				got = append(got, fe.Env)
-				if !strings.HasPrefix(fe.Error(), fe.Env+"=") || !strings.Contains(fe.Reason, " ") {
-					t.Errorf("problem %q does not read ENV=value: reason", fe.Error())
-				}
-			}
+			got, err := problems(t, tt.mutate)
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("Validate() problems in %v, want %v; error:\n%v", got, tt.want, err)
-			}
-			if err != nil && len(got) == 0 {
-				t.Errorf("Validate() = %v, not made of *FieldError", err)
 			}
 		})
 	}

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -10,10 +9,7 @@ import (
 
 func TestValidateIngest(t *testing.T) {
 	dir := t.TempDir()
-	file := filepath.Join(dir, "secret")
-	if err := os.WriteFile(file, []byte("s3cret-from-file\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	file := writeFile(t, dir, "secret", "s3cret-from-file\n")
 	on := func(c *Config) {
 		c.Ingest.Addr, c.Ingest.AppID, c.Ingest.Key, c.Ingest.Secret = "127.0.0.1:8080", "1", "key", "hunter2"
 	}
@@ -62,10 +58,7 @@ func unjoin(err error) []error {
 }
 
 func TestIngestSecret(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(file, []byte(" s3cret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	file := writeFile(t, t.TempDir(), "secret", " s3cret\n")
 	c := Default()
 	c.Ingest.Secret = "env"
 	if s, err := c.IngestSecret(); s != "env" || err != nil {

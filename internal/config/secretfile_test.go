@@ -25,10 +25,7 @@ func TestSecretsFromFiles(t *testing.T) {
 	}
 	for name, get := range secrets {
 		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "secret")
-			if err := os.WriteFile(path, []byte("s3cr3t value\n\n"), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			path := writeFile(t, t.TempDir(), "secret", "s3cr3t value\n\n")
 			c := Default()
 			if err := c.LoadEnv(env(map[string]string{name + "_FILE": path})); err != nil {
 				t.Fatalf("LoadEnv: %v", err)
@@ -42,10 +39,7 @@ func TestSecretsFromFiles(t *testing.T) {
 
 func TestSecretFileErrors(t *testing.T) {
 	dir := t.TempDir()
-	good := filepath.Join(dir, "token")
-	if err := os.WriteFile(good, []byte("hunter2\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	good := writeFile(t, dir, "token", "hunter2\n")
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -97,4 +91,15 @@ func TestCheckEnvAcceptsSecretFiles(t *testing.T) {
 			t.Errorf("CheckEnv error %v does not say %q", err, w)
 		}
 	}
+}
+
+// writeFile writes content to the file name in dir, readable by its owner only, and
+// returns its path.
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

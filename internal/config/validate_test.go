@@ -13,10 +13,7 @@ import (
 
 func TestValidate(t *testing.T) {
 	dir := t.TempDir()
-	file := filepath.Join(dir, "creds")
-	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	file := writeFile(t, dir, "creds", "x")
 	missing := filepath.Join(dir, "missing")
 	remote := func(c *Config) { c.NATSURL = "nats://nats:4222" }
 	pusher := func(c *Config) {

@@ -40,14 +40,7 @@ func idMessages(channel, base string, n int) []Message {
 func newTestAbly(t *testing.T, srv *ablytest.Server, edit func(*AblyConfig)) *Ably {
 	t.Helper()
 	cfg := AblyConfig{APIKey: testAblyKey, RESTHost: srv.Host(), Port: srv.Port(), TLS: false, Timeout: 5 * time.Second}
-	if edit != nil {
-		edit(&cfg)
-	}
-	a, err := NewAbly(cfg, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatalf("NewAbly: %v", err)
-	}
-	return a
+	return providertest.Build(t, "NewAbly", NewAbly, cfg, edit)
 }
 
 func TestAblyConfigValidate(t *testing.T) {

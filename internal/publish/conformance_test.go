@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +20,6 @@ import (
 	"github.com/liverelay/liverelay/internal/publish/providertest"
 	"github.com/liverelay/liverelay/internal/publish/pushertest"
 	"github.com/liverelay/liverelay/internal/retry"
-	"go.uber.org/zap/zaptest"
 )
 
 // provider is what the relay calls (relay.Provider, declared again here: the relay
@@ -89,40 +87,19 @@ const (
 func newPusher(t *testing.T, srv *pushertest.Server, edit func(*publish.PusherConfig)) provider {
 	t.Helper()
 	cfg := publish.PusherConfig{AppID: testAppID, Key: testKey, Secret: testSecret, Host: srv.Host(), Timeout: 5 * time.Second}
-	if edit != nil {
-		edit(&cfg)
-	}
-	p, err := publish.NewPusher(cfg, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatalf("NewPusher: %v", err)
-	}
-	return p
+	return providertest.Build(t, "NewPusher", publish.NewPusher, cfg, edit)
 }
 
 func newAbly(t *testing.T, srv *ablytest.Server, edit func(*publish.AblyConfig)) provider {
 	t.Helper()
 	cfg := publish.AblyConfig{APIKey: testAblyKey, RESTHost: srv.Host(), Port: srv.Port(), TLS: false, Timeout: 5 * time.Second}
-	if edit != nil {
-		edit(&cfg)
-	}
-	p, err := publish.NewAbly(cfg, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatalf("NewAbly: %v", err)
-	}
-	return p
+	return providertest.Build(t, "NewAbly", publish.NewAbly, cfg, edit)
 }
 
 func newPieSocket(t *testing.T, srv *piesockettest.Server, edit func(*publish.PieSocketConfig)) provider {
 	t.Helper()
 	cfg := publish.PieSocketConfig{APIKey: testKey, Secret: testSecret, APIURL: srv.URL(), Timeout: 5 * time.Second}
-	if edit != nil {
-		edit(&cfg)
-	}
-	p, err := publish.NewPieSocket(cfg, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatalf("NewPieSocket: %v", err)
-	}
-	return p
+	return providertest.Build(t, "NewPieSocket", publish.NewPieSocket, cfg, edit)
 }
 
 func isTimeout(err error) bool {
@@ -612,24 +589,15 @@ func testCancelledBefore(t *testing.T, pt providerUnderTest, fx *fixture) {
 
 func testConcurrent(t *testing.T, pt providerUnderTest, fx *fixture) {
 	const workers, perWorker = 6, 9
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for w := range workers {
-		wg.Go(func() {
-			msgs := conformanceMessages(fmt.Sprintf("page-%d", w), fmt.Sprintf("%d-w", w), perWorker)
-			for start := 0; start < perWorker; start += 3 {
-				if err := fx.p.Publish(t.Context(), msgs[start:start+3]); err != nil {
-					errs <- err
-					return
-				}
+	providertest.Concurrently(t, workers, func(w int) error {
+		msgs := conformanceMessages(fmt.Sprintf("page-%d", w), fmt.Sprintf("%d-w", w), perWorker)
+		for start := 0; start < perWorker; start += 3 {
+			if err := fx.p.Publish(t.Context(), msgs[start:start+3]); err != nil {
+				return fmt.Errorf("Publish: %w", err)
 			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatalf("Publish: %v", err)
-	}
+		}
+		return nil
+	})
 	byChannel := map[string][]received{}
 	for _, r := range fx.received() {
 		byChannel[r.Channel] = append(byChannel[r.Channel], r)

@@ -16,19 +16,13 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/liverelay/liverelay/internal/publish/piesockettest"
+	"github.com/liverelay/liverelay/internal/publish/providertest"
 )
 
 func newTestPieSocket(t *testing.T, srv *piesockettest.Server, edit func(*PieSocketConfig)) *PieSocket {
 	t.Helper()
 	cfg := PieSocketConfig{APIKey: testKey, Secret: testSecret, APIURL: srv.URL(), Timeout: 5 * time.Second}
-	if edit != nil {
-		edit(&cfg)
-	}
-	p, err := NewPieSocket(cfg, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatalf("NewPieSocket: %v", err)
-	}
-	return p
+	return providertest.Build(t, "NewPieSocket", NewPieSocket, cfg, edit)
 }
 
 func TestPieSocketConfigValidate(t *testing.T) {

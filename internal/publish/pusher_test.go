@@ -7,10 +7,10 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/liverelay/liverelay/internal/publish/providertest"
 	"github.com/liverelay/liverelay/internal/publish/pushertest"
 	"go.uber.org/zap/zaptest"
 )
@@ -24,14 +24,7 @@ const (
 func newTestPusher(t *testing.T, srv *pushertest.Server, edit func(*PusherConfig)) *Pusher {
 	t.Helper()
 	cfg := PusherConfig{AppID: testAppID, Key: testKey, Secret: testSecret, Host: srv.Host(), Timeout: 5 * time.Second}
-	if edit != nil {
-		edit(&cfg)
-	}
-	p, err := NewPusher(cfg, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatalf("NewPusher: %v", err)
-	}
-	return p
+	return providertest.Build(t, "NewPusher", NewPusher, cfg, edit)
 }
 
 func testMessages(channel string, n int) []Message {
@@ -330,24 +323,15 @@ func TestPusherConcurrent(t *testing.T) {
 	srv := pushertest.New(t, testAppID, testKey, testSecret)
 	p := newTestPusher(t, srv, nil)
 	const workers, perWorker = 8, 35
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for w := range workers {
-		wg.Go(func() {
-			msgs := testMessages(fmt.Sprintf("page-%d", w), perWorker)
-			for start := 0; start < perWorker; start += 7 {
-				if err := p.Publish(t.Context(), msgs[start:min(start+7, perWorker)]); err != nil {
-					errs <- err
-					return
-				}
+	providertest.Concurrently(t, workers, func(w int) error {
+		msgs := testMessages(fmt.Sprintf("page-%d", w), perWorker)
+		for start := 0; start < perWorker; start += 7 {
+			if err := p.Publish(t.Context(), msgs[start:min(start+7, perWorker)]); err != nil {
+				return fmt.Errorf("Publish: %w", err)
 			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatalf("Publish: %v", err)
-	}
+		}
+		return nil
+	})
 	next := map[string]int{}
 	for _, e := range srv.Events() {
 		want := fmt.Sprintf(`{"renders":{},"removals":["%d"]}`, next[e.Channel])

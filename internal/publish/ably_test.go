@@ -11,7 +11,6 @@ import (
 
 	"github.com/ably/ably-go/ably"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/liverelay/liverelay/internal/publish/ablytest"
@@ -45,11 +44,7 @@ func newTestAbly(t *testing.T, srv *ablytest.Server, edit func(*AblyConfig)) *Ab
 
 func TestAblyConfigValidate(t *testing.T) {
 	valid := AblyConfig{APIKey: testAblyKey, TLS: true}
-	tests := []struct {
-		name string
-		edit func(*AblyConfig)
-		want []string // settings named in the error; none means valid
-	}{
+	tests := []configCase[AblyConfig]{
 		{"defaults", func(*AblyConfig) {}, nil},
 		{"free account", func(c *AblyConfig) { c.MaxMessageBytes = AblyFreeMaxMessageBytes }, nil},
 		{"own host and port", func(c *AblyConfig) { c.RESTHost, c.Port = "ably.internal", 8443 }, nil},
@@ -68,16 +63,7 @@ func TestAblyConfigValidate(t *testing.T) {
 		{"everything wrong", func(c *AblyConfig) { *c = AblyConfig{Port: -1, MaxMessageBytes: -1} },
 			[]string{"ABLY_API_KEY", "ABLY_PORT", "ABLY_TLS", "ABLY_MAX_MESSAGE_BYTES"}},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg := valid
-			tc.edit(&cfg)
-			checkValidate(t, cfg.Validate(), tc.want, func() error {
-				_, err := NewAbly(cfg, zaptest.NewLogger(t))
-				return err
-			})
-		})
-	}
+	checkConfigs(t, valid, tests, NewAbly)
 }
 
 func TestAblyCheckChannel(t *testing.T) {

@@ -156,13 +156,18 @@ func startPusher(t *testing.T) *fixture {
 		},
 		setDelay: srv.SetDelay,
 		requests: srv.Requests,
-		received: func() []received {
-			var out []received
-			for _, e := range srv.Events() {
-				out = append(out, received{Channel: e.Channel, Name: e.Name, Data: e.Data})
-			}
-			return out
-		},
+		received: receivedOf(srv.Events, func(e pushertest.Event) received { return received{Channel: e.Channel, Name: e.Name, Data: e.Data} }),
+	}
+}
+
+// receivedOf returns what a fixture received: all a fake accepted, each converted by conv.
+func receivedOf[T any](all func() []T, conv func(T) received) func() []received {
+	return func() []received {
+		var out []received
+		for _, x := range all() {
+			out = append(out, conv(x))
+		}
+		return out
 	}
 }
 
@@ -180,15 +185,9 @@ func startAbly(t *testing.T) *fixture {
 		onRequest: func(hook func() fault) {
 			srv.SetScript(func(int64, []ablytest.Message) ablytest.Fault { return ablyFault(hook()) })
 		},
-		setDelay: srv.SetDelay,
-		requests: srv.Requests,
-		received: func() []received {
-			var out []received
-			for _, m := range srv.Messages() {
-				out = append(out, received{Channel: m.Channel, Name: m.Name, Data: m.Data})
-			}
-			return out
-		},
+		setDelay:    srv.SetDelay,
+		requests:    srv.Requests,
+		received:    receivedOf(srv.Messages, func(m ablytest.Message) received { return received{Channel: m.Channel, Name: m.Name, Data: m.Data} }),
 		connections: srv.Connections,
 	}
 }
@@ -211,15 +210,9 @@ func startPieSocket(t *testing.T) *fixture {
 		onRequest: func(hook func() fault) {
 			srv.SetScript(func(int64, *piesockettest.Message) piesockettest.Fault { return pieSocketFault(hook()) })
 		},
-		setDelay: srv.SetDelay,
-		requests: srv.Requests,
-		received: func() []received {
-			var out []received
-			for _, m := range srv.Messages() {
-				out = append(out, received{Channel: m.Channel, Data: m.Data})
-			}
-			return out
-		},
+		setDelay:    srv.SetDelay,
+		requests:    srv.Requests,
+		received:    receivedOf(srv.Messages, func(m piesockettest.Message) received { return received{Channel: m.Channel, Data: m.Data} }),
 		connections: srv.Connections,
 	}
 }

@@ -27,11 +27,7 @@ func newTestPieSocket(t *testing.T, srv *piesockettest.Server, edit func(*PieSoc
 
 func TestPieSocketConfigValidate(t *testing.T) {
 	valid := PieSocketConfig{APIKey: testKey, Secret: testSecret, ClusterID: "demo"}
-	tests := []struct {
-		name string
-		edit func(*PieSocketConfig)
-		want []string // settings named in the error; none means valid
-	}{
+	tests := []configCase[PieSocketConfig]{
 		{"cluster", func(*PieSocketConfig) {}, nil},
 		{"dotted cluster", func(c *PieSocketConfig) { c.ClusterID = "s1234.nyc1" }, nil},
 		{"URL", func(c *PieSocketConfig) { c.ClusterID, c.APIURL = "", "http://localhost:8080/api/publish" }, nil},
@@ -47,16 +43,7 @@ func TestPieSocketConfigValidate(t *testing.T) {
 		{"everything missing", func(c *PieSocketConfig) { *c = PieSocketConfig{} },
 			[]string{"PIESOCKET_API_KEY", "PIESOCKET_SECRET", "PIESOCKET_CLUSTER_ID"}},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg := valid
-			tc.edit(&cfg)
-			checkValidate(t, cfg.Validate(), tc.want, func() error {
-				_, err := NewPieSocket(cfg, zaptest.NewLogger(t))
-				return err
-			})
-		})
-	}
+	checkConfigs(t, valid, tests, NewPieSocket)
 }
 
 func TestPieSocketURL(t *testing.T) {

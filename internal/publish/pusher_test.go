@@ -12,7 +12,6 @@ import (
 
 	"github.com/liverelay/liverelay/internal/publish/providertest"
 	"github.com/liverelay/liverelay/internal/publish/pushertest"
-	"go.uber.org/zap/zaptest"
 )
 
 const (
@@ -36,12 +35,8 @@ func testMessages(channel string, n int) []Message {
 }
 
 func TestPusherConfigValidate(t *testing.T) {
-	valid := PusherConfig{AppID: "1", Key: "k", Secret: "s", Cluster: "eu"}
-	tests := []struct {
-		name string
-		edit func(*PusherConfig)
-		want []string // settings named in the error; none means valid
-	}{
+	valid := PusherConfig{AppID: "1", Key: "k", Secret: testSecret, Cluster: "eu"}
+	tests := []configCase[PusherConfig]{
 		{"cluster", func(*PusherConfig) {}, nil},
 		{"host", func(c *PusherConfig) { c.Cluster, c.Host = "", "localhost:8080" }, nil},
 		{"host without port", func(c *PusherConfig) { c.Host = "pusher.internal" }, nil},
@@ -56,17 +51,7 @@ func TestPusherConfigValidate(t *testing.T) {
 		{"everything missing", func(c *PusherConfig) { *c = PusherConfig{} },
 			[]string{"PUSHER_APP_ID", "PUSHER_APP_KEY", "PUSHER_APP_SECRET", "PUSHER_APP_CLUSTER"}},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg := valid
-			cfg.Secret = testSecret
-			tc.edit(&cfg)
-			checkValidate(t, cfg.Validate(), tc.want, func() error {
-				_, err := NewPusher(cfg, zaptest.NewLogger(t))
-				return err
-			})
-		})
-	}
+	checkConfigs(t, valid, tests, NewPusher)
 }
 
 func TestPusherCheckChannel(t *testing.T) {

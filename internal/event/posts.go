@@ -55,11 +55,8 @@ func (f *fields) renders(s *scanner) error {
 				f.ev.Renders = append(f.ev.Renders, r)
 			}
 		}
-		if s.eat('}') {
-			return nil
-		}
-		if !s.eat(',') {
-			return errSyntax
+		if closed, err := s.after('}'); closed || err != nil {
+			return err
 		}
 	}
 }

@@ -30,6 +30,23 @@ func providerError(t *testing.T, err error, provider string) *Error {
 	return perr
 }
 
+// channelCase is a channel name and what a provider says of it.
+type channelCase struct {
+	channel string
+	want    string // in the error; empty means valid
+}
+
+// checkChannels runs check, a provider's CheckChannel, on each case's channel and
+// checks the verdict with checkRejected.
+func checkChannels(t *testing.T, provider string, check func(string) error, tests []channelCase) {
+	t.Helper()
+	for _, tc := range tests {
+		t.Run(tc.channel, func(t *testing.T) {
+			checkRejected(t, check(tc.channel), provider, tc.want)
+		})
+	}
+}
+
 // checkRejected checks err, a provider's verdict on a message: nil when want is
 // empty, else a rejection of provider whose text holds want.
 func checkRejected(t *testing.T, err error, provider, want string) {

@@ -58,33 +58,16 @@ func TestPieSocketURL(t *testing.T) {
 
 func TestPieSocketCheckChannel(t *testing.T) {
 	p := newTestPieSocket(t, piesockettest.New(t, testKey, testSecret), nil)
-	tests := []struct {
-		channel string
-		valid   bool
-	}{
-		{"live-page_42", true},
-		{strings.Repeat("c", 30), true},
-		{strings.Repeat("c", 31), false},
-		{"", false},
-		{"a.b", false},
-		{"a:b", false},
-		{"é", false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.channel, func(t *testing.T) {
-			err := p.CheckChannel(tc.channel)
-			if tc.valid {
-				if err != nil {
-					t.Fatalf("CheckChannel: %v", err)
-				}
-				return
-			}
-			perr := providerError(t, err, "piesocket")
-			if !perr.Rejected || !strings.Contains(err.Error(), "at most 30") && !strings.Contains(err.Error(), "1 to 30 characters of A-Z, a-z, 0-9, '_' and '-'") {
-				t.Fatalf("error %v, want a rejection that gives the rule", err)
-			}
-		})
-	}
+	const rule = "1 to 30 characters of A-Z, a-z, 0-9, '_' and '-'"
+	checkChannels(t, "piesocket", p.CheckChannel, []channelCase{
+		{"live-page_42", ""},
+		{strings.Repeat("c", 30), ""},
+		{strings.Repeat("c", 31), rule},
+		{"", rule},
+		{"a.b", rule},
+		{"a:b", rule},
+		{"é", rule},
+	})
 }
 
 func TestPieSocketNameAndLimits(t *testing.T) {

@@ -11,11 +11,9 @@ func (f *fields) renders(s *scanner) error {
 		return nil
 	}
 	if s.peek() != '{' {
-		if _, err := mismatch(s); err != nil {
-			return err
-		}
-		f.rendersErr = invalid(ReasonRenders, `"renders" must be an object of post id to {"show", "content"}`)
-		return nil
+		return wrongType(s, &f.rendersErr, func(string) *Error {
+			return invalid(ReasonRenders, `"renders" must be an object of post id to {"show", "content"}`)
+		})
 	}
 	s.i++
 	var index map[string]int
@@ -217,11 +215,9 @@ func (f *fields) postRevisions(s *scanner) error {
 		return nil
 	}
 	if s.peek() != '{' {
-		if _, err := mismatch(s); err != nil {
-			return err
-		}
-		f.postRevErr = invalid(ReasonRevision, `"post_revisions" must be an object of post id to revision`)
-		return nil
+		return wrongType(s, &f.postRevErr, func(string) *Error {
+			return invalid(ReasonRevision, `"post_revisions" must be an object of post id to revision`)
+		})
 	}
 	s.i++
 	revs := map[string]int64{}

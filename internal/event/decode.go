@@ -111,6 +111,17 @@ func mismatch(s *scanner) (string, error) {
 	return truncate(string(s.b[start:s.i])), nil
 }
 
+// wrongType skips a value of the wrong type and sets *dst to the error describe makes
+// of the value's text (as mismatch gives it). It returns only a syntax error.
+func wrongType(s *scanner, dst **Error, describe func(text string) *Error) error {
+	text, err := mismatch(s)
+	if err != nil {
+		return err
+	}
+	*dst = describe(text)
+	return nil
+}
+
 func (f *fields) version(s *scanner) error {
 	f.hasV, f.vErr = true, nil
 	if null(s) {
@@ -122,12 +133,9 @@ func (f *fields) version(s *scanner) error {
 		return nil
 	}
 	s.i = begin
-	text, err := mismatch(s)
-	if err != nil {
-		return err
-	}
-	f.vErr = invalid(ReasonVersion, `"v" is %s; this worker reads version %d`, text, Version)
-	return nil
+	return wrongType(s, &f.vErr, func(text string) *Error {
+		return invalid(ReasonVersion, `"v" is %s; this worker reads version %d`, text, Version)
+	})
 }
 
 func (f *fields) channel(s *scanner) error {
@@ -145,11 +153,9 @@ func (f *fields) channel(s *scanner) error {
 			f.channelErr = err.(*Error)
 		}
 	default:
-		text, err := mismatch(s)
-		if err != nil {
-			return err
-		}
-		f.channelErr = invalid(ReasonChannel, `"channel" must be a string, got %s`, text)
+		return wrongType(s, &f.channelErr, func(text string) *Error {
+			return invalid(ReasonChannel, `"channel" must be a string, got %s`, text)
+		})
 	}
 	return nil
 }
@@ -160,12 +166,9 @@ func (f *fields) revision(s *scanner) error {
 		return nil
 	}
 	if c := s.peek(); c != '-' && (c < '0' || c > '9') {
-		text, err := mismatch(s)
-		if err != nil {
-			return err
-		}
-		f.revisionErr = invalid(ReasonRevision, `"revision" must be a whole number of microseconds, got %s`, text)
-		return nil
+		return wrongType(s, &f.revisionErr, func(text string) *Error {
+			return invalid(ReasonRevision, `"revision" must be a whole number of microseconds, got %s`, text)
+		})
 	}
 	num, err := s.number()
 	if err != nil {
@@ -186,12 +189,9 @@ func (f *fields) emittedAt(s *scanner) error {
 		return nil
 	}
 	if s.peek() != '"' {
-		text, err := mismatch(s)
-		if err != nil {
-			return err
-		}
-		f.emittedErr = invalid(ReasonEmittedAt, `"emitted_at" must be an RFC 3339 time string, got %s`, text)
-		return nil
+		return wrongType(s, &f.emittedErr, func(text string) *Error {
+			return invalid(ReasonEmittedAt, `"emitted_at" must be an RFC 3339 time string, got %s`, text)
+		})
 	}
 	text, err := s.str()
 	if err != nil {

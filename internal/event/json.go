@@ -76,14 +76,7 @@ func AppendString(dst []byte, s string) []byte {
 
 // AppendRenders appends the renders as a JSON object whose keys keep the slice order.
 func AppendRenders(dst []byte, renders []Render) []byte {
-	dst = append(dst, '{')
-	for i, r := range renders {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = AppendRender(dst, r)
-	}
-	return append(dst, '}')
+	return appendList(dst, '{', renders, AppendRender, '}')
 }
 
 // AppendRender appends one `"id":{"show":…,"content":…}` member.
@@ -98,14 +91,20 @@ func AppendRender(dst []byte, r Render) []byte {
 
 // AppendRemovals appends the removals as a JSON array, "[]" when there are none.
 func AppendRemovals(dst []byte, ids []string) []byte {
-	dst = append(dst, '[')
-	for i, id := range ids {
+	return appendList(dst, '[', ids, AppendString, ']')
+}
+
+// appendList appends open, the items appended by each and separated by commas, and
+// closing.
+func appendList[T any](dst []byte, open byte, items []T, each func([]byte, T) []byte, closing byte) []byte {
+	dst = append(dst, open)
+	for i, item := range items {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = AppendString(dst, id)
+		dst = each(dst, item)
 	}
-	return append(dst, ']')
+	return append(dst, closing)
 }
 
 // RenderSize is the number of bytes AppendRender writes for r, counted without

@@ -11,11 +11,9 @@ func (f *fields) renders(s *scanner) error {
 		return nil
 	}
 	if s.peek() != '{' {
-		if _, err := mismatch(s); err != nil {
-			return err
-		}
-		f.rendersErr = invalid(ReasonRenders, `"renders" must be an object of post id to {"show", "content"}`)
-		return nil
+		return wrongType(s, &f.rendersErr, func(string) *Error {
+			return invalid(ReasonRenders, `"renders" must be an object of post id to {"show", "content"}`)
+		})
 	}
 	s.i++
 	var index map[string]int
@@ -55,11 +53,8 @@ func (f *fields) renders(s *scanner) error {
 				f.ev.Renders = append(f.ev.Renders, r)
 			}
 		}
-		if s.eat('}') {
-			return nil
-		}
-		if !s.eat(',') {
-			return errSyntax
+		if closed, err := s.after('}'); closed || err != nil {
+			return err
 		}
 	}
 }
@@ -220,11 +215,9 @@ func (f *fields) postRevisions(s *scanner) error {
 		return nil
 	}
 	if s.peek() != '{' {
-		if _, err := mismatch(s); err != nil {
-			return err
-		}
-		f.postRevErr = invalid(ReasonRevision, `"post_revisions" must be an object of post id to revision`)
-		return nil
+		return wrongType(s, &f.postRevErr, func(string) *Error {
+			return invalid(ReasonRevision, `"post_revisions" must be an object of post id to revision`)
+		})
 	}
 	s.i++
 	revs := map[string]int64{}

@@ -86,13 +86,9 @@ func referenceDecode(data []byte) (Event, error) {
 		}
 	}
 	if r := raw["revision"]; !isNullRaw(r) {
-		var n json.Number
-		if r[0] == '"' || json.Unmarshal(r, &n) != nil {
-			return Event{}, invalid(ReasonRevision, "not a number")
-		}
-		rev, err := n.Int64()
-		if err != nil || rev < 0 {
-			return Event{}, invalid(ReasonRevision, "out of range")
+		rev, err := referenceRevision(r)
+		if err != nil {
+			return Event{}, err
 		}
 		ev.Revision = rev
 	}
@@ -114,13 +110,9 @@ func referenceDecode(data []byte) (Event, error) {
 		}
 		ev.PostRevisions = map[string]int64{}
 		for id, v := range m {
-			var n json.Number
-			if v[0] == '"' || json.Unmarshal(v, &n) != nil {
-				return Event{}, invalid(ReasonRevision, "not a number")
-			}
-			rev, err := n.Int64()
-			if err != nil || rev < 0 {
-				return Event{}, invalid(ReasonRevision, "out of range")
+			rev, err := referenceRevision(v)
+			if err != nil {
+				return Event{}, err
 			}
 			ev.PostRevisions[id] = rev
 		}
@@ -188,4 +180,18 @@ func FuzzDecodeMatchesReference(f *testing.F) {
 			}
 		}
 	})
+}
+
+// referenceRevision reads a revision as the reference decoder does: a JSON number,
+// not a string, that is a whole number ≥ 0 and fits 64 bits.
+func referenceRevision(r json.RawMessage) (int64, error) {
+	var n json.Number
+	if r[0] == '"' || json.Unmarshal(r, &n) != nil {
+		return 0, invalid(ReasonRevision, "not a number")
+	}
+	rev, err := n.Int64()
+	if err != nil || rev < 0 {
+		return 0, invalid(ReasonRevision, "out of range")
+	}
+	return rev, nil
 }

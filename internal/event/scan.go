@@ -65,6 +65,15 @@ func (s *scanner) eat(c byte) bool {
 	return false
 }
 
+// plain moves past the bytes a string holds as they are; it reports whether a byte
+// that needs a look (a quote, a backslash, a control byte) follows before the end.
+func (s *scanner) plain() bool {
+	for s.i < len(s.b) && plainByte[s.b[s.i]] {
+		s.i++
+	}
+	return s.i < len(s.b)
+}
+
 // str reads a string; the scanner must be at its opening quote.
 func (s *scanner) str() (string, error) {
 	if s.peek() != '"' {
@@ -73,13 +82,7 @@ func (s *scanner) str() (string, error) {
 	s.i++
 	start := s.i
 	// Fast path: no escapes, ASCII or valid UTF-8.
-	for s.i < len(s.b) {
-		for s.i < len(s.b) && plainByte[s.b[s.i]] {
-			s.i++
-		}
-		if s.i >= len(s.b) {
-			break
-		}
+	for s.plain() {
 		c := s.b[s.i]
 		switch {
 		case c == '"':
@@ -303,11 +306,8 @@ func (s *scanner) skip(depth int) error {
 			if err := s.skip(depth + 1); err != nil {
 				return err
 			}
-			if s.eat('}') {
-				return nil
-			}
-			if !s.eat(',') {
-				return errSyntax
+			if closed, err := s.after('}'); closed || err != nil {
+				return err
 			}
 		}
 	case c == '[':
@@ -319,11 +319,8 @@ func (s *scanner) skip(depth int) error {
 			if err := s.skip(depth + 1); err != nil {
 				return err
 			}
-			if s.eat(']') {
-				return nil
-			}
-			if !s.eat(',') {
-				return errSyntax
+			if closed, err := s.after(']'); closed || err != nil {
+				return err
 			}
 		}
 	case c == 't':
@@ -336,6 +333,18 @@ func (s *scanner) skip(depth int) error {
 		_, err := s.number()
 		return err
 	}
+}
+
+// after reads what follows a member of an object or an element of an array: true
+// at the closing byte, false after a comma, errSyntax at anything else.
+func (s *scanner) after(closing byte) (bool, error) {
+	if s.eat(closing) {
+		return true, nil
+	}
+	if !s.eat(',') {
+		return false, errSyntax
+	}
+	return false, nil
 }
 
 func (s *scanner) want(word string) error {
@@ -352,13 +361,7 @@ func (s *scanner) skipString() (int, error) {
 	}
 	start := s.i
 	s.i++
-	for s.i < len(s.b) {
-		for s.i < len(s.b) && plainByte[s.b[s.i]] {
-			s.i++
-		}
-		if s.i >= len(s.b) {
-			break
-		}
+	for s.plain() {
 		c := s.b[s.i]
 		switch {
 		case c == '"':

@@ -11,7 +11,6 @@ import (
 
 	"github.com/ably/ably-go/ably"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/liverelay/liverelay/internal/publish/ablytest"
@@ -40,23 +39,12 @@ func idMessages(channel, base string, n int) []Message {
 func newTestAbly(t *testing.T, srv *ablytest.Server, edit func(*AblyConfig)) *Ably {
 	t.Helper()
 	cfg := AblyConfig{APIKey: testAblyKey, RESTHost: srv.Host(), Port: srv.Port(), TLS: false, Timeout: 5 * time.Second}
-	if edit != nil {
-		edit(&cfg)
-	}
-	a, err := NewAbly(cfg, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatalf("NewAbly: %v", err)
-	}
-	return a
+	return providertest.Build(t, "NewAbly", NewAbly, cfg, edit)
 }
 
 func TestAblyConfigValidate(t *testing.T) {
 	valid := AblyConfig{APIKey: testAblyKey, TLS: true}
-	tests := []struct {
-		name string
-		edit func(*AblyConfig)
-		want []string // settings named in the error; none means valid
-	}{
+	tests := []configCase[AblyConfig]{
 		{"defaults", func(*AblyConfig) {}, nil},
 		{"free account", func(c *AblyConfig) { c.MaxMessageBytes = AblyFreeMaxMessageBytes }, nil},
 		{"own host and port", func(c *AblyConfig) { c.RESTHost, c.Port = "ably.internal", 8443 }, nil},
@@ -75,24 +63,12 @@ func TestAblyConfigValidate(t *testing.T) {
 		{"everything wrong", func(c *AblyConfig) { *c = AblyConfig{Port: -1, MaxMessageBytes: -1} },
 			[]string{"ABLY_API_KEY", "ABLY_PORT", "ABLY_TLS", "ABLY_MAX_MESSAGE_BYTES"}},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg := valid
-			tc.edit(&cfg)
-			checkValidate(t, cfg.Validate(), tc.want, func() error {
-				_, err := NewAbly(cfg, zaptest.NewLogger(t))
-				return err
-			})
-		})
-	}
+	checkConfigs(t, valid, tests, NewAbly)
 }
 
 func TestAblyCheckChannel(t *testing.T) {
 	a := newTestAbly(t, ablytest.New(t, testAblyKey), nil)
-	tests := []struct {
-		channel string
-		want    string // in the error; empty means valid
-	}{
+	checkChannels(t, "ably", a.CheckChannel, []channelCase{
 		{"live-page-42", ""},
 		{"ns:page/1 é?#", ""},
 		{"a[b]", ""},
@@ -103,12 +79,7 @@ func TestAblyCheckChannel(t *testing.T) {
 		{"page\n1", "line break"},
 		{"page\r", "line break"},
 		{"\xff", "UTF-8"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.channel, func(t *testing.T) {
-			checkRejected(t, a.CheckChannel(tc.channel), "ably", tc.want)
-		})
-	}
+	})
 }
 
 func TestAblyNameAndLimits(t *testing.T) {

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +20,6 @@ import (
 	"github.com/liverelay/liverelay/internal/publish/providertest"
 	"github.com/liverelay/liverelay/internal/publish/pushertest"
 	"github.com/liverelay/liverelay/internal/retry"
-	"go.uber.org/zap/zaptest"
 )
 
 // provider is what the relay calls (relay.Provider, declared again here: the relay
@@ -89,40 +87,19 @@ const (
 func newPusher(t *testing.T, srv *pushertest.Server, edit func(*publish.PusherConfig)) provider {
 	t.Helper()
 	cfg := publish.PusherConfig{AppID: testAppID, Key: testKey, Secret: testSecret, Host: srv.Host(), Timeout: 5 * time.Second}
-	if edit != nil {
-		edit(&cfg)
-	}
-	p, err := publish.NewPusher(cfg, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatalf("NewPusher: %v", err)
-	}
-	return p
+	return providertest.Build(t, "NewPusher", publish.NewPusher, cfg, edit)
 }
 
 func newAbly(t *testing.T, srv *ablytest.Server, edit func(*publish.AblyConfig)) provider {
 	t.Helper()
 	cfg := publish.AblyConfig{APIKey: testAblyKey, RESTHost: srv.Host(), Port: srv.Port(), TLS: false, Timeout: 5 * time.Second}
-	if edit != nil {
-		edit(&cfg)
-	}
-	p, err := publish.NewAbly(cfg, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatalf("NewAbly: %v", err)
-	}
-	return p
+	return providertest.Build(t, "NewAbly", publish.NewAbly, cfg, edit)
 }
 
 func newPieSocket(t *testing.T, srv *piesockettest.Server, edit func(*publish.PieSocketConfig)) provider {
 	t.Helper()
 	cfg := publish.PieSocketConfig{APIKey: testKey, Secret: testSecret, APIURL: srv.URL(), Timeout: 5 * time.Second}
-	if edit != nil {
-		edit(&cfg)
-	}
-	p, err := publish.NewPieSocket(cfg, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatalf("NewPieSocket: %v", err)
-	}
-	return p
+	return providertest.Build(t, "NewPieSocket", publish.NewPieSocket, cfg, edit)
 }
 
 func isTimeout(err error) bool {
@@ -179,13 +156,18 @@ func startPusher(t *testing.T) *fixture {
 		},
 		setDelay: srv.SetDelay,
 		requests: srv.Requests,
-		received: func() []received {
-			var out []received
-			for _, e := range srv.Events() {
-				out = append(out, received{Channel: e.Channel, Name: e.Name, Data: e.Data})
-			}
-			return out
-		},
+		received: receivedOf(srv.Events, func(e pushertest.Event) received { return received{Channel: e.Channel, Name: e.Name, Data: e.Data} }),
+	}
+}
+
+// receivedOf returns what a fixture received: all a fake accepted, each converted by conv.
+func receivedOf[T any](all func() []T, conv func(T) received) func() []received {
+	return func() []received {
+		var out []received
+		for _, x := range all() {
+			out = append(out, conv(x))
+		}
+		return out
 	}
 }
 
@@ -203,15 +185,9 @@ func startAbly(t *testing.T) *fixture {
 		onRequest: func(hook func() fault) {
 			srv.SetScript(func(int64, []ablytest.Message) ablytest.Fault { return ablyFault(hook()) })
 		},
-		setDelay: srv.SetDelay,
-		requests: srv.Requests,
-		received: func() []received {
-			var out []received
-			for _, m := range srv.Messages() {
-				out = append(out, received{Channel: m.Channel, Name: m.Name, Data: m.Data})
-			}
-			return out
-		},
+		setDelay:    srv.SetDelay,
+		requests:    srv.Requests,
+		received:    receivedOf(srv.Messages, func(m ablytest.Message) received { return received{Channel: m.Channel, Name: m.Name, Data: m.Data} }),
 		connections: srv.Connections,
 	}
 }
@@ -234,15 +210,9 @@ func startPieSocket(t *testing.T) *fixture {
 		onRequest: func(hook func() fault) {
 			srv.SetScript(func(int64, *piesockettest.Message) piesockettest.Fault { return pieSocketFault(hook()) })
 		},
-		setDelay: srv.SetDelay,
-		requests: srv.Requests,
-		received: func() []received {
-			var out []received
-			for _, m := range srv.Messages() {
-				out = append(out, received{Channel: m.Channel, Data: m.Data})
-			}
-			return out
-		},
+		setDelay:    srv.SetDelay,
+		requests:    srv.Requests,
+		received:    receivedOf(srv.Messages, func(m piesockettest.Message) received { return received{Channel: m.Channel, Data: m.Data} }),
 		connections: srv.Connections,
 	}
 }
@@ -612,24 +582,15 @@ func testCancelledBefore(t *testing.T, pt providerUnderTest, fx *fixture) {
 
 func testConcurrent(t *testing.T, pt providerUnderTest, fx *fixture) {
 	const workers, perWorker = 6, 9
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for w := range workers {
-		wg.Go(func() {
-			msgs := conformanceMessages(fmt.Sprintf("page-%d", w), fmt.Sprintf("%d-w", w), perWorker)
-			for start := 0; start < perWorker; start += 3 {
-				if err := fx.p.Publish(t.Context(), msgs[start:start+3]); err != nil {
-					errs <- err
-					return
-				}
+	providertest.Concurrently(t, workers, func(w int) error {
+		msgs := conformanceMessages(fmt.Sprintf("page-%d", w), fmt.Sprintf("%d-w", w), perWorker)
+		for start := 0; start < perWorker; start += 3 {
+			if err := fx.p.Publish(t.Context(), msgs[start:start+3]); err != nil {
+				return fmt.Errorf("Publish: %w", err)
 			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatalf("Publish: %v", err)
-	}
+		}
+		return nil
+	})
 	byChannel := map[string][]received{}
 	for _, r := range fx.received() {
 		byChannel[r.Channel] = append(byChannel[r.Channel], r)

@@ -16,28 +16,18 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/liverelay/liverelay/internal/publish/piesockettest"
+	"github.com/liverelay/liverelay/internal/publish/providertest"
 )
 
 func newTestPieSocket(t *testing.T, srv *piesockettest.Server, edit func(*PieSocketConfig)) *PieSocket {
 	t.Helper()
 	cfg := PieSocketConfig{APIKey: testKey, Secret: testSecret, APIURL: srv.URL(), Timeout: 5 * time.Second}
-	if edit != nil {
-		edit(&cfg)
-	}
-	p, err := NewPieSocket(cfg, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatalf("NewPieSocket: %v", err)
-	}
-	return p
+	return providertest.Build(t, "NewPieSocket", NewPieSocket, cfg, edit)
 }
 
 func TestPieSocketConfigValidate(t *testing.T) {
 	valid := PieSocketConfig{APIKey: testKey, Secret: testSecret, ClusterID: "demo"}
-	tests := []struct {
-		name string
-		edit func(*PieSocketConfig)
-		want []string // settings named in the error; none means valid
-	}{
+	tests := []configCase[PieSocketConfig]{
 		{"cluster", func(*PieSocketConfig) {}, nil},
 		{"dotted cluster", func(c *PieSocketConfig) { c.ClusterID = "s1234.nyc1" }, nil},
 		{"URL", func(c *PieSocketConfig) { c.ClusterID, c.APIURL = "", "http://localhost:8080/api/publish" }, nil},
@@ -53,16 +43,7 @@ func TestPieSocketConfigValidate(t *testing.T) {
 		{"everything missing", func(c *PieSocketConfig) { *c = PieSocketConfig{} },
 			[]string{"PIESOCKET_API_KEY", "PIESOCKET_SECRET", "PIESOCKET_CLUSTER_ID"}},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg := valid
-			tc.edit(&cfg)
-			checkValidate(t, cfg.Validate(), tc.want, func() error {
-				_, err := NewPieSocket(cfg, zaptest.NewLogger(t))
-				return err
-			})
-		})
-	}
+	checkConfigs(t, valid, tests, NewPieSocket)
 }
 
 func TestPieSocketURL(t *testing.T) {
@@ -77,33 +58,16 @@ func TestPieSocketURL(t *testing.T) {
 
 func TestPieSocketCheckChannel(t *testing.T) {
 	p := newTestPieSocket(t, piesockettest.New(t, testKey, testSecret), nil)
-	tests := []struct {
-		channel string
-		valid   bool
-	}{
-		{"live-page_42", true},
-		{strings.Repeat("c", 30), true},
-		{strings.Repeat("c", 31), false},
-		{"", false},
-		{"a.b", false},
-		{"a:b", false},
-		{"é", false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.channel, func(t *testing.T) {
-			err := p.CheckChannel(tc.channel)
-			if tc.valid {
-				if err != nil {
-					t.Fatalf("CheckChannel: %v", err)
-				}
-				return
-			}
-			perr := providerError(t, err, "piesocket")
-			if !perr.Rejected || !strings.Contains(err.Error(), "at most 30") && !strings.Contains(err.Error(), "1 to 30 characters of A-Z, a-z, 0-9, '_' and '-'") {
-				t.Fatalf("error %v, want a rejection that gives the rule", err)
-			}
-		})
-	}
+	const rule = "1 to 30 characters of A-Z, a-z, 0-9, '_' and '-'"
+	checkChannels(t, "piesocket", p.CheckChannel, []channelCase{
+		{"live-page_42", ""},
+		{strings.Repeat("c", 30), ""},
+		{strings.Repeat("c", 31), rule},
+		{"", rule},
+		{"a.b", rule},
+		{"a:b", rule},
+		{"é", rule},
+	})
 }
 
 func TestPieSocketNameAndLimits(t *testing.T) {

@@ -7,12 +7,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/liverelay/liverelay/internal/publish/providertest"
 	"github.com/liverelay/liverelay/internal/publish/pushertest"
-	"go.uber.org/zap/zaptest"
 )
 
 const (
@@ -24,14 +23,7 @@ const (
 func newTestPusher(t *testing.T, srv *pushertest.Server, edit func(*PusherConfig)) *Pusher {
 	t.Helper()
 	cfg := PusherConfig{AppID: testAppID, Key: testKey, Secret: testSecret, Host: srv.Host(), Timeout: 5 * time.Second}
-	if edit != nil {
-		edit(&cfg)
-	}
-	p, err := NewPusher(cfg, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatalf("NewPusher: %v", err)
-	}
-	return p
+	return providertest.Build(t, "NewPusher", NewPusher, cfg, edit)
 }
 
 func testMessages(channel string, n int) []Message {
@@ -43,12 +35,8 @@ func testMessages(channel string, n int) []Message {
 }
 
 func TestPusherConfigValidate(t *testing.T) {
-	valid := PusherConfig{AppID: "1", Key: "k", Secret: "s", Cluster: "eu"}
-	tests := []struct {
-		name string
-		edit func(*PusherConfig)
-		want []string // settings named in the error; none means valid
-	}{
+	valid := PusherConfig{AppID: "1", Key: "k", Secret: testSecret, Cluster: "eu"}
+	tests := []configCase[PusherConfig]{
 		{"cluster", func(*PusherConfig) {}, nil},
 		{"host", func(c *PusherConfig) { c.Cluster, c.Host = "", "localhost:8080" }, nil},
 		{"host without port", func(c *PusherConfig) { c.Host = "pusher.internal" }, nil},
@@ -63,25 +51,12 @@ func TestPusherConfigValidate(t *testing.T) {
 		{"everything missing", func(c *PusherConfig) { *c = PusherConfig{} },
 			[]string{"PUSHER_APP_ID", "PUSHER_APP_KEY", "PUSHER_APP_SECRET", "PUSHER_APP_CLUSTER"}},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg := valid
-			cfg.Secret = testSecret
-			tc.edit(&cfg)
-			checkValidate(t, cfg.Validate(), tc.want, func() error {
-				_, err := NewPusher(cfg, zaptest.NewLogger(t))
-				return err
-			})
-		})
-	}
+	checkConfigs(t, valid, tests, NewPusher)
 }
 
 func TestPusherCheckChannel(t *testing.T) {
 	p := newTestPusher(t, pushertest.New(t, testAppID, testKey, testSecret), nil)
-	tests := []struct {
-		channel string
-		want    string // in the error; empty means valid
-	}{
+	checkChannels(t, "pusher", p.CheckChannel, []channelCase{
 		{"live-page-42", ""},
 		{"a-Z_0=9@,.;", ""},
 		{strings.Repeat("c", 164), ""},
@@ -92,12 +67,7 @@ func TestPusherCheckChannel(t *testing.T) {
 		{"é", "does not match"},
 		{"private-encrypted-page", "encrypted channels"},
 		{"private-page", ""},
-	}
-	for _, tc := range tests {
-		t.Run(tc.channel, func(t *testing.T) {
-			checkRejected(t, p.CheckChannel(tc.channel), "pusher", tc.want)
-		})
-	}
+	})
 }
 
 func TestPusherNameAndLimits(t *testing.T) {
@@ -330,24 +300,15 @@ func TestPusherConcurrent(t *testing.T) {
 	srv := pushertest.New(t, testAppID, testKey, testSecret)
 	p := newTestPusher(t, srv, nil)
 	const workers, perWorker = 8, 35
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for w := range workers {
-		wg.Go(func() {
-			msgs := testMessages(fmt.Sprintf("page-%d", w), perWorker)
-			for start := 0; start < perWorker; start += 7 {
-				if err := p.Publish(t.Context(), msgs[start:min(start+7, perWorker)]); err != nil {
-					errs <- err
-					return
-				}
+	providertest.Concurrently(t, workers, func(w int) error {
+		msgs := testMessages(fmt.Sprintf("page-%d", w), perWorker)
+		for start := 0; start < perWorker; start += 7 {
+			if err := p.Publish(t.Context(), msgs[start:min(start+7, perWorker)]); err != nil {
+				return fmt.Errorf("Publish: %w", err)
 			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatalf("Publish: %v", err)
-	}
+		}
+		return nil
+	})
 	next := map[string]int{}
 	for _, e := range srv.Events() {
 		want := fmt.Sprintf(`{"renders":{},"removals":["%d"]}`, next[e.Channel])

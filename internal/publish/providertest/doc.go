@@ -1,5 +1,7 @@
 // Package providertest is what the fake providers (pushertest, ablytest,
 // piesockettest) share: a Recorder of what a fake accepted that tests can wait on,
 // Faults that script a fake's answers, and a Server that counts requests, rejected
-// answers and connections and delays answers on demand.
+// answers and connections and delays answers on demand. The provider tests share
+// Build, which makes a client from an edited configuration, and Concurrently, which
+// runs publishing workers at once.
 package providertest

@@ -33,17 +33,10 @@ func newReplayCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cob
 		conn *opsFlags
 		opt  replayOptions
 	)
-	cmd := &cobra.Command{
-		Use:   "replay",
-		Short: "re-publish dead letters through the pipeline (fenced: no page rolls back)",
-		Long:  replayLong,
-		Args:  wantArgs(0),
-		RunE: func(*cobra.Command, []string) error {
-			return exit(escaped(stdout, stderr, func(stdout, stderr io.Writer) int {
-				return replay(ctx, name, conn, &opt, stdout, stderr)
-			}))
-		},
-	}
+	cmd := newCommand("replay", "re-publish dead letters through the pipeline (fenced: no page rolls back)", replayLong,
+		0, escapedRun(stdout, stderr, func(_ []string, stdout, stderr io.Writer) int {
+			return replay(ctx, name, conn, &opt, stdout, stderr)
+		}))
 	conn = newOpsFlags(cmd, name, e, "LIVE_DLQ_STREAM", "LIVE_DLQ_PREFIX", "LIVE_STREAM", "LIVE_SUBJECT_PREFIX")
 	fs := cmd.Flags()
 	reword(fs, "stream", "JetStream stream of events the letters go back to")

@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/liverelay/liverelay/internal/broker"
-	"github.com/liverelay/liverelay/internal/broker/brokertest"
 	"github.com/liverelay/liverelay/internal/config"
 	"github.com/liverelay/liverelay/internal/dlq"
 	"github.com/liverelay/liverelay/internal/event"
@@ -32,9 +31,7 @@ type opsSetup struct {
 
 func newOpsSetup(t *testing.T) *opsSetup {
 	t.Helper()
-	srv := brokertest.Start(t)
-	_, js := srv.Connect()
-	cfg := config.Default()
+	srv, js, cfg := startBroker(t)
 	top := broker.Topology{Stream: cfg.Stream, Prefix: cfg.SubjectPrefix, DLQStream: cfg.DLQStream, DLQPrefix: cfg.DLQPrefix,
 		Partitions: cfg.Partitions, Replicas: 1, DuplicateWindow: cfg.DuplicateWindow, MaxAge: time.Hour}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -66,8 +66,7 @@ func replay(ctx context.Context, name string, conn *opsFlags, opt *replayOptions
 		fmt.Fprintf(stderr, "%s: --every %d: want 1 or more\n", name, opt.every)
 		return 2
 	}
-	if opt.timeout <= 0 {
-		fmt.Fprintf(stderr, "%s: --timeout %v: want a positive duration such as 10s\n", name, opt.timeout)
+	if !timeoutOK(name, opt.timeout, stderr) {
 		return 2
 	}
 	ops := conn.open(stderr)

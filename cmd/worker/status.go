@@ -39,11 +39,7 @@ func newStatusCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cob
 // the live workers, and the depth of the event and dead-letter streams. It reads
 // JetStream only, so it works whether workers run or not.
 func status(ctx context.Context, name string, conn *opsFlags, asJSON bool, timeout time.Duration, stdout, stderr io.Writer) int {
-	if !conn.ok(stderr) {
-		return 2
-	}
-	if timeout <= 0 {
-		fmt.Fprintf(stderr, "%s: --timeout %v: want a positive duration such as 10s\n", name, timeout)
+	if !conn.ok(stderr) || !timeoutOK(name, timeout, stderr) {
 		return 2
 	}
 	ops := conn.open(stderr)

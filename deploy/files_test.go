@@ -71,14 +71,20 @@ func TestEveryFileParses(t *testing.T) {
 	}
 }
 
-// yamlFile decodes one YAML file into v, failing the test if it cannot.
-func yamlFile(t *testing.T, path string, v any) {
+// readFile returns the contents of the file at path, failing the test if it cannot.
+func readFile(t *testing.T, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := yaml.Unmarshal(b, v); err != nil {
+	return b
+}
+
+// yamlFile decodes one YAML file into v, failing the test if it cannot.
+func yamlFile(t *testing.T, path string, v any) {
+	t.Helper()
+	if err := yaml.Unmarshal(readFile(t, path), v); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
 }
@@ -537,11 +543,7 @@ func probePort(p any, named map[string]int) int {
 // The image asks its worker for its health with the binary it ships, and its default
 // settings are real ones the worker accepts: the embedded server on loopback.
 func TestDockerfile(t *testing.T) {
-	b, err := os.ReadFile("../Dockerfile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	df := string(b)
+	df := string(readFile(t, "../Dockerfile"))
 	copyTo := regexp.MustCompile(`(?m)^COPY --from=build \S+ (\S+)$`).FindStringSubmatch(df)
 	health := regexp.MustCompile(`(?m)^HEALTHCHECK .*CMD \["([^"]+)", "health"\]$`).FindStringSubmatch(df)
 	switch {
@@ -603,10 +605,7 @@ type alertRule struct {
 
 func alertRules(t *testing.T) []alertRule {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("prometheus", "alerts.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := readFile(t, filepath.Join("prometheus", "alerts.yml"))
 	var f struct {
 		Groups []struct {
 			Name  string      `yaml:"name"`

@@ -245,10 +245,7 @@ func metricNames(t *testing.T, where, expr string) []string {
 // dashboardQueries returns every query of the dashboard, by panel title.
 func dashboardQueries(t *testing.T) map[string][]string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("grafana", "dashboard.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := readFile(t, filepath.Join("grafana", "dashboard.json"))
 	var d struct {
 		Panels []struct {
 			Title   string `json:"title"`
@@ -360,10 +357,7 @@ func TestAgainstARunningWorker(t *testing.T) {
 
 	// docs/operations.md: its metrics table lists every liverelay metric, and every
 	// metric of its alert table has a rule.
-	docs, err := os.ReadFile("../docs/operations.md")
-	if err != nil {
-		t.Fatal(err)
-	}
+	docs := readFile(t, "../docs/operations.md")
 	for name := range families {
 		if strings.HasPrefix(name, "liverelay_") && !strings.Contains(string(docs), "| `"+name+"` |") {
 			t.Errorf("docs/operations.md's metrics table does not list %s", name)

@@ -28,21 +28,14 @@ func newBenchCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cobr
 		noYard  bool
 		verbose bool
 	)
-	cmd := &cobra.Command{
-		Use:   "bench",
-		Short: "measure throughput, latency, provider messages, CPU and memory locally",
-		Long: "Runs JetStream and the worker (each as a child process), a live-blog load and a Pusher-like\n" +
+	cmd := newCommand("bench", "measure throughput, latency, provider messages, CPU and memory locally",
+		"Runs JetStream and the worker (each as a child process), a live-blog load and a Pusher-like\n"+
 			"provider locally, and reports. The workers read the environment as \"worker run\" does.",
-		Args: wantArgs(0),
-		RunE: func(*cobra.Command, []string) error {
-			if !e.check(name, stderr) {
-				return exit(2)
-			}
+		0, e.checkedRun(name, stderr, func() int {
 			cfg.Workload.Seed = seed
 			cfg.Yardstick = !noYard
-			return exit(runBench(ctx, cfg, verbose, stdout, stderr))
-		},
-	}
+			return runBench(ctx, cfg, verbose, stdout, stderr)
+		}))
 	fs := cmd.Flags()
 	fs.SortFlags = false
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long load is published")

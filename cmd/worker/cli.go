@@ -58,6 +58,33 @@ func newRoot(ctx context.Context, e env, stdout, stderr io.Writer) *cobra.Comman
 	return root
 }
 
+// newCommand is a sub-command that takes nargs positional arguments and exits with
+// run's code.
+func newCommand(use, short, long string, nargs int, run func(args []string) int) *cobra.Command {
+	return &cobra.Command{
+		Use: use, Short: short, Long: long, Args: wantArgs(nargs),
+		RunE: func(_ *cobra.Command, args []string) error { return exit(run(args)) },
+	}
+}
+
+// escapedRun is the run of an operator command, whose output is escaped (see escaped).
+func escapedRun(stdout, stderr io.Writer, run func(args []string, stdout, stderr io.Writer) int) func(args []string) int {
+	return func(args []string) int {
+		return escaped(stdout, stderr, func(stdout, stderr io.Writer) int { return run(args, stdout, stderr) })
+	}
+}
+
+// checkedRun is the run of a command that reads the settings of the environment: it
+// exits 2 naming what was wrong with them, before run does anything.
+func (e env) checkedRun(name string, stderr io.Writer, run func() int) func(args []string) int {
+	return func([]string) int {
+		if !e.check(name, stderr) {
+			return 2
+		}
+		return run()
+	}
+}
+
 // wantArgs accepts exactly n positional arguments, and says so otherwise.
 func wantArgs(n int) cobra.PositionalArgs {
 	return func(_ *cobra.Command, args []string) error {

@@ -53,17 +53,10 @@ func newDLQListCommand(ctx context.Context, e env, stdout, stderr io.Writer) *co
 		filters filterFlags
 		asJSON  bool
 	)
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "list dead letters, oldest first",
-		Long:  "Lists dead letters, oldest first.\n\n" + dlqLong,
-		Args:  wantArgs(0),
-		RunE: func(*cobra.Command, []string) error {
-			return exit(escaped(stdout, stderr, func(stdout, stderr io.Writer) int {
-				return dlqList(ctx, name, conn, &filters, asJSON, stdout, stderr)
-			}))
-		},
-	}
+	cmd := newCommand("list", "list dead letters, oldest first", "Lists dead letters, oldest first.\n\n"+dlqLong,
+		0, escapedRun(stdout, stderr, func(_ []string, stdout, stderr io.Writer) int {
+			return dlqList(ctx, name, conn, &filters, asJSON, stdout, stderr)
+		}))
 	conn = newOpsFlags(cmd, name, e, dlqEnvs...)
 	filters.bind(cmd.Flags(), time.Now)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per letter and line, body included")
@@ -109,16 +102,10 @@ func newDLQShowCommand(ctx context.Context, e env, stdout, stderr io.Writer) *co
 		conn   *opsFlags
 		asJSON bool
 	)
-	cmd := &cobra.Command{
-		Use:   "show SEQ",
-		Short: "show one dead letter: every header and the body",
-		Args:  wantArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
-			return exit(escaped(stdout, stderr, func(stdout, stderr io.Writer) int {
-				return dlqShow(ctx, name, conn, args[0], asJSON, stdout, stderr)
-			}))
-		},
-	}
+	cmd := newCommand("show SEQ", "show one dead letter: every header and the body", "",
+		1, escapedRun(stdout, stderr, func(args []string, stdout, stderr io.Writer) int {
+			return dlqShow(ctx, name, conn, args[0], asJSON, stdout, stderr)
+		}))
 	conn = newOpsFlags(cmd, name, e, dlqEnvs...)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the letter as one JSON object")
 	return cmd

@@ -60,15 +60,9 @@ func newEmitCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cobra
 		conn *opsFlags
 		opt  emitOptions
 	)
-	cmd := &cobra.Command{
-		Use:   "emit --channel C [--render ID=HTML]... [--remove ID]...",
-		Short: "publish one CMS change event, for scripts and demos",
-		Long:  "Publishes one Wagtail Live change event, as the CMS does.",
-		Args:  wantArgs(0),
-		RunE: func(*cobra.Command, []string) error {
-			return exit(emit(ctx, name, conn, &opt, stdout, stderr))
-		},
-	}
+	cmd := newCommand("emit --channel C [--render ID=HTML]... [--remove ID]...",
+		"publish one CMS change event, for scripts and demos", "Publishes one Wagtail Live change event, as the CMS does.",
+		0, func([]string) int { return emit(ctx, name, conn, &opt, stdout, stderr) })
 	conn = newOpsFlags(cmd, name, e, "LIVE_SUBJECT_PREFIX")
 	fs := cmd.Flags()
 	reword(fs, "subject-prefix", "events are published to <prefix>.<channel token>")

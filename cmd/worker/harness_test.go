@@ -32,12 +32,20 @@ type harness struct {
 	cfg    config.Config
 }
 
-func newHarness(t *testing.T) *harness {
+// startBroker starts a nats-server for t and returns it, a JetStream client of it
+// and the default settings, pointing at it.
+func startBroker(t *testing.T) (*brokertest.Server, jetstream.JetStream, config.Config) {
 	t.Helper()
 	srv := brokertest.Start(t)
 	_, js := srv.Connect()
 	cfg := config.Default()
 	cfg.NATSURL = srv.URL()
+	return srv, js, cfg
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	srv, js, cfg := startBroker(t)
 	cfg.HTTPAddr = ""
 	cfg.Provider = config.ProviderPusher
 	cfg.Pusher = publish.PusherConfig{AppID: "4242", Key: "app-key", Secret: "app-secret", Host: "", Secure: false}

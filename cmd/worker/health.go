@@ -24,18 +24,9 @@ func newHealthCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cob
 		timeout time.Duration
 	)
 	cfg := e.cfg
-	cmd := &cobra.Command{
-		Use:   "health",
-		Short: "exit 0 if the worker on LIVE_HTTP_ADDR is ready (a container HEALTHCHECK)",
-		Long:  "Asks the worker on LIVE_HTTP_ADDR whether it is ready (exit 0) or not (exit 1), for a container HEALTHCHECK.",
-		Args:  wantArgs(0),
-		RunE: func(*cobra.Command, []string) error {
-			if !e.check(name, stderr) {
-				return exit(2)
-			}
-			return exit(askHealth(ctx, name, cfg.HTTPAddr, path, timeout, stdout, stderr))
-		},
-	}
+	cmd := newCommand("health", "exit 0 if the worker on LIVE_HTTP_ADDR is ready (a container HEALTHCHECK)",
+		"Asks the worker on LIVE_HTTP_ADDR whether it is ready (exit 0) or not (exit 1), for a container HEALTHCHECK.",
+		0, e.checkedRun(name, stderr, func() int { return askHealth(ctx, name, cfg.HTTPAddr, path, timeout, stdout, stderr) }))
 	cfg.BindSome(cmd.Flags(), "LIVE_HTTP_ADDR")
 	reword(cmd.Flags(), "http-addr", "address the worker serves /healthz and /readyz on")
 	cmd.Flags().StringVar(&path, "path", "/readyz", "endpoint to ask: /readyz (connected to NATS and consuming) or /healthz (the process answers)")

@@ -158,13 +158,7 @@ func TestFlagOldNamesStillWork(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			var out, errOut bytes.Buffer
-			if code := dispatch(context.Background(), tt.args, &out, &errOut); code != 1 {
-				t.Fatalf("exit %d, want 1 (server unreachable); stderr %q", code, errOut.String())
-			}
-			if !strings.Contains(errOut.String(), tt.want) {
-				t.Errorf("stderr does not say %q:\n%s", tt.want, errOut.String())
-			}
+			checkFails(t, tt.args, 1, tt.want) // 1: the server is unreachable
 		})
 	}
 	var out, errOut bytes.Buffer
@@ -190,14 +184,21 @@ func TestFlagErrorsExit2(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			var out, errOut bytes.Buffer
-			if code := dispatch(context.Background(), tt.args, &out, &errOut); code != 2 {
-				t.Fatalf("exit %d, want 2; stderr %q", code, errOut.String())
-			}
-			if !strings.Contains(errOut.String(), tt.want) {
-				t.Errorf("stderr does not name %q:\n%s", tt.want, errOut.String())
-			}
+			checkFails(t, tt.args, 2, tt.want)
 		})
+	}
+}
+
+// checkFails runs the worker with args and checks that it exits with code and says
+// want on stderr.
+func checkFails(t *testing.T, args []string, code int, want string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	if got := dispatch(context.Background(), args, &out, &errOut); got != code {
+		t.Fatalf("exit %d, want %d; stderr %q", got, code, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), want) {
+		t.Errorf("stderr does not say %q:\n%s", want, errOut.String())
 	}
 }
 

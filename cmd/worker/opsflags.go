@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -99,6 +100,15 @@ func (o *opsFlags) connect() (*ops, error) {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	return &ops{cfg: c, nc: nc, js: js}, nil
+}
+
+// timeoutOK says on stderr, for command name, when d, its --timeout, is not positive.
+func timeoutOK(name string, d time.Duration, stderr io.Writer) bool {
+	if d <= 0 {
+		fmt.Fprintf(stderr, "%s: --timeout %v: want a positive duration such as 10s\n", name, d)
+		return false
+	}
+	return true
 }
 
 // open connects as connect does, or says on stderr why it cannot; nil means exit 1.

@@ -33,17 +33,10 @@ func newReplayCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cob
 		conn *opsFlags
 		opt  replayOptions
 	)
-	cmd := &cobra.Command{
-		Use:   "replay",
-		Short: "re-publish dead letters through the pipeline (fenced: no page rolls back)",
-		Long:  replayLong,
-		Args:  wantArgs(0),
-		RunE: func(*cobra.Command, []string) error {
-			return exit(escaped(stdout, stderr, func(stdout, stderr io.Writer) int {
-				return replay(ctx, name, conn, &opt, stdout, stderr)
-			}))
-		},
-	}
+	cmd := newCommand("replay", "re-publish dead letters through the pipeline (fenced: no page rolls back)", replayLong,
+		0, escapedRun(stdout, stderr, func(_ []string, stdout, stderr io.Writer) int {
+			return replay(ctx, name, conn, &opt, stdout, stderr)
+		}))
 	conn = newOpsFlags(cmd, name, e, "LIVE_DLQ_STREAM", "LIVE_DLQ_PREFIX", "LIVE_STREAM", "LIVE_SUBJECT_PREFIX")
 	fs := cmd.Flags()
 	reword(fs, "stream", "JetStream stream of events the letters go back to")
@@ -73,8 +66,7 @@ func replay(ctx context.Context, name string, conn *opsFlags, opt *replayOptions
 		fmt.Fprintf(stderr, "%s: --every %d: want 1 or more\n", name, opt.every)
 		return 2
 	}
-	if opt.timeout <= 0 {
-		fmt.Fprintf(stderr, "%s: --timeout %v: want a positive duration such as 10s\n", name, opt.timeout)
+	if !timeoutOK(name, opt.timeout, stderr) {
 		return 2
 	}
 	ops := conn.open(stderr)

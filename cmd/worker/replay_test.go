@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/liverelay/liverelay/internal/broker"
-	"github.com/liverelay/liverelay/internal/broker/brokertest"
 	"github.com/liverelay/liverelay/internal/config"
 	"github.com/liverelay/liverelay/internal/dlq"
 	"github.com/liverelay/liverelay/internal/event"
@@ -32,9 +31,7 @@ type opsSetup struct {
 
 func newOpsSetup(t *testing.T) *opsSetup {
 	t.Helper()
-	srv := brokertest.Start(t)
-	_, js := srv.Connect()
-	cfg := config.Default()
+	srv, js, cfg := startBroker(t)
 	top := broker.Topology{Stream: cfg.Stream, Prefix: cfg.SubjectPrefix, DLQStream: cfg.DLQStream, DLQPrefix: cfg.DLQPrefix,
 		Partitions: cfg.Partitions, Replicas: 1, DuplicateWindow: cfg.DuplicateWindow, MaxAge: time.Hour}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -76,6 +73,18 @@ func (o *opsSetup) run(args ...string) (code int, stdout, stderr string) {
 	return runWorker(o.t, append(args, "--nats-url", o.url)...)
 }
 
+// runOK is run for a command that must exit 0: it fails t otherwise, logs stdout and
+// returns stdout and stderr.
+func (o *opsSetup) runOK(t *testing.T, args ...string) (stdout, stderr string) {
+	t.Helper()
+	code, out, errOut := o.run(args...)
+	if code != 0 {
+		t.Fatalf("%s: exit %d: %s", strings.Join(args, " "), code, errOut)
+	}
+	t.Logf("%s:\n%s", strings.Join(args, " "), out)
+	return out, errOut
+}
+
 func runWorker(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -111,11 +120,7 @@ func TestDLQListCommand(t *testing.T) {
 	o := newOpsSetup(t)
 	o.letters()
 
-	code, out, errOut := o.run("dlq", "list")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut)
-	}
-	t.Logf("dlq list:\n%s", out)
+	out, _ := o.runOK(t, "dlq", "list")
 	lines := strings.Split(out, "\n")
 	header := regexp.MustCompile(`^SEQ +TIME +CHANNEL +REASON +ATTEMPTS +SOURCE SEQS +DETAIL$`)
 	if !header.MatchString(lines[0]) {
@@ -148,10 +153,7 @@ func TestDLQListCommand(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			code, out, errOut := o.run(append([]string{"dlq", "list"}, tt.args...)...)
-			if code != 0 {
-				t.Fatalf("exit %d: %s", code, errOut)
-			}
+			out, _ := o.runOK(t, append([]string{"dlq", "list"}, tt.args...)...)
 			if got := tableSeqs(out); got != tt.want {
 				t.Fatalf("letters %q, want %q in\n%s", got, tt.want, out)
 			}
@@ -162,10 +164,7 @@ func TestDLQListCommand(t *testing.T) {
 	}
 
 	t.Run("json", func(t *testing.T) {
-		code, out, errOut := o.run("dlq", "list", "--json")
-		if code != 0 {
-			t.Fatalf("exit %d: %s", code, errOut)
-		}
+		out, _ := o.runOK(t, "dlq", "list", "--json")
 		lines := strings.Split(strings.TrimSpace(out), "\n")
 		if len(lines) != 3 {
 			t.Fatalf("%d lines, want one per letter:\n%s", len(lines), out)
@@ -193,7 +192,7 @@ func TestDLQListCommand(t *testing.T) {
 		if got[2].Channel != "news.uk/live" || len(got[2].SourceSeqs) != 5 {
 			t.Errorf("third letter %+v", got[2])
 		}
-		code, out, _ = o.run("dlq", "list", "--json", "--reason", "nope")
+		code, out, _ := o.run("dlq", "list", "--json", "--reason", "nope")
 		if code != 0 || out != "" {
 			t.Errorf("--json with nothing to list: exit %d, %q", code, out)
 		}
@@ -223,11 +222,7 @@ func TestDLQShowCommand(t *testing.T) {
 	o := newOpsSetup(t)
 	o.letters()
 
-	code, out, errOut := o.run("dlq", "show", "1")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut)
-	}
-	t.Logf("dlq show 1:\n%s", out)
+	out, _ := o.runOK(t, "dlq", "show", "1")
 	for _, want := range []string{
 		"letter 1 of LIVE_DLQ", "subject  live.dlq.a", "stored   ",
 		"Live-Dlq-Reason", string(dlq.ReasonPermanent), "Live-Dlq-Detail", "401 Unauthorized: invalid signature", "Live-Dlq-Provider", "Live-Dlq-Attempts",
@@ -243,7 +238,7 @@ func TestDLQShowCommand(t *testing.T) {
 		t.Errorf("headers are not in the letter's order")
 	}
 
-	code, out, _ = o.run("dlq", "show", "2")
+	code, out, _ := o.run("dlq", "show", "2")
 	if code != 0 || !strings.Contains(out, "not a valid event: malformed-json") || !strings.Contains(out, `  {"v":1,"channel":"b","renders":{`+"\n") {
 		t.Errorf("show of a malformed letter: exit %d\n%s", code, out)
 	}
@@ -254,7 +249,7 @@ func TestDLQShowCommand(t *testing.T) {
 		t.Errorf("show --json: exit %d, %s", code, out)
 	}
 
-	code, _, errOut = o.run("dlq", "show", "42")
+	code, _, errOut := o.run("dlq", "show", "42")
 	if code != 1 || !strings.Contains(errOut, "letter 42 of LIVE_DLQ") || !strings.Contains(errOut, "no such dead letter") {
 		t.Errorf("show of a missing letter: exit %d, %q", code, errOut)
 	}
@@ -264,11 +259,7 @@ func TestReplayCommand(t *testing.T) {
 	o := newOpsSetup(t)
 	o.letters()
 
-	code, out, errOut := o.run("replay", "--dry-run")
-	if code != 0 {
-		t.Fatalf("dry run: exit %d: %s", code, errOut)
-	}
-	t.Logf("replay --dry-run:\n%s", out)
+	out, _ := o.runOK(t, "replay", "--dry-run")
 	for _, want := range []string{
 		"dry run: would replay letters of LIVE_DLQ into LIVE_EVENTS",
 		"would-replay    seq 1", "→ live.events.a\n",
@@ -287,27 +278,20 @@ func TestReplayCommand(t *testing.T) {
 		t.Fatalf("a dry run left %d letters", n)
 	}
 
-	code, out, errOut = o.run("replay", "--channel", "news.uk/live")
-	if code != 0 {
-		t.Fatalf("replay: exit %d: %s", code, errOut)
-	}
-	t.Logf("replay --channel news.uk/live:\n%s", out)
+	out, _ = o.runOK(t, "replay", "--channel", "news.uk/live")
 	if !regexp.MustCompile(`replayed +seq 3 .* → live\.events\.news%2Euk%2Flive \(LIVE_EVENTS seq 1\)`).MatchString(out) ||
 		!strings.Contains(out, "replay: 1 replayed, 0 already replayed (duplicates), 0 skipped (invalid), 0 failed") {
 		t.Errorf("replay output:\n%s", out)
 	}
 
-	code, out, errOut = o.run("replay")
-	if code != 0 {
-		t.Fatalf("replay: exit %d: %s", code, errOut)
-	}
+	out, errOut := o.runOK(t, "replay")
 	if !strings.Contains(out, "replay: 1 replayed, 0 already replayed (duplicates), 1 skipped (invalid), 0 failed") || !strings.Contains(errOut, "--include-invalid") {
 		t.Errorf("replay output:\n%s\nstderr %s", out, errOut)
 	}
 	if n := o.streamMsgs("LIVE_EVENTS"); n != 2 {
 		t.Fatalf("%d events published, want 2", n)
 	}
-	code, out, _ = o.run("dlq", "list")
+	code, out, _ := o.run("dlq", "list")
 	if code != 0 || tableSeqs(out) != "2" {
 		t.Fatalf("left in the DLQ: %q, want the malformed letter 2", tableSeqs(out))
 	}

@@ -19,19 +19,10 @@ import (
 // defaulting to its environment variable.
 func newRunCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cobra.Command {
 	cfg := e.cfg
-	cmd := &cobra.Command{
-		Use:   "run",
-		Short: "run the relay (the default); settings come from LIVE_* variables or flags",
-		Long: "Runs the relay until SIGTERM or SIGINT; then it stops pulling, publishes what it has merged,\n" +
+	cmd := newCommand("run", "run the relay (the default); settings come from LIVE_* variables or flags",
+		"Runs the relay until SIGTERM or SIGINT; then it stops pulling, publishes what it has merged,\n"+
 			"acks, and exits 0. Every flag can also be set by the environment variable shown.",
-		Args: wantArgs(0),
-		RunE: func(*cobra.Command, []string) error {
-			if !e.check("worker", stderr) {
-				return exit(2)
-			}
-			return exit(runRelay(ctx, cfg, stdout, stderr))
-		},
-	}
+		0, e.checkedRun("worker", stderr, func() int { return runRelay(ctx, cfg, stdout, stderr) }))
 	cfg.Bind(cmd.Flags())
 	cmd.Flags().SortFlags = false
 	return cmd

@@ -53,7 +53,9 @@ func (h *harness) startNamed(bin, name string) *proc {
 		"LIVE_LOG_FORMAT=json",
 	)
 	p := &proc{name: name, cmd: cmd, metrics: "http://" + addr + "/metrics", stderr: &bytes.Buffer{}}
-	cmd.Stderr = &lockedWriter{w: p.stderr}
+	// One goroutine of exec copies the child's stderr into p.stderr, and Wait waits for
+	// it: the buffer is read only after Wait, in the clean-up below.
+	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		h.t.Fatal(err)
 	}
@@ -65,17 +67,6 @@ func (h *harness) startNamed(bin, name string) *proc {
 		}
 	})
 	return p
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
 }
 
 func tail(s string, n int) string {

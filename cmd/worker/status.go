@@ -23,18 +23,12 @@ func newStatusCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cob
 		asJSON  bool
 		timeout time.Duration
 	)
-	cmd := &cobra.Command{
-		Use:   "status",
-		Short: "show which worker holds each partition, what is pending, and the live workers",
-		Long: "Shows every partition with the worker it is pinned to and what it has pending,\n" +
+	cmd := newCommand("status", "show which worker holds each partition, what is pending, and the live workers",
+		"Shows every partition with the worker it is pinned to and what it has pending,\n"+
 			"the live workers, and the depth of the event and dead-letter streams.",
-		Args: wantArgs(0),
-		RunE: func(*cobra.Command, []string) error {
-			return exit(escaped(stdout, stderr, func(stdout, stderr io.Writer) int {
-				return status(ctx, name, conn, asJSON, timeout, stdout, stderr)
-			}))
-		},
-	}
+		0, escapedRun(stdout, stderr, func(_ []string, stdout, stderr io.Writer) int {
+			return status(ctx, name, conn, asJSON, timeout, stdout, stderr)
+		}))
 	conn = newOpsFlags(cmd, name, e, "LIVE_STREAM", "LIVE_DLQ_STREAM", "LIVE_DLQ_PREFIX") // the prefix is unused, but status has always taken it
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "time allowed for reading the state from JetStream")
@@ -45,11 +39,7 @@ func newStatusCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cob
 // the live workers, and the depth of the event and dead-letter streams. It reads
 // JetStream only, so it works whether workers run or not.
 func status(ctx context.Context, name string, conn *opsFlags, asJSON bool, timeout time.Duration, stdout, stderr io.Writer) int {
-	if !conn.ok(stderr) {
-		return 2
-	}
-	if timeout <= 0 {
-		fmt.Fprintf(stderr, "%s: --timeout %v: want a positive duration such as 10s\n", name, timeout)
+	if !conn.ok(stderr) || !timeoutOK(name, timeout, stderr) {
 		return 2
 	}
 	ops := conn.open(stderr)

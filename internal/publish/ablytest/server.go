@@ -14,7 +14,6 @@
 package ablytest
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -82,9 +81,9 @@ func (f Fault) info() errorInfo {
 	return errorInfo{Message: msg, Code: code, StatusCode: f.Status}
 }
 
-// Script decides the fate of request n (counting from 1), given the messages it
-// carries (nil when its body is not a valid publish). It is called from the server's
-// goroutines.
+// Script, what SetScript takes, decides the fate of request n (counting from 1),
+// given the messages it carries (nil when its body is not a valid publish). It is
+// called from the server's goroutines.
 type Script func(n int64, msgs []Message) Fault
 
 // BatchFormat is how the fake answers a batch publish.
@@ -98,11 +97,12 @@ const (
 	BatchV2
 )
 
-// Server is a fake Ably REST API: Requests, Rejected, Connections and SetDelay are
-// those of providertest.Counts, and Rejected counts a batch publish with partial
-// failures as rejected. All its methods are safe for concurrent use.
+// Server is a fake Ably REST API: Requests, Rejected, Connections, SetDelay,
+// FailNext, SetScript and Wait are those of providertest.Controls, and Rejected
+// counts a batch publish with partial failures as rejected. All its methods are safe
+// for concurrent use.
 type Server struct {
-	*providertest.Counts
+	providertest.Controls[Message, Fault, []Message]
 	srv             providertest.Server
 	keyName, secret string
 	duplicates      atomic.Int64
@@ -138,7 +138,7 @@ func New(t testing.TB, key string) *Server {
 		chanFail: map[string]*countedFault{},
 	}
 	s.maxBytes.Store(DefaultMaxMessageBytes)
-	s.Counts = &s.srv.Counts
+	s.Controls = providertest.NewControls(&s.srv, s.messages, &s.faults)
 	s.srv.Start(t, http.HandlerFunc(s.serve))
 	return s
 }
@@ -181,9 +181,6 @@ func (s *Server) SetBatchFormat(f BatchFormat) {
 	s.format = f
 }
 
-// FailNext makes the next n requests fail as f says, without recording anything.
-func (s *Server) FailNext(n int, f Fault) { s.faults.FailNext(n, f) }
-
 // FailChannel makes the next n publishes to channel fail as f says: a channel
 // publish fails as a whole, a batch publish reports the error for that channel only.
 // Delay and RetryAfter are ignored.
@@ -191,16 +188,6 @@ func (s *Server) FailChannel(channel string, n int, f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.chanFail[channel] = &countedFault{n: n, f: f}
-}
-
-// SetScript decides the fate of every request from now on (nil removes the script).
-// FailNext, while it lasts, takes precedence.
-func (s *Server) SetScript(script Script) { s.faults.SetScript(script) }
-
-// Wait blocks until cond holds for the accepted messages, or ctx ends. cond must not
-// modify the slice, which is shared.
-func (s *Server) Wait(ctx context.Context, cond func([]Message) bool) error {
-	return s.messages.Wait(ctx, cond)
 }
 
 // WaitMessages waits up to timeout for at least n accepted messages and returns them

@@ -11,10 +11,8 @@ package piesockettest
 
 import (
 	"bytes"
-	"context"
 	"crypto/subtle"
 	"encoding/json"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -54,16 +52,16 @@ type Fault struct {
 	Delay      time.Duration
 }
 
-// Script decides the fate of request n (counting from 1), given the message it
-// carries (nil when its body is not a valid publish). It is called from the server's
-// goroutines.
+// Script, what SetScript takes, decides the fate of request n (counting from 1),
+// given the message it carries (nil when its body is not a valid publish). It is
+// called from the server's goroutines.
 type Script func(n int64, msg *Message) Fault
 
-// Server is a fake PieSocket publish API: Requests, Rejected, Connections and
-// SetDelay are those of providertest.Counts. All its methods are safe for concurrent
-// use.
+// Server is a fake PieSocket publish API: Requests, Rejected, Connections, SetDelay,
+// FailNext, SetScript and Wait are those of providertest.Controls. All its methods
+// are safe for concurrent use.
 type Server struct {
-	*providertest.Counts
+	providertest.Controls[Message, Fault, *Message]
 	srv         providertest.Server
 	key, secret string
 	maxBytes    atomic.Int64
@@ -76,7 +74,7 @@ func New(t testing.TB, key, secret string) *Server {
 	t.Helper()
 	s := &Server{key: key, secret: secret, messages: providertest.NewRecorder[Message]("piesocket", "messages")}
 	s.maxBytes.Store(DefaultMaxMessageBytes)
-	s.Counts = &s.srv.Counts
+	s.Controls = providertest.NewControls(&s.srv, s.messages, &s.faults)
 	s.srv.Start(t, http.HandlerFunc(s.serve))
 	return s
 }
@@ -90,34 +88,11 @@ func (s *Server) Messages() []Message { return s.messages.All() }
 // SetMaxMessageBytes sets the size limit of one message.
 func (s *Server) SetMaxMessageBytes(n int) { s.maxBytes.Store(int64(n)) }
 
-// FailNext makes the next n requests answer as f says, without recording anything.
-func (s *Server) FailNext(n int, f Fault) { s.faults.FailNext(n, f) }
-
-// SetScript decides the fate of every request from now on (nil removes the script).
-// FailNext, while it lasts, takes precedence.
-func (s *Server) SetScript(script Script) { s.faults.SetScript(script) }
-
-// Wait blocks until cond holds for the accepted messages, or ctx ends. cond must not
-// modify the slice, which is shared.
-func (s *Server) Wait(ctx context.Context, cond func([]Message) bool) error {
-	return s.messages.Wait(ctx, cond)
-}
-
 // WaitMessages waits up to timeout for at least n accepted messages and returns them
 // all; it fails t when they do not come. Call it from the test's goroutine.
 func (s *Server) WaitMessages(t testing.TB, n int, timeout time.Duration) []Message {
 	t.Helper()
 	return s.messages.WaitN(t, n, timeout)
-}
-
-// httpError is an answer other than 200.
-type httpError struct {
-	status int
-	msg    string
-}
-
-func failf(status int, format string, args ...any) *httpError {
-	return &httpError{status: status, msg: fmt.Sprintf(format, args...)}
 }
 
 // request is a publish request's body.
@@ -132,7 +107,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	n := s.srv.CountRequest()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
-		s.reject(w, failf(http.StatusRequestEntityTooLarge, "request body too large or unreadable"), "")
+		s.reject(w, providertest.Failf(http.StatusRequestEntityTooLarge, "request body too large or unreadable"), "")
 		return
 	}
 	req, msg, perr := parse(r, body)
@@ -173,36 +148,36 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, `{"success":true}`)
 }
 
-func (s *Server) authenticate(req *request) *httpError {
+func (s *Server) authenticate(req *request) *providertest.HTTPError {
 	switch {
 	case req.Key == nil || *req.Key == "":
-		return failf(http.StatusUnauthorized, "API key is required")
+		return providertest.Failf(http.StatusUnauthorized, "API key is required")
 	case *req.Key != s.key:
-		return failf(http.StatusUnauthorized, "Unknown API key")
+		return providertest.Failf(http.StatusUnauthorized, "Unknown API key")
 	case req.Secret == nil || subtle.ConstantTimeCompare([]byte(*req.Secret), []byte(s.secret)) != 1:
-		return failf(http.StatusUnauthorized, "Invalid API secret")
+		return providertest.Failf(http.StatusUnauthorized, "Invalid API secret")
 	}
 	return nil
 }
 
-func (s *Server) check(m *Message) *httpError {
+func (s *Server) check(m *Message) *providertest.HTTPError {
 	switch {
 	case m.Channel == "" || len(m.Channel) > MaxChannelLen || !channelRe.MatchString(m.Channel):
-		return failf(http.StatusBadRequest, "Invalid channelId %q: at most %d characters of [A-Za-z0-9_-]", m.Channel, MaxChannelLen)
+		return providertest.Failf(http.StatusBadRequest, "Invalid channelId %q: at most %d characters of [A-Za-z0-9_-]", m.Channel, MaxChannelLen)
 	case len(m.Data) > int(s.maxBytes.Load()):
-		return failf(http.StatusRequestEntityTooLarge, "Message of %d bytes is too large (limit %d)", len(m.Data), s.maxBytes.Load())
+		return providertest.Failf(http.StatusRequestEntityTooLarge, "Message of %d bytes is too large (limit %d)", len(m.Data), s.maxBytes.Load())
 	}
 	return nil
 }
 
-func (s *Server) reject(w http.ResponseWriter, err *httpError, retryAfter string) {
+func (s *Server) reject(w http.ResponseWriter, err *providertest.HTTPError, retryAfter string) {
 	s.srv.CountRejected()
 	if retryAfter != "" {
 		w.Header().Set("Retry-After", retryAfter)
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(err.status)
-	io.WriteString(w, errorBody(err.msg))
+	w.WriteHeader(err.Status)
+	io.WriteString(w, errorBody(err.Message))
 }
 
 func errorBody(msg string) string {
@@ -212,31 +187,31 @@ func errorBody(msg string) string {
 
 // parse decodes a publish request. The message it returns is nil when the body is
 // not a publish.
-func parse(r *http.Request, body []byte) (*request, *Message, *httpError) {
+func parse(r *http.Request, body []byte) (*request, *Message, *providertest.HTTPError) {
 	if r.URL.Path != Path {
-		return nil, nil, failf(http.StatusNotFound, "Not found: %s", r.URL.Path)
+		return nil, nil, providertest.Failf(http.StatusNotFound, "Not found: %s", r.URL.Path)
 	}
 	if r.Method != http.MethodPost {
-		return nil, nil, failf(http.StatusMethodNotAllowed, "Method %s not allowed", r.Method)
+		return nil, nil, providertest.Failf(http.StatusMethodNotAllowed, "Method %s not allowed", r.Method)
 	}
 	if typ, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); typ != "application/json" {
-		return nil, nil, failf(http.StatusBadRequest, "Content-Type must be application/json")
+		return nil, nil, providertest.Failf(http.StatusBadRequest, "Content-Type must be application/json")
 	}
 	var req request
 	if err := json.Unmarshal(body, &req); err != nil {
-		return nil, nil, failf(http.StatusBadRequest, "Invalid JSON: %v", err)
+		return nil, nil, providertest.Failf(http.StatusBadRequest, "Invalid JSON: %v", err)
 	}
 	var channel string
 	if err := json.Unmarshal(req.ChannelID, &channel); err != nil {
 		// Numeric channel ids are allowed too.
 		var num json.Number
 		if err := json.Unmarshal(req.ChannelID, &num); err != nil {
-			return &req, nil, failf(http.StatusBadRequest, "channelId is required")
+			return &req, nil, providertest.Failf(http.StatusBadRequest, "channelId is required")
 		}
 		channel = num.String()
 	}
 	if len(req.Message) == 0 || bytes.Equal(req.Message, []byte("null")) {
-		return &req, nil, failf(http.StatusBadRequest, "message is required")
+		return &req, nil, providertest.Failf(http.StatusBadRequest, "message is required")
 	}
 	return &req, &Message{Channel: channel, Data: string(req.Message)}, nil
 }

@@ -4,12 +4,10 @@
 package pushertest
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -50,15 +48,16 @@ type Fault struct {
 	Delay      time.Duration // extra latency for this request
 }
 
-// Script decides the fate of request n (counting from 1), given the events it carries
-// (nil when its body is not a valid trigger). The zero Fault lets the request through.
-// It is called from the server's goroutines.
+// Script, what SetScript takes, decides the fate of request n (counting from 1),
+// given the events it carries (nil when its body is not a valid trigger). The zero
+// Fault lets the request through. It is called from the server's goroutines.
 type Script func(n int64, events []Event) Fault
 
-// Server is a fake Pusher HTTP API: Requests, Rejected, Connections and SetDelay
-// are those of providertest.Counts. All its methods are safe for concurrent use.
+// Server is a fake Pusher HTTP API: Requests, Rejected, Connections, SetDelay,
+// SetScript and Wait are those of providertest.Controls, and its own FailNext takes
+// a status instead of a Fault. All its methods are safe for concurrent use.
 type Server struct {
-	*providertest.Counts
+	providertest.Controls[Event, Fault, []Event]
 	srv                providertest.Server
 	appID, key, secret string
 	events             *providertest.Recorder[Event]
@@ -69,7 +68,7 @@ type Server struct {
 func New(t testing.TB, appID, key, secret string) *Server {
 	t.Helper()
 	s := &Server{appID: appID, key: key, secret: secret, events: providertest.NewRecorder[Event]("pusher", "events")}
-	s.Counts = &s.srv.Counts
+	s.Controls = providertest.NewControls(&s.srv, s.events, &s.faults)
 	s.srv.Start(t, http.HandlerFunc(s.serve))
 	return s
 }
@@ -89,16 +88,6 @@ func (s *Server) FailNext(n int, status int, retryAfter string) {
 	s.faults.FailNext(n, Fault{Status: status, RetryAfter: retryAfter})
 }
 
-// SetScript decides the fate of every request from now on (nil removes the script).
-// FailNext, while it lasts, takes precedence.
-func (s *Server) SetScript(script Script) { s.faults.SetScript(script) }
-
-// Wait blocks until cond holds for the accepted events, or ctx ends. cond must not
-// modify the slice, which is shared.
-func (s *Server) Wait(ctx context.Context, cond func([]Event) bool) error {
-	return s.events.Wait(ctx, cond)
-}
-
 // WaitEvents waits up to timeout for at least n accepted events and returns them all;
 // it fails t when they do not come. Call it from the test's goroutine.
 func (s *Server) WaitEvents(t testing.TB, n int, timeout time.Duration) []Event {
@@ -106,23 +95,11 @@ func (s *Server) WaitEvents(t testing.TB, n int, timeout time.Duration) []Event 
 	return s.events.WaitN(t, n, timeout)
 }
 
-// httpError is an answer other than 200.
-type httpError struct {
-	status int
-	msg    string
-}
-
-func (e *httpError) Error() string { return e.msg }
-
-func failf(status int, format string, args ...any) *httpError {
-	return &httpError{status: status, msg: fmt.Sprintf(format, args...)}
-}
-
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	n := s.srv.CountRequest()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
-		s.reject(w, failf(http.StatusRequestEntityTooLarge, "Request body too large or unreadable: %v", err), "")
+		s.reject(w, providertest.Failf(http.StatusRequestEntityTooLarge, "Request body too large or unreadable: %v", err), "")
 		return
 	}
 	events, single, perr := parse(r.URL.Path, s.appID, body)
@@ -131,7 +108,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return // the client gave up, or the fake is closing
 	}
 	if f.Status != 0 {
-		s.reject(w, failf(f.Status, "%s", http.StatusText(f.Status)), f.RetryAfter)
+		s.reject(w, providertest.Failf(f.Status, "%s", http.StatusText(f.Status)), f.RetryAfter)
 		return
 	}
 	if err := s.authenticate(r, body); err != nil {
@@ -159,50 +136,50 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, `{"batch":[`+strings.TrimSuffix(strings.Repeat("{},", len(events)), ",")+`]}`)
 }
 
-func (s *Server) reject(w http.ResponseWriter, err *httpError, retryAfter string) {
+func (s *Server) reject(w http.ResponseWriter, err *providertest.HTTPError, retryAfter string) {
 	s.srv.CountRejected()
 	if retryAfter != "" {
 		w.Header().Set("Retry-After", retryAfter)
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(err.status)
-	io.WriteString(w, err.msg+"\n")
+	w.WriteHeader(err.Status)
+	io.WriteString(w, err.Message+"\n")
 }
 
 // authenticate checks the request signature as Pusher does.
-func (s *Server) authenticate(r *http.Request, body []byte) *httpError {
+func (s *Server) authenticate(r *http.Request, body []byte) *providertest.HTTPError {
 	if r.Method != http.MethodPost {
-		return failf(http.StatusMethodNotAllowed, "Method %s not allowed", r.Method)
+		return providertest.Failf(http.StatusMethodNotAllowed, "Method %s not allowed", r.Method)
 	}
 	q, err := pushersign.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		return failf(http.StatusBadRequest, "Invalid query string: %v", err)
+		return providertest.Failf(http.StatusBadRequest, "Invalid query string: %v", err)
 	}
 	if q["auth_key"] != s.key {
-		return failf(http.StatusUnauthorized, "Unknown auth_key")
+		return providertest.Failf(http.StatusUnauthorized, "Unknown auth_key")
 	}
 	if q["auth_version"] != "1.0" {
-		return failf(http.StatusUnauthorized, "Invalid auth_version %q", q["auth_version"])
+		return providertest.Failf(http.StatusUnauthorized, "Invalid auth_version %q", q["auth_version"])
 	}
 	ts, err := strconv.ParseInt(q["auth_timestamp"], 10, 64)
 	if err != nil {
-		return failf(http.StatusUnauthorized, "Invalid auth_timestamp %q", q["auth_timestamp"])
+		return providertest.Failf(http.StatusUnauthorized, "Invalid auth_timestamp %q", q["auth_timestamp"])
 	}
 	now := time.Now()
 	if skew := now.Sub(time.Unix(ts, 0)).Abs(); skew > TimestampGrace {
-		return failf(http.StatusUnauthorized, "Timestamp expired: Given timestamp (%s) not within %.0fs of server time (%s)",
+		return providertest.Failf(http.StatusUnauthorized, "Timestamp expired: Given timestamp (%s) not within %.0fs of server time (%s)",
 			time.Unix(ts, 0).UTC().Format(time.RFC3339), TimestampGrace.Seconds(), now.UTC().Format(time.RFC3339))
 	}
 	if len(body) > 0 || q["body_md5"] != "" {
 		sum := md5.Sum(body)
 		if q["body_md5"] != hex.EncodeToString(sum[:]) {
-			return failf(http.StatusUnauthorized, "Invalid body_md5")
+			return providertest.Failf(http.StatusUnauthorized, "Invalid body_md5")
 		}
 	}
 	toSign := pushersign.StringToSign(r.Method, r.URL.Path, q)
 	want := pushersign.Sign(s.secret, toSign)
 	if !hmac.Equal([]byte(q["auth_signature"]), []byte(want)) {
-		return failf(http.StatusUnauthorized, "Invalid signature: you should have sent HmacSHA256Hex(%q, your_secret_key), but you sent %q",
+		return providertest.Failf(http.StatusUnauthorized, "Invalid signature: you should have sent HmacSHA256Hex(%q, your_secret_key), but you sent %q",
 			toSign, q["auth_signature"])
 	}
 	return nil
@@ -210,10 +187,10 @@ func (s *Server) authenticate(r *http.Request, body []byte) *httpError {
 
 // parse decodes a trigger: batch_events gives one event per entry, events one per
 // channel (single is true).
-func parse(path, appID string, body []byte) (events []Event, single bool, err *httpError) {
+func parse(path, appID string, body []byte) (events []Event, single bool, err *providertest.HTTPError) {
 	prefix := "/apps/" + appID + "/"
 	if !strings.HasPrefix(path, prefix) {
-		return nil, false, failf(http.StatusNotFound, "Unknown app or path %s", path)
+		return nil, false, providertest.Failf(http.StatusNotFound, "Unknown app or path %s", path)
 	}
 	switch strings.TrimPrefix(path, prefix) {
 	case "batch_events":
@@ -225,13 +202,13 @@ func parse(path, appID string, body []byte) (events []Event, single bool, err *h
 			} `json:"batch"`
 		}
 		if err := json.Unmarshal(body, &req); err != nil {
-			return nil, false, failf(http.StatusBadRequest, "Invalid JSON: %v", err)
+			return nil, false, providertest.Failf(http.StatusBadRequest, "Invalid JSON: %v", err)
 		}
 		for _, e := range req.Batch {
 			events = append(events, Event{Channel: e.Channel, Name: e.Name, Data: e.Data})
 		}
 		if len(events) > MaxBatch {
-			return events, false, failf(http.StatusBadRequest, "Batch too large (%d > %d events)", len(events), MaxBatch)
+			return events, false, providertest.Failf(http.StatusBadRequest, "Batch too large (%d > %d events)", len(events), MaxBatch)
 		}
 		return events, false, nil
 	case "events":
@@ -242,7 +219,7 @@ func parse(path, appID string, body []byte) (events []Event, single bool, err *h
 			Data     string   `json:"data"`
 		}
 		if err := json.Unmarshal(body, &req); err != nil {
-			return nil, true, failf(http.StatusBadRequest, "Invalid JSON: %v", err)
+			return nil, true, providertest.Failf(http.StatusBadRequest, "Invalid JSON: %v", err)
 		}
 		channels := req.Channels
 		if req.Channel != "" {
@@ -253,27 +230,27 @@ func parse(path, appID string, body []byte) (events []Event, single bool, err *h
 		}
 		switch {
 		case len(channels) == 0:
-			return events, true, failf(http.StatusBadRequest, "Missing channels")
+			return events, true, providertest.Failf(http.StatusBadRequest, "Missing channels")
 		case len(channels) > MaxChannels:
-			return events, true, failf(http.StatusBadRequest, "Too many channels (%d > %d)", len(channels), MaxChannels)
+			return events, true, providertest.Failf(http.StatusBadRequest, "Too many channels (%d > %d)", len(channels), MaxChannels)
 		}
 		return events, true, nil
 	}
-	return nil, false, failf(http.StatusNotFound, "Unknown path %s", path)
+	return nil, false, providertest.Failf(http.StatusNotFound, "Unknown path %s", path)
 }
 
 // check enforces Pusher's limits on every event of a request, before any is kept.
-func check(events []Event) *httpError {
+func check(events []Event) *providertest.HTTPError {
 	for i, e := range events {
 		switch {
 		case e.Name == "" || len(e.Name) > MaxEventName:
-			return failf(http.StatusBadRequest, "Event %d: event name must be 1 to %d characters", i, MaxEventName)
+			return providertest.Failf(http.StatusBadRequest, "Event %d: event name must be 1 to %d characters", i, MaxEventName)
 		case len(e.Channel) > MaxChannelLen:
-			return failf(http.StatusBadRequest, "Event %d: channel name too long (%d > %d)", i, len(e.Channel), MaxChannelLen)
+			return providertest.Failf(http.StatusBadRequest, "Event %d: channel name too long (%d > %d)", i, len(e.Channel), MaxChannelLen)
 		case !channelRe.MatchString(e.Channel):
-			return failf(http.StatusBadRequest, "Event %d: invalid channel name %q", i, e.Channel)
+			return providertest.Failf(http.StatusBadRequest, "Event %d: invalid channel name %q", i, e.Channel)
 		case len(e.Data) > MaxData:
-			return failf(http.StatusRequestEntityTooLarge, "Event %d: data content of this event exceeds the allowed maximum (%d bytes)", i, MaxData)
+			return providertest.Failf(http.StatusRequestEntityTooLarge, "Event %d: data content of this event exceeds the allowed maximum (%d bytes)", i, MaxData)
 		}
 	}
 	return nil

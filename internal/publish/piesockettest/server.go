@@ -107,7 +107,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	n := s.srv.CountRequest()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
-		s.reject(w, providertest.Failf(http.StatusRequestEntityTooLarge, "request body too large or unreadable"), "")
+		s.reject(w, providertest.Failf(http.StatusRequestEntityTooLarge, "request body too large or unreadable"))
 		return
 	}
 	req, msg, perr := parse(r, body)
@@ -116,29 +116,23 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return // the client gave up, or the fake is closing
 	}
 	if f.Status != 0 {
-		s.srv.CountRejected()
-		if f.RetryAfter != "" {
-			w.Header().Set("Retry-After", f.RetryAfter)
-		}
 		b := f.Body
 		if b == "" {
 			b = errorBody(http.StatusText(f.Status))
 		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(f.Status)
-		io.WriteString(w, b)
+		s.srv.Reject(w, f.Status, f.RetryAfter, "application/json", b)
 		return
 	}
 	if perr != nil {
-		s.reject(w, perr, "")
+		s.reject(w, perr)
 		return
 	}
 	if err := s.authenticate(req); err != nil {
-		s.reject(w, err, "")
+		s.reject(w, err)
 		return
 	}
 	if err := s.check(msg); err != nil {
-		s.reject(w, err, "")
+		s.reject(w, err)
 		return
 	}
 	m := *msg
@@ -170,14 +164,9 @@ func (s *Server) check(m *Message) *providertest.HTTPError {
 	return nil
 }
 
-func (s *Server) reject(w http.ResponseWriter, err *providertest.HTTPError, retryAfter string) {
-	s.srv.CountRejected()
-	if retryAfter != "" {
-		w.Header().Set("Retry-After", retryAfter)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(err.Status)
-	io.WriteString(w, errorBody(err.Message))
+// reject answers err as the fake documents it: {"error": "<message>"}.
+func (s *Server) reject(w http.ResponseWriter, err *providertest.HTTPError) {
+	s.srv.Reject(w, err.Status, "", "application/json", errorBody(err.Message))
 }
 
 func errorBody(msg string) string {

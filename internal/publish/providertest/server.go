@@ -2,6 +2,7 @@ package providertest
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -72,6 +73,18 @@ func (s *Server) CountRequest() int64 { return s.requests.Add(1) }
 
 // CountRejected counts a request answered with an error.
 func (s *Server) CountRejected() { s.rejected.Add(1) }
+
+// Reject counts a request answered with an error and answers it: status, a
+// Retry-After header when retryAfter is not empty, and body as contentType.
+func (s *Server) Reject(w http.ResponseWriter, status int, retryAfter, contentType, body string) {
+	s.CountRejected()
+	if retryAfter != "" {
+		w.Header().Set("Retry-After", retryAfter)
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(status)
+	io.WriteString(w, body)
+}
 
 // Sleep waits the delay set by SetDelay plus extra, or less when ctx ends (the client
 // went away) or the server closes. It reports whether it waited the whole time.

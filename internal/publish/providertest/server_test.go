@@ -3,6 +3,7 @@ package providertest
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -75,5 +76,23 @@ func TestServerSleepEndsAtClose(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Sleep went on after the server closed")
+	}
+}
+
+func TestServerReject(t *testing.T) {
+	var s Server
+	w := httptest.NewRecorder()
+	s.Reject(w, http.StatusTooManyRequests, "3", "application/json", `{"error":"slow down"}`)
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "3" ||
+		w.Header().Get("Content-Type") != "application/json" || w.Body.String() != `{"error":"slow down"}` {
+		t.Errorf("Reject answered %d %v %q", w.Code, w.Header(), w.Body)
+	}
+	w = httptest.NewRecorder()
+	s.Reject(w, http.StatusBadRequest, "", "text/plain; charset=utf-8", "bad\n")
+	if _, ok := w.Header()["Retry-After"]; ok || w.Code != http.StatusBadRequest {
+		t.Errorf("Reject without retryAfter answered %d %v", w.Code, w.Header())
+	}
+	if s.Rejected() != 2 || s.Requests() != 0 {
+		t.Errorf("%d rejected, %d requests; want 2, 0", s.Rejected(), s.Requests())
 	}
 }

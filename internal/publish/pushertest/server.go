@@ -136,14 +136,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, `{"batch":[`+strings.TrimSuffix(strings.Repeat("{},", len(events)), ",")+`]}`)
 }
 
+// reject answers err as Pusher does, in plain text.
 func (s *Server) reject(w http.ResponseWriter, err *providertest.HTTPError, retryAfter string) {
-	s.srv.CountRejected()
-	if retryAfter != "" {
-		w.Header().Set("Retry-After", retryAfter)
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(err.Status)
-	io.WriteString(w, err.Message+"\n")
+	s.srv.Reject(w, err.Status, retryAfter, "text/plain; charset=utf-8", err.Message+"\n")
 }
 
 // authenticate checks the request signature as Pusher does.

@@ -19,3 +19,19 @@ func TestEnsure(t *testing.T) {
 		t.Errorf("Ensure returned %+v, want %+v", top, New(4))
 	}
 }
+
+func TestStart(t *testing.T) {
+	srv, js, top := Start(t, 2)
+	if top != New(2) {
+		t.Errorf("Start returned %+v, want %+v", top, New(2))
+	}
+	names := []string{top.Stream, top.DLQStream, top.AdvisoryStream()}
+	for _, name := range names {
+		if got := Stream(t, js, name).CachedInfo().Config.Name; got != name {
+			t.Errorf("Stream(%s) is %s", name, got)
+		}
+	}
+	if srv.Streams() != len(names) {
+		t.Errorf("the server holds %d streams, want %d", srv.Streams(), len(names))
+	}
+}

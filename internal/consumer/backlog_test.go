@@ -10,7 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/liverelay/liverelay/internal/broker"
-	"github.com/liverelay/liverelay/internal/broker/brokertest"
 	"github.com/liverelay/liverelay/internal/broker/topologytest"
 	"github.com/liverelay/liverelay/internal/event"
 )
@@ -19,10 +18,8 @@ import (
 // each partition consumer has undelivered and unacked, whether or not a worker pulls
 // it.
 func TestBacklogReadsEveryPartition(t *testing.T) {
-	srv := brokertest.Start(t)
-	_, js := srv.Connect()
+	_, js, top := topologytest.Start(t, 4)
 	ctx := context.Background()
-	top := topologytest.Ensure(t, js, 4)
 	_, stream := topologytest.Consumers(t, js, top, broker.ConsumerConfig{AckWait: 30 * time.Second, MaxDeliver: 5, MaxAckPending: 100, PinnedTTL: 30 * time.Second})
 	reg := prometheus.NewRegistry()
 	b := NewBacklog(stream, top, time.Hour, reg)

@@ -10,7 +10,6 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/liverelay/liverelay/internal/broker"
-	"github.com/liverelay/liverelay/internal/broker/brokertest"
 	"github.com/liverelay/liverelay/internal/broker/topologytest"
 )
 
@@ -18,11 +17,9 @@ import (
 // every delivery — reaches the dead-letter stream once JetStream gives up on it, even
 // though the mover starts only after the advisory was sent.
 func TestMoverDeadLettersMessagesJetStreamGaveUpOn(t *testing.T) {
-	srv := brokertest.Start(t)
-	_, js := srv.Connect()
+	_, js, top := topologytest.Start(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	top := topologytest.Ensure(t, js, 1)
 	cons, _ := topologytest.Consumers(t, js, top, broker.ConsumerConfig{AckWait: time.Second, MaxDeliver: 2, MaxAckPending: 10, PinnedTTL: 5 * time.Second})
 	body := []byte(`{"v":1,"channel":"poison","renders":{"p":{"show":true,"content":"<p>boom</p>"}}}`)
 	ack, err := js.Publish(ctx, top.EventSubject("poison"), body)
@@ -52,10 +49,7 @@ func TestMoverDeadLettersMessagesJetStreamGaveUpOn(t *testing.T) {
 	for range batch.Messages() {
 		t.Fatal("a third delivery past MaxDeliver")
 	}
-	advStream, err := js.Stream(ctx, top.AdvisoryStream())
-	if err != nil {
-		t.Fatal(err)
-	}
+	advStream := topologytest.Stream(t, js, top.AdvisoryStream())
 	waitFor(t, func() bool {
 		info, err := advStream.Info(ctx)
 		return err == nil && info.State.Msgs == 1
@@ -65,19 +59,13 @@ func TestMoverDeadLettersMessagesJetStreamGaveUpOn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	events, err := js.Stream(ctx, top.Stream)
-	if err != nil {
-		t.Fatal(err)
-	}
+	events := topologytest.Stream(t, js, top.Stream)
 	m := NewMover(advCons, events, NewWriter(js, top.DLQPrefix, prometheus.NewRegistry()), LastToken, zaptest.NewLogger(t))
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- m.Run(runCtx) }()
 
-	dlqStream, err := js.Stream(ctx, top.DLQStream)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dlqStream := topologytest.Stream(t, js, top.DLQStream)
 	waitFor(t, func() bool {
 		info, err := dlqStream.Info(ctx)
 		return err == nil && info.State.Msgs == 1

@@ -36,12 +36,9 @@ const channel = "live-blog"
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	srv := brokertest.Start(t)
-	_, js := srv.Connect()
-	ctx := context.Background()
-	top := topologytest.Ensure(t, js, 1)
+	srv, js, top := topologytest.Start(t, 1)
 	_, stream := topologytest.Consumers(t, js, top, broker.ConsumerConfig{AckWait: time.Minute, MaxDeliver: 5, MaxAckPending: 100, PinnedTTL: time.Minute})
-	cons, err := js.Consumer(ctx, top.Stream, top.ConsumerName(0))
+	cons, err := js.Consumer(context.Background(), top.Stream, top.ConsumerName(0))
 	if err != nil {
 		t.Fatal(err)
 	}

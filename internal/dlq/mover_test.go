@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zaptest"
 
@@ -28,25 +27,13 @@ func TestMoverDeadLettersMessagesJetStreamGaveUpOn(t *testing.T) {
 	}
 	// Two deliveries, never acked.
 	for i := 0; i < 2; i++ {
-		batch, err := cons[0].Fetch(1, jetstream.FetchMaxWait(5*time.Second), jetstream.FetchPriorityGroup(broker.PriorityGroup))
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for range batch.Messages() {
-			n++
-		}
-		if n != 1 {
+		if n := len(topologytest.Pull(t, cons[0], 1, 5*time.Second)); n != 1 {
 			t.Fatalf("delivery %d: got %d messages", i+1, n)
 		}
 	}
 	// The server sends the advisory when, after the last delivery's ack wait, it would
 	// deliver the message again: a worker is still pulling.
-	batch, err := cons[0].Fetch(1, jetstream.FetchMaxWait(3*time.Second), jetstream.FetchPriorityGroup(broker.PriorityGroup))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range batch.Messages() {
+	if msgs := topologytest.Pull(t, cons[0], 1, 3*time.Second); len(msgs) != 0 {
 		t.Fatal("a third delivery past MaxDeliver")
 	}
 	advStream := topologytest.Stream(t, js, top.AdvisoryStream())

@@ -78,16 +78,9 @@ func (r *rig) emit(post string, rev int64) {
 // deliver pulls n messages of partition 0 as its owner does.
 func (r *rig) deliver(n int) []jetstream.Msg {
 	r.t.Helper()
-	batch, err := r.cons.Fetch(n, jetstream.FetchPriorityGroup(broker.PriorityGroup), jetstream.FetchMaxWait(5*time.Second))
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	var out []jetstream.Msg
-	for m := range batch.Messages() {
-		out = append(out, m)
-	}
+	out := topologytest.Pull(r.t, r.cons, n, 5*time.Second)
 	if len(out) != n {
-		r.t.Fatalf("delivered %d messages, want %d (%v)", len(out), n, batch.Error())
+		r.t.Fatalf("delivered %d messages, want %d", len(out), n)
 	}
 	return out
 }

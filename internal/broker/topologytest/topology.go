@@ -70,3 +70,22 @@ func Stream(t testing.TB, js jetstream.JetStream, name string) jetstream.Stream 
 	}
 	return s
 }
+
+// Pull fetches up to n messages from a partition consumer as a worker does (in
+// broker.PriorityGroup), waiting up to wait, and returns them unacked; it fails t when
+// the pull fails, and logs what ended a batch early.
+func Pull(t testing.TB, cons jetstream.Consumer, n int, wait time.Duration) []jetstream.Msg {
+	t.Helper()
+	batch, err := cons.Fetch(n, jetstream.FetchPriorityGroup(broker.PriorityGroup), jetstream.FetchMaxWait(wait))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []jetstream.Msg
+	for m := range batch.Messages() {
+		out = append(out, m)
+	}
+	if err := batch.Error(); err != nil {
+		t.Logf("the pull of %d messages ended with %d: %v", n, len(out), err)
+	}
+	return out
+}

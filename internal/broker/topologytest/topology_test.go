@@ -3,7 +3,9 @@ package topologytest
 import (
 	"context"
 	"testing"
+	"time"
 
+	"github.com/liverelay/liverelay/internal/broker"
 	"github.com/liverelay/liverelay/internal/broker/brokertest"
 )
 
@@ -33,5 +35,21 @@ func TestStart(t *testing.T) {
 	}
 	if srv.Streams() != len(names) {
 		t.Errorf("the server holds %d streams, want %d", srv.Streams(), len(names))
+	}
+}
+
+func TestPull(t *testing.T) {
+	_, js, top := Start(t, 1)
+	cons, _ := Consumers(t, js, top, broker.ConsumerConfig{AckWait: time.Minute, MaxDeliver: 5, MaxAckPending: 100, PinnedTTL: time.Minute})
+	for _, body := range []string{"a", "b"} {
+		if _, err := js.Publish(context.Background(), top.EventSubject("c"), []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := Pull(t, cons[0], 5, time.Second); len(got) != 2 || string(got[0].Data()) != "a" || string(got[1].Data()) != "b" {
+		t.Fatalf("pulled %d messages, want a and b", len(got))
+	}
+	if got := Pull(t, cons[0], 5, 100*time.Millisecond); len(got) != 0 {
+		t.Fatalf("pulled %d messages again before their ack wait", len(got))
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/liverelay/liverelay/internal/broker"
+	"github.com/liverelay/liverelay/internal/broker/brokertest"
 	"github.com/liverelay/liverelay/internal/broker/topologytest"
 	"github.com/liverelay/liverelay/internal/dlq"
 	"github.com/liverelay/liverelay/internal/event"
@@ -80,7 +81,7 @@ func setup(t *testing.T, sub Relay) (jetstream.JetStream, broker.Topology, func(
 	runCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(runCtx) }()
-	waitFor(t, "the consumer to be ready", func() bool { return c.Ready() == nil })
+	brokertest.WaitFor(t, 15*time.Second, "the consumer to be ready", func() bool { return c.Ready() == nil })
 	stop := func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -109,19 +110,6 @@ func dlqCount(t *testing.T, js jetstream.JetStream, top broker.Topology) (uint64
 	return info.State.Msgs, m
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
-}
-
 // A message whose handling panics is dead-lettered with the panic as its detail; the
 // worker survives and the events around it are taken.
 func TestPanicIsDeadLetteredAndTheRestGoesOn(t *testing.T) {
@@ -135,7 +123,7 @@ func TestPanicIsDeadLetteredAndTheRestGoesOn(t *testing.T) {
 	publish(t, js, top, "news", "before")
 	publish(t, js, top, "poison", "p")
 	publish(t, js, top, "news", "after")
-	waitFor(t, "two events and one letter", func() bool {
+	brokertest.WaitFor(t, 15*time.Second, "two events and one letter", func() bool {
 		n, _ := dlqCount(t, js, top)
 		return len(sub.taken()) == 2 && n == 1
 	})
@@ -164,7 +152,7 @@ func TestInvalidEventIsNotAckedUntilDeadLettered(t *testing.T) {
 	}
 	events := topologytest.Stream(t, js, top.Stream)
 	// It is delivered and handed back (nak with delay), not acked.
-	waitFor(t, "a delivery attempt", func() bool {
+	brokertest.WaitFor(t, 15*time.Second, "a delivery attempt", func() bool {
 		for p := 0; p < top.Partitions; p++ {
 			c, err := events.Consumer(ctx, top.ConsumerName(p))
 			if err != nil {
@@ -180,7 +168,7 @@ func TestInvalidEventIsNotAckedUntilDeadLettered(t *testing.T) {
 	if err := top.Ensure(ctx, js); err != nil { // the stream comes back
 		t.Fatal(err)
 	}
-	waitFor(t, "the letter after the stream came back", func() bool {
+	brokertest.WaitFor(t, 15*time.Second, "the letter after the stream came back", func() bool {
 		n, _ := dlqCount(t, js, top)
 		return n == 1
 	})

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/liverelay/liverelay/internal/broker"
+	"github.com/liverelay/liverelay/internal/broker/brokertest"
 	"github.com/liverelay/liverelay/internal/broker/topologytest"
 )
 
@@ -37,7 +38,7 @@ func TestMoverDeadLettersMessagesJetStreamGaveUpOn(t *testing.T) {
 		t.Fatal("a third delivery past MaxDeliver")
 	}
 	advStream := topologytest.Stream(t, js, top.AdvisoryStream())
-	waitFor(t, func() bool {
+	brokertest.WaitFor(t, 20*time.Second, "the advisory", func() bool {
 		info, err := advStream.Info(ctx)
 		return err == nil && info.State.Msgs == 1
 	})
@@ -53,7 +54,7 @@ func TestMoverDeadLettersMessagesJetStreamGaveUpOn(t *testing.T) {
 	go func() { done <- m.Run(runCtx) }()
 
 	dlqStream := topologytest.Stream(t, js, top.DLQStream)
-	waitFor(t, func() bool {
+	brokertest.WaitFor(t, 20*time.Second, "the letter", func() bool {
 		info, err := dlqStream.Info(ctx)
 		return err == nil && info.State.Msgs == 1
 	})
@@ -71,18 +72,5 @@ func TestMoverDeadLettersMessagesJetStreamGaveUpOn(t *testing.T) {
 	}
 	if seqs, err := ParseSeqs(letter.Header.Get(HeaderSourceSeqs)); err != nil || len(seqs) != 1 || seqs[0] != ack.Sequence {
 		t.Fatalf("source seqs %v %v, want [%d]", seqs, err, ack.Sequence)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 20s")
-		}
-		<-tick.C
 	}
 }

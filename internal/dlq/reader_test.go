@@ -221,7 +221,7 @@ func TestReaderDoesNotDisturbOthers(t *testing.T) {
 		t.Fatalf("the other consumer moved: before %+v, after %+v", before.Delivered, after.Delivered)
 	}
 	s := topologytest.Stream(t, f.js, f.top.DLQStream)
-	waitFor(t, func() bool {
+	brokertest.WaitFor(t, 20*time.Second, "the reader's consumers to be gone, leaving the other", func() bool {
 		info, err := s.Info(ctx)
 		return err == nil && info.State.Consumers == 1
 	})

@@ -3,6 +3,7 @@ package fence
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -107,6 +108,15 @@ func update(rev int64, renders []string, removals ...string) *merge.Update {
 	return u
 }
 
+// checkDrops checks u, of the message at seq, with f on partition 0, and fails t
+// unless the check succeeds and drops want of u's operations; what names the check.
+func checkDrops(t *testing.T, f *Fence, seq uint64, u *merge.Update, want int, what string) {
+	t.Helper()
+	if n, err := f.Check(context.Background(), 0, seq, u); err != nil || n != want {
+		t.Fatalf("%s: dropped %d (%v), want %d", what, n, err, want)
+	}
+}
+
 // catchUp makes f catch up on partition 0, as its first check would.
 func catchUp(t *testing.T, f *Fence) {
 	t.Helper()
@@ -138,11 +148,8 @@ func mustStore(t *testing.T, f *Fence) {
 func TestFenceDropsOlderOperations(t *testing.T) {
 	r := newRig(t)
 	f := r.open()
-	ctx := context.Background()
 	published := update(20, []string{"a", "b"}, "gone")
-	if n, err := f.Check(ctx, 0, newer, published); err != nil || n != 0 {
-		t.Fatalf("first check dropped %d, %v", n, err)
-	}
+	checkDrops(t, f, newer, published, 0, "the first check")
 	f.Record(0, published)
 	mustStore(t, f)
 
@@ -150,18 +157,12 @@ func TestFenceDropsOlderOperations(t *testing.T) {
 	// failure loses the render of a, the removal of b and the render of gone; c is new.
 	other := r.open()
 	old := update(10, []string{"a", "c", "gone"}, "b")
-	if n, err := other.Check(ctx, 0, newer, old); err != nil || n != 3 {
-		t.Fatalf("dropped %d (%v), want 3", n, err)
-	}
+	checkDrops(t, other, newer, old, 3, "another worker, the older update")
 	if got := strings.Join(old.Posts(), ","); got != "c" {
 		t.Fatalf("left %s, want c", got)
 	}
-	if n, err := other.Check(ctx, 0, newer, update(30, []string{"a"})); err != nil || n != 0 {
-		t.Fatalf("a newer render was dropped: %d %v", n, err)
-	}
-	if n, err := other.Check(ctx, 0, newer, update(0, []string{"a"})); err != nil || n != 0 {
-		t.Fatalf("an operation without revision was dropped: %d %v", n, err)
-	}
+	checkDrops(t, other, newer, update(30, []string{"a"}), 0, "a newer render")
+	checkDrops(t, other, newer, update(0, []string{"a"}), 0, "an operation without revision")
 }
 
 // The worker that recorded a revision fences with it at once, before it is stored.
@@ -171,22 +172,16 @@ func TestRecordFencesAtOnceAndStoresLater(t *testing.T) {
 	ctx := context.Background()
 	u := update(50, []string{"p"})
 	publish(ctx, t, f, newer, u)
-	if n, err := f.Check(ctx, 0, newer, update(40, []string{"p"})); err != nil || n != 1 {
-		t.Fatalf("an older render right after the record: dropped %d (%v), want 1", n, err)
-	}
+	checkDrops(t, f, newer, update(40, []string{"p"}), 1, "an older render right after the record")
 	if f.Pending() != 1 {
 		t.Fatalf("Pending() = %d, want 1", f.Pending())
 	}
-	if n, err := r.open().Check(ctx, 0, newer, update(40, []string{"p"})); err != nil || n != 0 {
-		t.Fatalf("another worker saw an unstored record: dropped %d (%v)", n, err)
-	}
+	checkDrops(t, r.open(), newer, update(40, []string{"p"}), 0, "another worker, before the record is stored")
 	mustStore(t, f)
 	if f.Pending() != 0 {
 		t.Fatalf("Pending() = %d after a round, want 0", f.Pending())
 	}
-	if n, err := r.open().Check(ctx, 0, newer, update(40, []string{"p"})); err != nil || n != 1 {
-		t.Fatalf("after the round another worker dropped %d (%v), want 1", n, err)
-	}
+	checkDrops(t, r.open(), newer, update(40, []string{"p"}), 1, "another worker, after the round")
 }
 
 // Two workers recording the same channel at once (a partition hand-over) leave the
@@ -215,9 +210,7 @@ func TestStoreKeepsTheNewestUnderRace(t *testing.T) {
 			g.store(ctx)
 		}
 		probe := r.open()
-		if n, err := probe.Check(ctx, 0, newer, update(round*10+4, []string{"p", "q"})); err != nil || n != 1 {
-			t.Fatalf("round %d: want p fenced (revision %d stored) and q not: dropped %d, %v", round, round*10+5, n, err)
-		}
+		checkDrops(t, probe, newer, update(round*10+4, []string{"p", "q"}), 1, fmt.Sprintf("round %d: p fenced (revision %d stored) and q not", round, round*10+5))
 	}
 }
 
@@ -238,9 +231,7 @@ func TestCatchUpFencesWhatADeadOwnerPublished(t *testing.T) {
 	msgs := r.deliver(3)
 	for _, m := range msgs[:2] {
 		u := updateOf(t, m)
-		if n, err := dead.Check(ctx, 0, seqOf(t, m), u); err != nil || n != 0 {
-			t.Fatalf("dropped %d, %v", n, err)
-		}
+		checkDrops(t, dead, seqOf(t, m), u, 0, "the dead owner, a delivery in order")
 		dead.Record(0, u)
 		if err := m.DoubleAck(ctx); err != nil {
 			t.Fatal(err)
@@ -253,12 +244,8 @@ func TestCatchUpFencesWhatADeadOwnerPublished(t *testing.T) {
 	next.Acquire(0)
 	// Message 3 comes to it again: the first of its channel it has.
 	next.Received(0, seqOf(t, msgs[2]))
-	if n, err := next.Check(ctx, 0, seqOf(t, msgs[2]), updateOf(t, msgs[2])); err != nil || n != 1 {
-		t.Fatalf("the new owner dropped %d (%v) of revision 15 after revision 20 was published; want 1", n, err)
-	}
-	if n, err := next.Check(ctx, 0, newer, update(21, []string{"p"})); err != nil || n != 0 {
-		t.Fatalf("a newer edit was dropped: %d %v", n, err)
-	}
+	checkDrops(t, next, seqOf(t, msgs[2]), updateOf(t, msgs[2]), 1, "the new owner, revision 15 after revision 20 was published")
+	checkDrops(t, next, newer, update(21, []string{"p"}), 0, "a newer edit")
 	// Its round stores revision 20 and moves the mark to the ack floor, 2.
 	mustStore(t, next)
 	mark, _, found, err := next.readMark(ctx, 0)
@@ -268,9 +255,7 @@ func TestCatchUpFencesWhatADeadOwnerPublished(t *testing.T) {
 	third := r.open()
 	third.Acquire(0)
 	third.Received(0, 3)
-	if n, err := third.Check(ctx, 0, 3, update(15, []string{"p"})); err != nil || n != 1 {
-		t.Fatalf("a third owner dropped %d (%v), want 1", n, err)
-	}
+	checkDrops(t, third, 3, update(15, []string{"p"}), 1, "a third owner")
 	if got := third.metricsCaughtUpEvents(); got != 1 {
 		t.Fatalf("the third owner read %v events; past the mark there was one", got)
 	}
@@ -302,9 +287,7 @@ func TestCatchUpLeavesUnackedDeliveriesToBePublished(t *testing.T) {
 	next.Acquire(0)
 	next.Received(0, seqOf(t, msgs[1]))
 	next.Received(0, seqOf(t, msgs[2]))
-	if n, err := next.Check(ctx, 0, seqOf(t, msgs[1]), updateOf(t, msgs[1])); err != nil || n != 0 {
-		t.Fatalf("the first render of a post the dead owner never published: dropped %d (%v), want 0", n, err)
-	}
+	checkDrops(t, next, seqOf(t, msgs[1]), updateOf(t, msgs[1]), 0, "the first render of a post the dead owner never published")
 }
 
 // An ack lost with a consumer leader that died: the older message comes again, the
@@ -348,9 +331,7 @@ func TestCatchUpWaitsOutALostAck(t *testing.T) {
 			} else {
 				time.Sleep(400 * time.Millisecond) // the redelivery time the test set
 			}
-			if n, err := next.Check(ctx, 0, 1, updateOf(t, msgs[0])); err != nil || n != 1 {
-				t.Fatalf("revision 10 after %s: dropped %d (%v), want 1", by, n, err)
-			}
+			checkDrops(t, next, 1, updateOf(t, msgs[0]), 1, "revision 10 after "+by)
 		})
 	}
 }
@@ -415,9 +396,7 @@ func TestRecordsWaitForTheBucketWithoutStoppingPublishes(t *testing.T) {
 	}
 	r.srv.Shutdown()
 	f.Record(0, update(7, []string{"p"}))
-	if n, err := f.Check(ctx, 0, newer, update(6, []string{"p"})); err != nil || n != 1 {
-		t.Fatalf("with NATS down the cache dropped %d (%v), want 1", n, err)
-	}
+	checkDrops(t, f, newer, update(6, []string{"p"}), 1, "with NATS down, the cache")
 	time.Sleep(200 * time.Millisecond) // the record ages
 	sctx, cancel := context.WithTimeout(ctx, time.Second)
 	if f.store(sctx) {
@@ -435,9 +414,7 @@ func TestRecordsWaitForTheBucketWithoutStoppingPublishes(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if n, err := r.open().Check(ctx, 0, newer, update(6, []string{"p"})); err != nil || n != 1 {
-		t.Fatalf("after NATS came back another worker dropped %d (%v), want 1", n, err)
-	}
+	checkDrops(t, r.open(), newer, update(6, []string{"p"}), 1, "another worker, after NATS came back")
 	if lag := f.Lag(); lag != 0 {
 		t.Fatalf("lag %v with everything stored, want 0", lag)
 	}

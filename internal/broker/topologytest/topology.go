@@ -1,6 +1,7 @@
 // Package topologytest gives tests liverelay's streams: the one topology the tests of
-// every package set up, created on a test's server. It is not in brokertest because
-// the broker package's own tests use brokertest, which therefore cannot import broker.
+// every package set up, created on a test's server, and pulls from its partition
+// consumers as a worker does. It is not in brokertest because the broker package's
+// own tests use brokertest, which therefore cannot import broker.
 package topologytest
 
 import (

@@ -56,14 +56,35 @@ func publish(ctx context.Context, t *testing.T, f *Fence, seq uint64, u *merge.U
 	f.Record(0, u)
 }
 
+// config is the fence configuration of the rig's workers: the LIVE_REVISIONS bucket
+// keeping a revision an hour, a 10 s cache, no timed rounds (tests store with
+// mustStore), and an hour before an unacked delivery counts as a lost ack.
+func (r *rig) config() Config {
+	return Config{Bucket: "LIVE_REVISIONS", Replicas: 1, TTL: time.Hour, CacheTTL: 10 * time.Second,
+		StoreEvery: time.Hour, History: r.hist, Redelivery: time.Hour}
+}
+
 // open opens a fence as one worker would: its own cache, the shared bucket.
 func (r *rig) open() *Fence {
 	r.t.Helper()
-	f, err := Open(context.Background(), r.js, Config{Bucket: "LIVE_REVISIONS", Replicas: 1, TTL: time.Hour, CacheTTL: 10 * time.Second,
-		StoreEvery: time.Hour, History: r.hist, Redelivery: time.Hour}, prometheus.NewRegistry(), zaptest.NewLogger(r.t))
+	return r.openWith(r.config())
+}
+
+// openWith opens a fence with cfg as one worker would.
+func (r *rig) openWith(cfg Config) *Fence {
+	r.t.Helper()
+	f, err := Open(context.Background(), r.js, cfg, prometheus.NewRegistry(), zaptest.NewLogger(r.t))
 	if err != nil {
 		r.t.Fatal(err)
 	}
+	return f
+}
+
+// owner opens a fence as the worker partition 0 has just come to.
+func (r *rig) owner() *Fence {
+	r.t.Helper()
+	f := r.open()
+	f.Acquire(0)
 	return f
 }
 
@@ -225,8 +246,7 @@ func TestCatchUpFencesWhatADeadOwnerPublished(t *testing.T) {
 	r.emit("p", 20)
 	r.emit("p", 15) // an older edit that reached the stream late
 
-	dead := r.open()
-	dead.Acquire(0)
+	dead := r.owner()
 	catchUp(t, dead) // before its first delivery: nothing to read
 	msgs := r.deliver(3)
 	for _, m := range msgs[:2] {
@@ -240,8 +260,7 @@ func TestCatchUpFencesWhatADeadOwnerPublished(t *testing.T) {
 	// The worker dies here: revision 20 is on readers' pages, nowhere in the bucket,
 	// and message 3 (revision 15) is unacked.
 
-	next := r.open()
-	next.Acquire(0)
+	next := r.owner()
 	// Message 3 comes to it again: the first of its channel it has.
 	next.Received(0, seqOf(t, msgs[2]))
 	checkDrops(t, next, seqOf(t, msgs[2]), updateOf(t, msgs[2]), 1, "the new owner, revision 15 after revision 20 was published")
@@ -252,8 +271,7 @@ func TestCatchUpFencesWhatADeadOwnerPublished(t *testing.T) {
 	if err != nil || !found || mark != 2 {
 		t.Fatalf("stored mark %d (found %v, %v), want 2: the ack floor", mark, found, err)
 	}
-	third := r.open()
-	third.Acquire(0)
+	third := r.owner()
 	third.Received(0, 3)
 	checkDrops(t, third, 3, update(15, []string{"p"}), 1, "a third owner")
 	if got := third.metricsCaughtUpEvents(); got != 1 {
@@ -272,8 +290,7 @@ func TestCatchUpLeavesUnackedDeliveriesToBePublished(t *testing.T) {
 	r.emit("new-post", 2) // its first render: the post's place on the page
 	r.emit("new-post", 3) // an edit
 
-	dead := r.open()
-	dead.Acquire(0)
+	dead := r.owner()
 	catchUp(t, dead)
 	msgs := r.deliver(3)
 	u := updateOf(t, msgs[0])
@@ -283,8 +300,7 @@ func TestCatchUpLeavesUnackedDeliveriesToBePublished(t *testing.T) {
 	}
 	// Dies holding messages 2 and 3.
 
-	next := r.open()
-	next.Acquire(0)
+	next := r.owner()
 	next.Received(0, seqOf(t, msgs[1]))
 	next.Received(0, seqOf(t, msgs[2]))
 	checkDrops(t, next, seqOf(t, msgs[1]), updateOf(t, msgs[1]), 0, "the first render of a post the dead owner never published")
@@ -300,8 +316,7 @@ func TestCatchUpWaitsOutALostAck(t *testing.T) {
 			ctx := context.Background()
 			r.emit("p", 10)
 			r.emit("p", 20)
-			dead := r.open()
-			dead.Acquire(0)
+			dead := r.owner()
 			catchUp(t, dead)
 			msgs := r.deliver(2)
 			for _, m := range msgs {
@@ -313,14 +328,12 @@ func TestCatchUpWaitsOutALostAck(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			next, err := Open(ctx, r.js, Config{Bucket: "LIVE_REVISIONS", Replicas: 1, TTL: time.Hour, CacheTTL: 10 * time.Second,
-				StoreEvery: time.Hour, History: r.hist, Redelivery: 300 * time.Millisecond}, prometheus.NewRegistry(), zaptest.NewLogger(t))
-			if err != nil {
-				t.Fatal(err)
-			}
+			cfg := r.config()
+			cfg.Redelivery = 300 * time.Millisecond
+			next := r.openWith(cfg)
 			next.Acquire(0)
 			next.Received(0, 1)
-			_, err = next.Check(ctx, 0, 1, updateOf(t, msgs[0]))
+			_, err := next.Check(ctx, 0, 1, updateOf(t, msgs[0]))
 			var w interface{ Wait() bool }
 			if !errors.As(err, &w) || !w.Wait() {
 				t.Fatalf("revision 10 right after the catch-up: %v, want an error that says wait", err)
@@ -345,8 +358,7 @@ func TestMarkFollowsTheAckFloorAndYieldsToTheNextOwner(t *testing.T) {
 	for rev := int64(1); rev <= 5; rev++ {
 		r.emit("p", rev)
 	}
-	f := r.open()
-	f.Acquire(0)
+	f := r.owner()
 	catchUp(t, f)
 	for _, m := range r.deliver(5) {
 		u := updateOf(t, m)
@@ -360,8 +372,7 @@ func TestMarkFollowsTheAckFloorAndYieldsToTheNextOwner(t *testing.T) {
 		t.Fatalf("mark %d (%v) after a round, want the ack floor 5", mark, err)
 	}
 
-	g := r.open()
-	g.Acquire(0)
+	g := r.owner()
 	if _, err := g.Check(ctx, 0, newer, update(6, []string{"p"})); err != nil {
 		t.Fatal(err)
 	}
@@ -479,8 +490,7 @@ func TestRoundCatchesUpUncheckedPartitions(t *testing.T) {
 	ctx := context.Background()
 	r.emit("p", 0)
 	r.emit("q", 0)
-	f := r.open()
-	f.Acquire(0)
+	f := r.owner()
 	for _, m := range r.deliver(2) {
 		f.Received(0, seqOf(t, m))
 		if err := m.DoubleAck(ctx); err != nil {
@@ -505,7 +515,7 @@ func TestRoundCatchesUpUncheckedPartitions(t *testing.T) {
 // nothing is registered.
 func TestOpenValidatesBeforeCreatingTheBucket(t *testing.T) {
 	r := newRig(t)
-	good := Config{Bucket: "LIVE_REVISIONS", Replicas: 1, TTL: time.Hour, CacheTTL: 10 * time.Second, History: r.hist, Redelivery: time.Hour}
+	good := r.config()
 	for name, change := range map[string]func(*Config){
 		"no cache TTL":        func(c *Config) { c.CacheTTL = 0 },
 		"negative store time": func(c *Config) { c.StoreEvery = -time.Second },

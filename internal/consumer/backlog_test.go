@@ -6,11 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/liverelay/liverelay/internal/broker"
-	"github.com/liverelay/liverelay/internal/broker/brokertest"
 	"github.com/liverelay/liverelay/internal/broker/topologytest"
 	"github.com/liverelay/liverelay/internal/event"
 )
@@ -19,10 +17,8 @@ import (
 // each partition consumer has undelivered and unacked, whether or not a worker pulls
 // it.
 func TestBacklogReadsEveryPartition(t *testing.T) {
-	srv := brokertest.Start(t)
-	_, js := srv.Connect()
+	_, js, top := topologytest.Start(t, 4)
 	ctx := context.Background()
-	top := topologytest.Ensure(t, js, 4)
 	_, stream := topologytest.Consumers(t, js, top, broker.ConsumerConfig{AckWait: 30 * time.Second, MaxDeliver: 5, MaxAckPending: 100, PinnedTTL: 30 * time.Second})
 	reg := prometheus.NewRegistry()
 	b := NewBacklog(stream, top, time.Hour, reg)
@@ -43,14 +39,7 @@ func TestBacklogReadsEveryPartition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch, err := cons.Fetch(events, jetstream.FetchPriorityGroup(broker.PriorityGroup), jetstream.FetchMaxWait(2*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	taken := 0
-	for range batch.Messages() {
-		taken++
-	}
+	taken := len(topologytest.Pull(t, cons, events, 2*time.Second))
 	if taken == 0 {
 		t.Fatal("partition 0 got none of the events: pick other channel names")
 	}

@@ -53,24 +53,35 @@ func (s *submitter) taken() []string {
 	return append([]string(nil), s.got...)
 }
 
+// testConfig is the consumer's configuration in these tests: worker "me", pulls of 10
+// messages that wait a second, a 10 s pin, and 5 s to hand over and to ack.
+func testConfig() Config {
+	return Config{Self: "me", PullBatch: 10, PullExpiry: time.Second, PinnedTTL: 10 * time.Second, HandoverTimeout: 5 * time.Second, AckWait: 5 * time.Second}
+}
+
+// testDeps returns the dependencies of a consumer with cfg on the server js reaches:
+// worker "me" alone in its group, sub as its relay, letters as its dead-letter writer
+// and reg as the registry of its metrics.
+func testDeps(t *testing.T, js jetstream.JetStream, top broker.Topology, cfg Config, sub Relay, letters *dlq.Writer, reg prometheus.Registerer) Deps {
+	t.Helper()
+	return Deps{Conn: js.Conn(), JetStream: js, Stream: topologytest.Stream(t, js, top.Stream), Topology: top, Group: soloGroup{"me"},
+		Ownership: NewOwnership(cfg), Relay: sub, DeadLetters: letters, Registry: reg, Log: zaptest.NewLogger(t)}
+}
+
 func setup(t *testing.T, sub Relay) (jetstream.JetStream, broker.Topology, func()) {
 	t.Helper()
-	srv := brokertest.Start(t)
-	nc, js := srv.Connect()
-	ctx := context.Background()
-	top := topologytest.Ensure(t, js, 2)
-	_, stream := topologytest.Consumers(t, js, top, broker.ConsumerConfig{AckWait: 5 * time.Second, MaxDeliver: 5, MaxAckPending: 100, PinnedTTL: 10 * time.Second})
-	cfg := Config{Self: "me", PullBatch: 10, PullExpiry: time.Second, PinnedTTL: 10 * time.Second, HandoverTimeout: 5 * time.Second, AckWait: 5 * time.Second}
+	_, js, top := topologytest.Start(t, 2)
+	topologytest.Consumers(t, js, top, broker.ConsumerConfig{AckWait: 5 * time.Second, MaxDeliver: 5, MaxAckPending: 100, PinnedTTL: 10 * time.Second})
+	cfg := testConfig()
 	reg := prometheus.NewRegistry()
-	c, err := New(cfg, Deps{Conn: nc, JetStream: js, Stream: stream, Topology: top, Group: soloGroup{"me"},
-		Ownership: NewOwnership(cfg), Relay: sub, DeadLetters: dlq.NewWriter(js, top.DLQPrefix, reg), Registry: reg, Log: zaptest.NewLogger(t)})
+	c, err := New(cfg, testDeps(t, js, top, cfg, sub, dlq.NewWriter(js, top.DLQPrefix, reg), reg))
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
+	runCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(runCtx) }()
-	waitFor(t, "the consumer to be ready", func() bool { return c.Ready() == nil })
+	brokertest.WaitFor(t, 15*time.Second, "the consumer to be ready", func() bool { return c.Ready() == nil })
 	stop := func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -90,29 +101,13 @@ func publish(t *testing.T, js jetstream.JetStream, top broker.Topology, channel,
 
 func dlqCount(t *testing.T, js jetstream.JetStream, top broker.Topology) (uint64, *jetstream.RawStreamMsg) {
 	t.Helper()
-	s, err := js.Stream(context.Background(), top.DLQStream)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := topologytest.Stream(t, js, top.DLQStream)
 	info, err := s.Info(context.Background())
 	if err != nil || info.State.Msgs == 0 {
 		return 0, nil
 	}
 	m, _ := s.GetMsg(context.Background(), info.State.FirstSeq)
 	return info.State.Msgs, m
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
 }
 
 // A message whose handling panics is dead-lettered with the panic as its detail; the
@@ -128,7 +123,7 @@ func TestPanicIsDeadLetteredAndTheRestGoesOn(t *testing.T) {
 	publish(t, js, top, "news", "before")
 	publish(t, js, top, "poison", "p")
 	publish(t, js, top, "news", "after")
-	waitFor(t, "two events and one letter", func() bool {
+	brokertest.WaitFor(t, 15*time.Second, "two events and one letter", func() bool {
 		n, _ := dlqCount(t, js, top)
 		return len(sub.taken()) == 2 && n == 1
 	})
@@ -155,12 +150,9 @@ func TestInvalidEventIsNotAckedUntilDeadLettered(t *testing.T) {
 	if _, err := js.Publish(ctx, top.EventSubject("x"), []byte("not json")); err != nil {
 		t.Fatal(err)
 	}
-	events, err := js.Stream(ctx, top.Stream)
-	if err != nil {
-		t.Fatal(err)
-	}
+	events := topologytest.Stream(t, js, top.Stream)
 	// It is delivered and handed back (nak with delay), not acked.
-	waitFor(t, "a delivery attempt", func() bool {
+	brokertest.WaitFor(t, 15*time.Second, "a delivery attempt", func() bool {
 		for p := 0; p < top.Partitions; p++ {
 			c, err := events.Consumer(ctx, top.ConsumerName(p))
 			if err != nil {
@@ -176,7 +168,7 @@ func TestInvalidEventIsNotAckedUntilDeadLettered(t *testing.T) {
 	if err := top.Ensure(ctx, js); err != nil { // the stream comes back
 		t.Fatal(err)
 	}
-	waitFor(t, "the letter after the stream came back", func() bool {
+	brokertest.WaitFor(t, 15*time.Second, "the letter after the stream came back", func() bool {
 		n, _ := dlqCount(t, js, top)
 		return n == 1
 	})
@@ -189,18 +181,11 @@ func TestInvalidEventIsNotAckedUntilDeadLettered(t *testing.T) {
 // A consumer missing a dependency, or with timings it cannot keep, is refused before
 // it registers any metric.
 func TestNewRefusesWhatItCannotRunWith(t *testing.T) {
-	srv := brokertest.Start(t)
-	nc, js := srv.Connect()
-	top := topologytest.Ensure(t, js, 2)
-	stream, err := js.Stream(t.Context(), top.Stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	good := Config{Self: "me", PullBatch: 10, PullExpiry: time.Second, PinnedTTL: 10 * time.Second, HandoverTimeout: 5 * time.Second, AckWait: 5 * time.Second}
-	deps := func(reg prometheus.Registerer) Deps {
-		return Deps{Conn: nc, JetStream: js, Stream: stream, Topology: top, Group: soloGroup{"me"}, Ownership: NewOwnership(good),
-			Relay: &submitter{}, DeadLetters: dlq.NewWriter(js, top.DLQPrefix, prometheus.NewRegistry()), Registry: reg, Log: zaptest.NewLogger(t)}
-	}
+	_, js, top := topologytest.Start(t, 2)
+	good := testConfig()
+	// The writer's metrics are elsewhere: the registry holds the consumer's only.
+	letters := dlq.NewWriter(js, top.DLQPrefix, prometheus.NewRegistry())
+	deps := func(reg prometheus.Registerer) Deps { return testDeps(t, js, top, good, &submitter{}, letters, reg) }
 	for name, change := range map[string]func(*Config, *Deps){
 		"no self":             func(c *Config, _ *Deps) { c.Self = "" },
 		"no pull batch":       func(c *Config, _ *Deps) { c.PullBatch = 0 },

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zaptest"
 
@@ -18,11 +17,9 @@ import (
 // every delivery — reaches the dead-letter stream once JetStream gives up on it, even
 // though the mover starts only after the advisory was sent.
 func TestMoverDeadLettersMessagesJetStreamGaveUpOn(t *testing.T) {
-	srv := brokertest.Start(t)
-	_, js := srv.Connect()
+	_, js, top := topologytest.Start(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	top := topologytest.Ensure(t, js, 1)
 	cons, _ := topologytest.Consumers(t, js, top, broker.ConsumerConfig{AckWait: time.Second, MaxDeliver: 2, MaxAckPending: 10, PinnedTTL: 5 * time.Second})
 	body := []byte(`{"v":1,"channel":"poison","renders":{"p":{"show":true,"content":"<p>boom</p>"}}}`)
 	ack, err := js.Publish(ctx, top.EventSubject("poison"), body)
@@ -31,32 +28,17 @@ func TestMoverDeadLettersMessagesJetStreamGaveUpOn(t *testing.T) {
 	}
 	// Two deliveries, never acked.
 	for i := 0; i < 2; i++ {
-		batch, err := cons[0].Fetch(1, jetstream.FetchMaxWait(5*time.Second), jetstream.FetchPriorityGroup(broker.PriorityGroup))
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for range batch.Messages() {
-			n++
-		}
-		if n != 1 {
+		if n := len(topologytest.Pull(t, cons[0], 1, 5*time.Second)); n != 1 {
 			t.Fatalf("delivery %d: got %d messages", i+1, n)
 		}
 	}
 	// The server sends the advisory when, after the last delivery's ack wait, it would
 	// deliver the message again: a worker is still pulling.
-	batch, err := cons[0].Fetch(1, jetstream.FetchMaxWait(3*time.Second), jetstream.FetchPriorityGroup(broker.PriorityGroup))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range batch.Messages() {
+	if msgs := topologytest.Pull(t, cons[0], 1, 3*time.Second); len(msgs) != 0 {
 		t.Fatal("a third delivery past MaxDeliver")
 	}
-	advStream, err := js.Stream(ctx, top.AdvisoryStream())
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, func() bool {
+	advStream := topologytest.Stream(t, js, top.AdvisoryStream())
+	brokertest.WaitFor(t, 20*time.Second, "the advisory", func() bool {
 		info, err := advStream.Info(ctx)
 		return err == nil && info.State.Msgs == 1
 	})
@@ -65,20 +47,14 @@ func TestMoverDeadLettersMessagesJetStreamGaveUpOn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	events, err := js.Stream(ctx, top.Stream)
-	if err != nil {
-		t.Fatal(err)
-	}
+	events := topologytest.Stream(t, js, top.Stream)
 	m := NewMover(advCons, events, NewWriter(js, top.DLQPrefix, prometheus.NewRegistry()), LastToken, zaptest.NewLogger(t))
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- m.Run(runCtx) }()
 
-	dlqStream, err := js.Stream(ctx, top.DLQStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, func() bool {
+	dlqStream := topologytest.Stream(t, js, top.DLQStream)
+	brokertest.WaitFor(t, 20*time.Second, "the letter", func() bool {
 		info, err := dlqStream.Info(ctx)
 		return err == nil && info.State.Msgs == 1
 	})
@@ -96,18 +72,5 @@ func TestMoverDeadLettersMessagesJetStreamGaveUpOn(t *testing.T) {
 	}
 	if seqs, err := ParseSeqs(letter.Header.Get(HeaderSourceSeqs)); err != nil || len(seqs) != 1 || seqs[0] != ack.Sequence {
 		t.Fatalf("source seqs %v %v, want [%d]", seqs, err, ack.Sequence)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 20s")
-		}
-		<-tick.C
 	}
 }

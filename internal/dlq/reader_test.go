@@ -30,9 +30,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	srv := brokertest.Start(t)
-	_, js := srv.Connect()
-	top := topologytest.Ensure(t, js, 4)
+	srv, js, top := topologytest.Start(t, 4)
 	return &fixture{t: t, srv: srv, js: js, top: top, w: NewWriter(js, top.DLQPrefix, prometheus.NewRegistry()), r: NewReader(js, top.DLQStream, top.DLQPrefix), nextS: 1000}
 }
 
@@ -70,11 +68,7 @@ func validLetter(ch, post, html string, rev int64, reason Reason) Letter {
 
 func (f *fixture) streamMsgs(name string) uint64 {
 	f.t.Helper()
-	s, err := f.js.Stream(testCtx(f.t), name)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return s.CachedInfo().State.Msgs
+	return topologytest.Stream(f.t, f.js, name).CachedInfo().State.Msgs
 }
 
 func seqsOf(es []Entry) []uint64 {
@@ -226,11 +220,8 @@ func TestReaderDoesNotDisturbOthers(t *testing.T) {
 	if after.NumPending != before.NumPending || after.Delivered != before.Delivered || after.NumAckPending != 0 {
 		t.Fatalf("the other consumer moved: before %+v, after %+v", before.Delivered, after.Delivered)
 	}
-	s, err := f.js.Stream(ctx, "LIVE_DLQ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, func() bool {
+	s := topologytest.Stream(t, f.js, f.top.DLQStream)
+	brokertest.WaitFor(t, 20*time.Second, "the reader's consumers to be gone, leaving the other", func() bool {
 		info, err := s.Info(ctx)
 		return err == nil && info.State.Consumers == 1
 	})

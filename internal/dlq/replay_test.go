@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/liverelay/liverelay/internal/broker/topologytest"
 	"github.com/liverelay/liverelay/internal/event"
 )
 
@@ -35,10 +36,7 @@ func (f *fixture) replayer(cfg ReplayConfig) *Replayer {
 func (f *fixture) events() []*jetstream.RawStreamMsg {
 	f.t.Helper()
 	ctx := testCtx(f.t)
-	s, err := f.js.Stream(ctx, f.top.Stream)
-	if err != nil {
-		f.t.Fatal(err)
-	}
+	s := topologytest.Stream(f.t, f.js, f.top.Stream)
 	st := s.CachedInfo().State
 	var out []*jetstream.RawStreamMsg
 	for seq := st.FirstSeq; st.Msgs > 0 && seq <= st.LastSeq; seq++ {

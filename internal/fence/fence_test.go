@@ -3,6 +3,7 @@ package fence
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,12 +37,9 @@ const channel = "live-blog"
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	srv := brokertest.Start(t)
-	_, js := srv.Connect()
-	ctx := context.Background()
-	top := topologytest.Ensure(t, js, 1)
+	srv, js, top := topologytest.Start(t, 1)
 	_, stream := topologytest.Consumers(t, js, top, broker.ConsumerConfig{AckWait: time.Minute, MaxDeliver: 5, MaxAckPending: 100, PinnedTTL: time.Minute})
-	cons, err := js.Consumer(ctx, top.Stream, top.ConsumerName(0))
+	cons, err := js.Consumer(context.Background(), top.Stream, top.ConsumerName(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,14 +56,35 @@ func publish(ctx context.Context, t *testing.T, f *Fence, seq uint64, u *merge.U
 	f.Record(0, u)
 }
 
+// config is the fence configuration of the rig's workers: the LIVE_REVISIONS bucket
+// keeping a revision an hour, a 10 s cache, no timed rounds (tests store with
+// mustStore), and an hour before an unacked delivery counts as a lost ack.
+func (r *rig) config() Config {
+	return Config{Bucket: "LIVE_REVISIONS", Replicas: 1, TTL: time.Hour, CacheTTL: 10 * time.Second,
+		StoreEvery: time.Hour, History: r.hist, Redelivery: time.Hour}
+}
+
 // open opens a fence as one worker would: its own cache, the shared bucket.
 func (r *rig) open() *Fence {
 	r.t.Helper()
-	f, err := Open(context.Background(), r.js, Config{Bucket: "LIVE_REVISIONS", Replicas: 1, TTL: time.Hour, CacheTTL: 10 * time.Second,
-		StoreEvery: time.Hour, History: r.hist, Redelivery: time.Hour}, prometheus.NewRegistry(), zaptest.NewLogger(r.t))
+	return r.openWith(r.config())
+}
+
+// openWith opens a fence with cfg as one worker would.
+func (r *rig) openWith(cfg Config) *Fence {
+	r.t.Helper()
+	f, err := Open(context.Background(), r.js, cfg, prometheus.NewRegistry(), zaptest.NewLogger(r.t))
 	if err != nil {
 		r.t.Fatal(err)
 	}
+	return f
+}
+
+// owner opens a fence as the worker partition 0 has just come to.
+func (r *rig) owner() *Fence {
+	r.t.Helper()
+	f := r.open()
+	f.Acquire(0)
 	return f
 }
 
@@ -81,16 +100,9 @@ func (r *rig) emit(post string, rev int64) {
 // deliver pulls n messages of partition 0 as its owner does.
 func (r *rig) deliver(n int) []jetstream.Msg {
 	r.t.Helper()
-	batch, err := r.cons.Fetch(n, jetstream.FetchPriorityGroup(broker.PriorityGroup), jetstream.FetchMaxWait(5*time.Second))
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	var out []jetstream.Msg
-	for m := range batch.Messages() {
-		out = append(out, m)
-	}
+	out := topologytest.Pull(r.t, r.cons, n, 5*time.Second)
 	if len(out) != n {
-		r.t.Fatalf("delivered %d messages, want %d (%v)", len(out), n, batch.Error())
+		r.t.Fatalf("delivered %d messages, want %d", len(out), n)
 	}
 	return out
 }
@@ -115,6 +127,15 @@ func update(rev int64, renders []string, removals ...string) *merge.Update {
 	}
 	u.Add(ev)
 	return u
+}
+
+// checkDrops checks u, of the message at seq, with f on partition 0, and fails t
+// unless the check succeeds and drops want of u's operations; what names the check.
+func checkDrops(t *testing.T, f *Fence, seq uint64, u *merge.Update, want int, what string) {
+	t.Helper()
+	if n, err := f.Check(context.Background(), 0, seq, u); err != nil || n != want {
+		t.Fatalf("%s: dropped %d (%v), want %d", what, n, err, want)
+	}
 }
 
 // catchUp makes f catch up on partition 0, as its first check would.
@@ -148,11 +169,8 @@ func mustStore(t *testing.T, f *Fence) {
 func TestFenceDropsOlderOperations(t *testing.T) {
 	r := newRig(t)
 	f := r.open()
-	ctx := context.Background()
 	published := update(20, []string{"a", "b"}, "gone")
-	if n, err := f.Check(ctx, 0, newer, published); err != nil || n != 0 {
-		t.Fatalf("first check dropped %d, %v", n, err)
-	}
+	checkDrops(t, f, newer, published, 0, "the first check")
 	f.Record(0, published)
 	mustStore(t, f)
 
@@ -160,18 +178,12 @@ func TestFenceDropsOlderOperations(t *testing.T) {
 	// failure loses the render of a, the removal of b and the render of gone; c is new.
 	other := r.open()
 	old := update(10, []string{"a", "c", "gone"}, "b")
-	if n, err := other.Check(ctx, 0, newer, old); err != nil || n != 3 {
-		t.Fatalf("dropped %d (%v), want 3", n, err)
-	}
+	checkDrops(t, other, newer, old, 3, "another worker, the older update")
 	if got := strings.Join(old.Posts(), ","); got != "c" {
 		t.Fatalf("left %s, want c", got)
 	}
-	if n, err := other.Check(ctx, 0, newer, update(30, []string{"a"})); err != nil || n != 0 {
-		t.Fatalf("a newer render was dropped: %d %v", n, err)
-	}
-	if n, err := other.Check(ctx, 0, newer, update(0, []string{"a"})); err != nil || n != 0 {
-		t.Fatalf("an operation without revision was dropped: %d %v", n, err)
-	}
+	checkDrops(t, other, newer, update(30, []string{"a"}), 0, "a newer render")
+	checkDrops(t, other, newer, update(0, []string{"a"}), 0, "an operation without revision")
 }
 
 // The worker that recorded a revision fences with it at once, before it is stored.
@@ -181,22 +193,16 @@ func TestRecordFencesAtOnceAndStoresLater(t *testing.T) {
 	ctx := context.Background()
 	u := update(50, []string{"p"})
 	publish(ctx, t, f, newer, u)
-	if n, err := f.Check(ctx, 0, newer, update(40, []string{"p"})); err != nil || n != 1 {
-		t.Fatalf("an older render right after the record: dropped %d (%v), want 1", n, err)
-	}
+	checkDrops(t, f, newer, update(40, []string{"p"}), 1, "an older render right after the record")
 	if f.Pending() != 1 {
 		t.Fatalf("Pending() = %d, want 1", f.Pending())
 	}
-	if n, err := r.open().Check(ctx, 0, newer, update(40, []string{"p"})); err != nil || n != 0 {
-		t.Fatalf("another worker saw an unstored record: dropped %d (%v)", n, err)
-	}
+	checkDrops(t, r.open(), newer, update(40, []string{"p"}), 0, "another worker, before the record is stored")
 	mustStore(t, f)
 	if f.Pending() != 0 {
 		t.Fatalf("Pending() = %d after a round, want 0", f.Pending())
 	}
-	if n, err := r.open().Check(ctx, 0, newer, update(40, []string{"p"})); err != nil || n != 1 {
-		t.Fatalf("after the round another worker dropped %d (%v), want 1", n, err)
-	}
+	checkDrops(t, r.open(), newer, update(40, []string{"p"}), 1, "another worker, after the round")
 }
 
 // Two workers recording the same channel at once (a partition hand-over) leave the
@@ -225,9 +231,7 @@ func TestStoreKeepsTheNewestUnderRace(t *testing.T) {
 			g.store(ctx)
 		}
 		probe := r.open()
-		if n, err := probe.Check(ctx, 0, newer, update(round*10+4, []string{"p", "q"})); err != nil || n != 1 {
-			t.Fatalf("round %d: want p fenced (revision %d stored) and q not: dropped %d, %v", round, round*10+5, n, err)
-		}
+		checkDrops(t, probe, newer, update(round*10+4, []string{"p", "q"}), 1, fmt.Sprintf("round %d: p fenced (revision %d stored) and q not", round, round*10+5))
 	}
 }
 
@@ -242,15 +246,12 @@ func TestCatchUpFencesWhatADeadOwnerPublished(t *testing.T) {
 	r.emit("p", 20)
 	r.emit("p", 15) // an older edit that reached the stream late
 
-	dead := r.open()
-	dead.Acquire(0)
+	dead := r.owner()
 	catchUp(t, dead) // before its first delivery: nothing to read
 	msgs := r.deliver(3)
 	for _, m := range msgs[:2] {
 		u := updateOf(t, m)
-		if n, err := dead.Check(ctx, 0, seqOf(t, m), u); err != nil || n != 0 {
-			t.Fatalf("dropped %d, %v", n, err)
-		}
+		checkDrops(t, dead, seqOf(t, m), u, 0, "the dead owner, a delivery in order")
 		dead.Record(0, u)
 		if err := m.DoubleAck(ctx); err != nil {
 			t.Fatal(err)
@@ -259,28 +260,20 @@ func TestCatchUpFencesWhatADeadOwnerPublished(t *testing.T) {
 	// The worker dies here: revision 20 is on readers' pages, nowhere in the bucket,
 	// and message 3 (revision 15) is unacked.
 
-	next := r.open()
-	next.Acquire(0)
+	next := r.owner()
 	// Message 3 comes to it again: the first of its channel it has.
 	next.Received(0, seqOf(t, msgs[2]))
-	if n, err := next.Check(ctx, 0, seqOf(t, msgs[2]), updateOf(t, msgs[2])); err != nil || n != 1 {
-		t.Fatalf("the new owner dropped %d (%v) of revision 15 after revision 20 was published; want 1", n, err)
-	}
-	if n, err := next.Check(ctx, 0, newer, update(21, []string{"p"})); err != nil || n != 0 {
-		t.Fatalf("a newer edit was dropped: %d %v", n, err)
-	}
+	checkDrops(t, next, seqOf(t, msgs[2]), updateOf(t, msgs[2]), 1, "the new owner, revision 15 after revision 20 was published")
+	checkDrops(t, next, newer, update(21, []string{"p"}), 0, "a newer edit")
 	// Its round stores revision 20 and moves the mark to the ack floor, 2.
 	mustStore(t, next)
 	mark, _, found, err := next.readMark(ctx, 0)
 	if err != nil || !found || mark != 2 {
 		t.Fatalf("stored mark %d (found %v, %v), want 2: the ack floor", mark, found, err)
 	}
-	third := r.open()
-	third.Acquire(0)
+	third := r.owner()
 	third.Received(0, 3)
-	if n, err := third.Check(ctx, 0, 3, update(15, []string{"p"})); err != nil || n != 1 {
-		t.Fatalf("a third owner dropped %d (%v), want 1", n, err)
-	}
+	checkDrops(t, third, 3, update(15, []string{"p"}), 1, "a third owner")
 	if got := third.metricsCaughtUpEvents(); got != 1 {
 		t.Fatalf("the third owner read %v events; past the mark there was one", got)
 	}
@@ -297,8 +290,7 @@ func TestCatchUpLeavesUnackedDeliveriesToBePublished(t *testing.T) {
 	r.emit("new-post", 2) // its first render: the post's place on the page
 	r.emit("new-post", 3) // an edit
 
-	dead := r.open()
-	dead.Acquire(0)
+	dead := r.owner()
 	catchUp(t, dead)
 	msgs := r.deliver(3)
 	u := updateOf(t, msgs[0])
@@ -308,13 +300,10 @@ func TestCatchUpLeavesUnackedDeliveriesToBePublished(t *testing.T) {
 	}
 	// Dies holding messages 2 and 3.
 
-	next := r.open()
-	next.Acquire(0)
+	next := r.owner()
 	next.Received(0, seqOf(t, msgs[1]))
 	next.Received(0, seqOf(t, msgs[2]))
-	if n, err := next.Check(ctx, 0, seqOf(t, msgs[1]), updateOf(t, msgs[1])); err != nil || n != 0 {
-		t.Fatalf("the first render of a post the dead owner never published: dropped %d (%v), want 0", n, err)
-	}
+	checkDrops(t, next, seqOf(t, msgs[1]), updateOf(t, msgs[1]), 0, "the first render of a post the dead owner never published")
 }
 
 // An ack lost with a consumer leader that died: the older message comes again, the
@@ -327,8 +316,7 @@ func TestCatchUpWaitsOutALostAck(t *testing.T) {
 			ctx := context.Background()
 			r.emit("p", 10)
 			r.emit("p", 20)
-			dead := r.open()
-			dead.Acquire(0)
+			dead := r.owner()
 			catchUp(t, dead)
 			msgs := r.deliver(2)
 			for _, m := range msgs {
@@ -340,14 +328,12 @@ func TestCatchUpWaitsOutALostAck(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			next, err := Open(ctx, r.js, Config{Bucket: "LIVE_REVISIONS", Replicas: 1, TTL: time.Hour, CacheTTL: 10 * time.Second,
-				StoreEvery: time.Hour, History: r.hist, Redelivery: 300 * time.Millisecond}, prometheus.NewRegistry(), zaptest.NewLogger(t))
-			if err != nil {
-				t.Fatal(err)
-			}
+			cfg := r.config()
+			cfg.Redelivery = 300 * time.Millisecond
+			next := r.openWith(cfg)
 			next.Acquire(0)
 			next.Received(0, 1)
-			_, err = next.Check(ctx, 0, 1, updateOf(t, msgs[0]))
+			_, err := next.Check(ctx, 0, 1, updateOf(t, msgs[0]))
 			var w interface{ Wait() bool }
 			if !errors.As(err, &w) || !w.Wait() {
 				t.Fatalf("revision 10 right after the catch-up: %v, want an error that says wait", err)
@@ -358,9 +344,7 @@ func TestCatchUpWaitsOutALostAck(t *testing.T) {
 			} else {
 				time.Sleep(400 * time.Millisecond) // the redelivery time the test set
 			}
-			if n, err := next.Check(ctx, 0, 1, updateOf(t, msgs[0])); err != nil || n != 1 {
-				t.Fatalf("revision 10 after %s: dropped %d (%v), want 1", by, n, err)
-			}
+			checkDrops(t, next, 1, updateOf(t, msgs[0]), 1, "revision 10 after "+by)
 		})
 	}
 }
@@ -374,8 +358,7 @@ func TestMarkFollowsTheAckFloorAndYieldsToTheNextOwner(t *testing.T) {
 	for rev := int64(1); rev <= 5; rev++ {
 		r.emit("p", rev)
 	}
-	f := r.open()
-	f.Acquire(0)
+	f := r.owner()
 	catchUp(t, f)
 	for _, m := range r.deliver(5) {
 		u := updateOf(t, m)
@@ -389,8 +372,7 @@ func TestMarkFollowsTheAckFloorAndYieldsToTheNextOwner(t *testing.T) {
 		t.Fatalf("mark %d (%v) after a round, want the ack floor 5", mark, err)
 	}
 
-	g := r.open()
-	g.Acquire(0)
+	g := r.owner()
 	if _, err := g.Check(ctx, 0, newer, update(6, []string{"p"})); err != nil {
 		t.Fatal(err)
 	}
@@ -425,9 +407,7 @@ func TestRecordsWaitForTheBucketWithoutStoppingPublishes(t *testing.T) {
 	}
 	r.srv.Shutdown()
 	f.Record(0, update(7, []string{"p"}))
-	if n, err := f.Check(ctx, 0, newer, update(6, []string{"p"})); err != nil || n != 1 {
-		t.Fatalf("with NATS down the cache dropped %d (%v), want 1", n, err)
-	}
+	checkDrops(t, f, newer, update(6, []string{"p"}), 1, "with NATS down, the cache")
 	time.Sleep(200 * time.Millisecond) // the record ages
 	sctx, cancel := context.WithTimeout(ctx, time.Second)
 	if f.store(sctx) {
@@ -445,9 +425,7 @@ func TestRecordsWaitForTheBucketWithoutStoppingPublishes(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if n, err := r.open().Check(ctx, 0, newer, update(6, []string{"p"})); err != nil || n != 1 {
-		t.Fatalf("after NATS came back another worker dropped %d (%v), want 1", n, err)
-	}
+	checkDrops(t, r.open(), newer, update(6, []string{"p"}), 1, "another worker, after NATS came back")
 	if lag := f.Lag(); lag != 0 {
 		t.Fatalf("lag %v with everything stored, want 0", lag)
 	}
@@ -512,8 +490,7 @@ func TestRoundCatchesUpUncheckedPartitions(t *testing.T) {
 	ctx := context.Background()
 	r.emit("p", 0)
 	r.emit("q", 0)
-	f := r.open()
-	f.Acquire(0)
+	f := r.owner()
 	for _, m := range r.deliver(2) {
 		f.Received(0, seqOf(t, m))
 		if err := m.DoubleAck(ctx); err != nil {
@@ -538,7 +515,7 @@ func TestRoundCatchesUpUncheckedPartitions(t *testing.T) {
 // nothing is registered.
 func TestOpenValidatesBeforeCreatingTheBucket(t *testing.T) {
 	r := newRig(t)
-	good := Config{Bucket: "LIVE_REVISIONS", Replicas: 1, TTL: time.Hour, CacheTTL: 10 * time.Second, History: r.hist, Redelivery: time.Hour}
+	good := r.config()
 	for name, change := range map[string]func(*Config){
 		"no cache TTL":        func(c *Config) { c.CacheTTL = 0 },
 		"negative store time": func(c *Config) { c.StoreEvery = -time.Second },

@@ -16,6 +16,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
+
+	"github.com/liverelay/liverelay/internal/broker/topologytest"
 )
 
 // BenchmarkIngest measures the ingest as a CMS meets it: pusher-http-go's Trigger,
@@ -62,7 +64,8 @@ func benchIngest(b *testing.B, fsyncAlways bool, channels, senders int, yardstic
 	if err != nil {
 		b.Fatal(err)
 	}
-	top, stream := streams(b, js)
+	top := topologytest.Ensure(b, js, 4)
+	stream := topologytest.Stream(b, js, top.Stream)
 	h, err := NewHandler(Config{Credentials: testCreds, EventName: "live-page-update", MaxBytes: 256 << 10},
 		NewJournal(js, stream, top), nil, zap.NewNop())
 	if err != nil {

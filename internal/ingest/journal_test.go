@@ -13,30 +13,16 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/liverelay/liverelay/internal/broker"
-	"github.com/liverelay/liverelay/internal/broker/brokertest"
 	"github.com/liverelay/liverelay/internal/broker/topologytest"
 	"github.com/liverelay/liverelay/internal/event"
 )
 
-// startStreams starts a server with liverelay's streams (streams) and connects to it.
+// startStreams starts a server with liverelay's streams, connects to it and returns
+// the event stream.
 func startStreams(t testing.TB) (jetstream.JetStream, broker.Topology, jetstream.Stream) {
 	t.Helper()
-	_, js := brokertest.Start(t).Connect()
-	top, s := streams(t, js)
-	return js, top, s
-}
-
-// streams creates liverelay's streams on the server and returns the event stream.
-func streams(t testing.TB, js jetstream.JetStream) (broker.Topology, jetstream.Stream) {
-	t.Helper()
-	top := topologytest.Ensure(t, js, 4)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	s, err := js.Stream(ctx, top.Stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return top, s
+	_, js, top := topologytest.Start(t, 4)
+	return js, top, topologytest.Stream(t, js, top.Stream)
 }
 
 // storedEvents reads every event of the stream in stream order.
@@ -118,14 +104,9 @@ func TestJournalStampsRevisions(t *testing.T) {
 // Two journals (two workers), one with a clock ten seconds slow, stamping one channel
 // at once: every event is stored, and revisions grow in stream order.
 func TestJournalsShareAChannel(t *testing.T) {
-	srv := brokertest.Start(t)
-	_, js1 := srv.Connect()
+	srv, js1, top := topologytest.Start(t, 4)
 	_, js2 := srv.Connect()
-	top, s1 := streams(t, js1)
-	s2, err := js2.Stream(context.Background(), "LIVE_EVENTS")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s1, s2 := topologytest.Stream(t, js1, top.Stream), topologytest.Stream(t, js2, top.Stream)
 	a, b := NewJournal(js1, s1, top), NewJournal(js2, s2, top)
 	b.now = func() time.Time { return time.Now().Add(-10 * time.Second) }
 
@@ -159,9 +140,8 @@ func TestJournalsShareAChannel(t *testing.T) {
 
 // With NATS down the request fails at once with 503, and nothing is stored.
 func TestNATSDownAnswers503(t *testing.T) {
-	srv := brokertest.Start(t)
-	_, js := srv.Connect()
-	top, stream := streams(t, js)
+	srv, js, top := topologytest.Start(t, 4)
+	stream := topologytest.Stream(t, js, top.Stream)
 	h, err := NewHandler(Config{Credentials: testCreds, EventName: "live-page-update", MaxBytes: 4096, Timeout: 3 * time.Second},
 		NewJournal(js, stream, top), nil, zaptest.NewLogger(t))
 	if err != nil {
@@ -186,11 +166,7 @@ func TestNATSDownAnswers503(t *testing.T) {
 
 	srv.Restart()
 	_, js2 := srv.Connect()
-	s2, err := js2.Stream(context.Background(), "LIVE_EVENTS")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if evs := storedEvents(t, s2); len(evs) != 1 {
+	if evs := storedEvents(t, topologytest.Stream(t, js2, top.Stream)); len(evs) != 1 {
 		t.Errorf("%d events stored, want only the one sent while NATS was up", len(evs))
 	}
 }

@@ -40,11 +40,7 @@ func TestPermanentFailureIsDeadLettered(t *testing.T) {
 				if n := len(p.Calls()); n != 1 {
 					t.Errorf("%d publish calls, want 1: a permanent failure is not retried", n)
 				}
-				letters := h.dead.Letters()
-				if len(letters) != 1 {
-					t.Fatalf("%d letters, want 1", len(letters))
-				}
-				l := letters[0]
+				l := h.onlyLetter()
 				failedAt := h.start.Add(time.Second)
 				switch {
 				case l.Reason != dlq.ReasonPermanent:
@@ -76,7 +72,7 @@ func TestPermanentFailureIsDeadLettered(t *testing.T) {
 					t.Errorf("provider accepted %q", got)
 				}
 				checkAckedOnce(t, srcs...)
-				checkAckedAfter(t, h.ops, "dlq "+string(dlq.ReasonPermanent)+" page", srcs...)
+				checkAckedAfter(t, h.ops, letterOp(dlq.ReasonPermanent, "page"), srcs...)
 			})
 		})
 	}
@@ -115,11 +111,7 @@ func TestExhaustedRetriesAreDeadLettered(t *testing.T) {
 				if tt.policy.MaxElapsed > 0 && last.Sub(first) > tt.policy.MaxElapsed {
 					t.Errorf("retried for %v, beyond MaxElapsed %v", last.Sub(first), tt.policy.MaxElapsed)
 				}
-				letters := h.dead.Letters()
-				if len(letters) != 1 {
-					t.Fatalf("%d letters, want 1", len(letters))
-				}
-				l := letters[0]
+				l := h.onlyLetter()
 				if l.Reason != dlq.ReasonExhausted || l.Attempts != len(calls) || !slices.Equal(l.SourceSeqs, seqsOf(srcs)) {
 					t.Errorf("letter reason %q attempts %d seqs %v, want %q, %d, %v", l.Reason, l.Attempts, l.SourceSeqs, dlq.ReasonExhausted, len(calls), seqsOf(srcs))
 				}
@@ -130,7 +122,7 @@ func TestExhaustedRetriesAreDeadLettered(t *testing.T) {
 					t.Errorf("letter body %s: %v", l.Body, err)
 				}
 				checkAckedOnce(t, srcs...)
-				checkAckedAfter(t, h.ops, "dlq "+string(dlq.ReasonExhausted)+" page", srcs...)
+				checkAckedAfter(t, h.ops, letterOp(dlq.ReasonExhausted, "page"), srcs...)
 			})
 		})
 	}
@@ -157,11 +149,7 @@ func TestRejectedChannelIsDeadLettered(t *testing.T) {
 		if got := describeAll(t, p.Accepted("page")); !slices.Equal(got, []string{"a=1 |"}) {
 			t.Errorf("good channel published %q", got)
 		}
-		letters := h.dead.Letters()
-		if len(letters) != 1 {
-			t.Fatalf("%d letters, want 1", len(letters))
-		}
-		l := letters[0]
+		l := h.onlyLetter()
 		if l.Reason != dlq.ReasonChannelRejected || l.Channel != bad || l.Attempts != 0 ||
 			!slices.Equal(l.SourceSeqs, []uint64{b1[0].seq, b2[0].seq}) || !strings.Contains(l.Detail, "not supported") {
 			t.Errorf("letter %+v", l)
@@ -170,7 +158,7 @@ func TestRejectedChannelIsDeadLettered(t *testing.T) {
 			t.Errorf("letter body %s: %v", l.Body, err)
 		}
 		checkAckedOnce(t, append(append(b1, b2...), good...)...)
-		checkAckedAfter(t, h.ops, "dlq "+string(dlq.ReasonChannelRejected)+" "+bad, b1[0], b2[0])
+		checkAckedAfter(t, h.ops, letterOp(dlq.ReasonChannelRejected, bad), b1[0], b2[0])
 	})
 }
 
@@ -203,11 +191,7 @@ func TestOversizePostIsDeadLetteredAlone(t *testing.T) {
 						}
 					}
 				}
-				letters := h.dead.Letters()
-				if len(letters) != 1 {
-					t.Fatalf("%d letters, want 1", len(letters))
-				}
-				l := letters[0]
+				l := h.onlyLetter()
 				if l.Reason != dlq.ReasonPostTooLarge || !slices.Equal(l.SourceSeqs, seqsOf(srcs)) {
 					t.Errorf("letter reason %q seqs %v", l.Reason, l.SourceSeqs)
 				}
@@ -219,7 +203,7 @@ func TestOversizePostIsDeadLetteredAlone(t *testing.T) {
 					t.Errorf("letter holds %q, want only the oversize post", got)
 				}
 				checkAckedOnce(t, srcs...)
-				checkAckedAfter(t, h.ops, "dlq "+string(dlq.ReasonPostTooLarge)+" page", srcs...)
+				checkAckedAfter(t, h.ops, letterOp(dlq.ReasonPostTooLarge, "page"), srcs...)
 				if tt.wantPublished != nil {
 					checkAckedAfter(t, h.ops, "publish page", srcs...)
 				}
@@ -308,7 +292,7 @@ func TestDeadLetterWriteFailureHoldsAcks(t *testing.T) {
 					t.Errorf("%d publish calls, want %d", n, tt.wantCalls)
 				}
 				checkAckedOnce(t, srcs...)
-				checkAckedAfter(t, h.ops, "dlq "+string(tt.reason)+" page", srcs...)
+				checkAckedAfter(t, h.ops, letterOp(tt.reason, "page"), srcs...)
 			})
 		})
 	}

@@ -190,8 +190,13 @@ func (d *fakeDead) Write(ctx context.Context, l dlq.Letter) error {
 		return errDeadDown
 	}
 	d.letters = append(d.letters, l)
-	d.ops.add("dlq %s %s", l.Reason, l.Channel)
+	d.ops.add("%s", letterOp(l.Reason, l.Channel))
 	return nil
+}
+
+// letterOp is the op a stored letter of reason on channel logs.
+func letterOp(reason dlq.Reason, channel string) string {
+	return "dlq " + string(reason) + " " + channel
 }
 
 func (d *fakeDead) Letters() []dlq.Letter {
@@ -379,6 +384,17 @@ func (h *harness) submitInputs(ins ...relay.Input) {
 			h.t.Fatalf("Submit(seq %d): %v", in.Seq, err)
 		}
 	}
+}
+
+// onlyLetter returns the one letter the relay stored; it fails the test unless the
+// relay stored exactly one.
+func (h *harness) onlyLetter() dlq.Letter {
+	h.t.Helper()
+	letters := h.dead.Letters()
+	if len(letters) != 1 {
+		h.t.Fatalf("%d letters %+v, want 1", len(letters), letters)
+	}
+	return letters[0]
 }
 
 // checkAckedOnce fails unless every source was acked exactly once.

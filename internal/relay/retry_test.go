@@ -154,15 +154,11 @@ func TestSharedCallFailureBlamesOnlyTheCulprit(t *testing.T) {
 						t.Errorf("innocent channel %s published %q, want once", ch, got)
 					}
 				}
-				letters := h.dead.Letters()
-				if len(letters) != 1 {
-					t.Fatalf("%d letters %+v, want only the culprit's", len(letters), letters)
-				}
-				if l := letters[0]; l.Channel != "x" || l.Reason != dlq.ReasonPermanent || l.Attempts != 1 || !slices.Equal(l.SourceSeqs, seqsOf(x)) {
+				if l := h.onlyLetter(); l.Channel != "x" || l.Reason != dlq.ReasonPermanent || l.Attempts != 1 || !slices.Equal(l.SourceSeqs, seqsOf(x)) {
 					t.Errorf("letter channel %q reason %q attempts %d seqs %v", l.Channel, l.Reason, l.Attempts, l.SourceSeqs)
 				}
 				checkAckedOnce(t, append(append(a, b...), x...)...)
-				checkAckedAfter(t, h.ops, "dlq "+string(dlq.ReasonPermanent)+" x", x...)
+				checkAckedAfter(t, h.ops, letterOp(dlq.ReasonPermanent, "x"), x...)
 			})
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -222,12 +223,48 @@ func (t Topology) ensureAdvisories(ctx context.Context, js jetstream.JetStream) 
 }
 
 // ensureStream creates the stream cfg, or updates it to cfg, retrying while the
-// set-up call goes unanswered or the cluster is short of peers (see Retry).
+// set-up call goes unanswered or the cluster is short of peers (see Retry). A stream
+// that already has cfg's settings is left alone: every worker ensures the streams as
+// it starts, and an update, even to the same settings, rewrites the stream's stored
+// configuration while other workers create their consumers on it.
 func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
-	if err := Retry(ctx, func(ctx context.Context) error { _, err := js.CreateOrUpdateStream(ctx, cfg); return err }); err != nil {
+	err := Retry(ctx, func(ctx context.Context) error {
+		s, err := js.Stream(ctx, cfg.Name)
+		if err == nil && hasSettings(s.CachedInfo().Config, cfg) {
+			return nil
+		}
+		if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return err
+		}
+		_, err = js.CreateOrUpdateStream(ctx, cfg)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("create or update stream %s: %w", cfg.Name, err)
 	}
 	return nil
+}
+
+// hasSettings reports whether a stream's configuration has every setting liverelay
+// gives its streams as want has it. A duplicate window of 0 leaves the server's
+// default, whatever it is.
+func hasSettings(have, want jetstream.StreamConfig) bool {
+	return have.Description == want.Description &&
+		slices.Equal(have.Subjects, want.Subjects) &&
+		sameTransform(have.SubjectTransform, want.SubjectTransform) &&
+		have.Storage == want.Storage &&
+		have.Retention == want.Retention &&
+		have.Replicas == max(want.Replicas, 1) &&
+		(want.Duplicates == 0 || have.Duplicates == want.Duplicates) &&
+		have.MaxAge == want.MaxAge &&
+		have.Discard == want.Discard
+}
+
+func sameTransform(a, b *jetstream.SubjectTransformConfig) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }
 
 // EnsureAdvisoryConsumer creates or updates the shared consumer of the advisories.

@@ -11,6 +11,7 @@ type metrics struct {
 	owned     prometheus.Gauge
 	ownedBy   *prometheus.GaugeVec
 	handovers *prometheus.CounterVec
+	reordered prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, partitions int) metrics {
@@ -23,6 +24,8 @@ func newMetrics(reg prometheus.Registerer, partitions int) metrics {
 		handovers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "liverelay_partition_handovers_total",
 			Help: "Partition hand-overs seen by this worker: acquired (pinned to it), released (given to another), lost (taken while it was away), contested (pinned while another client's deliveries were outstanding: paused)."},
 			[]string{"kind"}),
+		reordered: prometheus.NewCounter(prometheus.CounterOpts{Name: "liverelay_partition_takeovers_reordered_total",
+			Help: "Partitions taken over whose previous owner's outstanding messages came again out of stream order, and were handed to the relay sorted."}),
 	}
 	for _, k := range []string{"acquired", "released", "lost", "contested"} {
 		m.handovers.WithLabelValues(k)
@@ -30,7 +33,7 @@ func newMetrics(reg prometheus.Registerer, partitions int) metrics {
 	for p := range partitions {
 		m.ownedBy.WithLabelValues(strconv.Itoa(p))
 	}
-	reg.MustRegister(m.owned, m.ownedBy, m.handovers)
+	reg.MustRegister(m.owned, m.ownedBy, m.handovers, m.reordered)
 	return m
 }
 

@@ -56,6 +56,9 @@ type partition struct {
 	// resumeAt: pulling stopped because other clients' deliveries were outstanding
 	// when this worker was pinned (see contested); it starts again then.
 	resumeAt time.Time
+	// gather holds back the first deliveries of a partition that just came, until
+	// all that its previous owner left unacked came (gather.go).
+	gather gathering
 }
 
 // reconcile makes the partitions consumed here match the assignment.
@@ -127,7 +130,7 @@ func (c *Consumer) start(ctx context.Context, p int) error {
 		if !ok {
 			return // not this worker's to handle; the message is delivered again
 		}
-		c.handle(ctx, msg, log, p, epoch)
+		c.deliver(ctx, part, msg, meta, log, epoch)
 	},
 		jetstream.PullPriorityGroup(broker.PriorityGroup),
 		jetstream.PullMaxMessages(c.cfg.PullBatch),
@@ -170,6 +173,7 @@ func (c *Consumer) release(part *partition, why string) {
 	case <-ctx.Done():
 		log.Warn("draining the partition's subscription did not finish")
 	}
+	c.flushGathered(context.WithoutCancel(ctx), part, log)
 	back, err := c.relay.Release(ctx, part.n)
 	if err != nil {
 		log.Warn("hand-over ran out of time: the rest was handed back to JetStream for the next owner", zap.Error(err))

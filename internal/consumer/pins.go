@@ -34,13 +34,19 @@ func (c *Consumer) notePin(ctx context.Context, part *partition, pin string, met
 	switch {
 	case pin == "" || pin == part.pin && !part.refused:
 	case part.pin == "" && !part.refused:
-		if c.contested(ctx, part, meta, log) {
+		info := c.consumerInfo(ctx, part)
+		if c.contested(ctx, part, meta, info, log) {
 			return "", false
 		}
 		c.metrics.handovers.WithLabelValues("acquired").Inc()
 		log.Info("partition acquired", zap.Duration("waited", time.Since(part.since).Round(time.Millisecond)))
 		if c.cfg.Acquired != nil {
 			c.cfg.Acquired(part.n)
+		}
+		if info != nil && info.NumAckPending > 1 {
+			// What the previous owner left unacked comes first, but not in stream
+			// order: gather it all, then hand it on sorted.
+			c.startGathering(ctx, part, info.NumAckPending, log)
 		}
 	case c.own.lease.check(time.Now()) != nil || !continuous:
 		// Deliveries this worker never saw (lost in flight with a dying leader, or
@@ -67,25 +73,31 @@ func (c *Consumer) notePin(ctx context.Context, part *partition, pin string, met
 	return epoch, true
 }
 
+// consumerInfo reads the partition consumer's state as the server has it now, nil
+// when it cannot be read within 2 s.
+func (c *Consumer) consumerInfo(ctx context.Context, part *partition) *jetstream.ConsumerInfo {
+	ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	cons, err := c.js.Consumer(ictx, c.top.Stream, c.top.ConsumerName(part.n))
+	if err != nil {
+		return nil
+	}
+	return cons.CachedInfo()
+}
+
 // contested reports whether, as this worker is first pinned to a partition, messages
 // delivered to another client are still unacked and not yet due for redelivery: a
 // consumer leader that changed (pins are not replicated) pinned this worker while the
 // partition's owner still held messages. Publishing the newer messages now would put
 // them before those. Then this worker stops pulling for the ack wait and a second,
-// leaving everything it received unacked, so that all of it comes again in order.
-// A first message that is itself a redelivery means the outstanding ones are being
-// redelivered now, in order: not contested.
-func (c *Consumer) contested(ctx context.Context, part *partition, meta *jetstream.MsgMetadata, log *zap.Logger) bool {
-	if meta.NumDelivered > 1 || meta.Sequence.Consumer == 0 {
+// leaving everything it received unacked, so that all of it comes again, first (and
+// gathered into stream order, gather.go). A first message that is itself a redelivery
+// means the outstanding ones are due and being delivered again now: not contested.
+// info is the consumer's state read as the partition came, nil if unknown.
+func (c *Consumer) contested(ctx context.Context, part *partition, meta *jetstream.MsgMetadata, info *jetstream.ConsumerInfo, log *zap.Logger) bool {
+	if info == nil || meta.NumDelivered > 1 || meta.Sequence.Consumer == 0 {
 		return false
 	}
-	ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	cons, err := c.js.Consumer(ictx, c.top.Stream, c.top.ConsumerName(part.n))
-	cancel()
-	if err != nil {
-		return false
-	}
-	info := cons.CachedInfo()
 	if info.AckFloor.Consumer+1 >= meta.Sequence.Consumer {
 		return false
 	}
@@ -96,7 +108,8 @@ func (c *Consumer) contested(ctx context.Context, part *partition, meta *jetstre
 }
 
 // pause stops pulling a partition for the ack wait and a second, leaving what it
-// received unacked: then every outstanding message is due and comes again in order.
+// received unacked: then every outstanding message is due and comes again before
+// anything newer.
 func (c *Consumer) pause(ctx context.Context, part *partition, log *zap.Logger) {
 	wait := c.cfg.AckWait + time.Second
 	c.own.mu.Lock()

@@ -128,7 +128,8 @@ func (unsettled) Wait() bool { return true }
 // publish, in order, and is left out (taking it as published would drop the first
 // render of a post that an edit in the backlog follows, and move the post on the
 // page). One that did not come again though an older message of the channel or a newer
-// one of the partition did — redeliveries come in stream order — was acked: its
+// one of the partition did — the consumer hands a take-over's redeliveries on in
+// stream order — was acked: its
 // content is published (or was deliberately not) and it is taken into the cache. One
 // that may still come is unsettled: while it is, an update it is newer than for a post
 // waits (ErrUnsettled). first is the oldest source of u; 0 settles everything, to be

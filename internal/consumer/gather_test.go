@@ -6,11 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/liverelay/liverelay/internal/broker"
 	"github.com/liverelay/liverelay/internal/broker/brokertest"
@@ -22,39 +20,28 @@ import (
 // previous owner, pulls first; then this package's Consumer takes the partition over.
 type gatherRig struct {
 	t       *testing.T
-	nc      *nats.Conn
 	js      jetstream.JetStream
 	top     broker.Topology
 	cc      broker.ConsumerConfig
 	cons    jetstream.Consumer
-	stream  jetstream.Stream
 	reorder prometheus.Counter
 }
 
 func newGatherRig(t *testing.T, ackWait time.Duration, posts ...string) *gatherRig {
-	srv := brokertest.Start(t)
-	nc, js := srv.Connect()
-	top := topologytest.Ensure(t, js, 1)
+	_, js, top := topologytest.Start(t, 1)
 	cc := broker.ConsumerConfig{AckWait: ackWait, MaxDeliver: 5, MaxAckPending: 100, PinnedTTL: ackWait + 2*time.Second}
-	cons, stream := topologytest.Consumers(t, js, top, cc)
+	cons, _ := topologytest.Consumers(t, js, top, cc)
 	for _, post := range posts {
 		publish(t, js, top, "live", post)
 	}
-	return &gatherRig{t: t, nc: nc, js: js, top: top, cc: cc, cons: cons[0], stream: stream}
+	return &gatherRig{t: t, js: js, top: top, cc: cc, cons: cons[0]}
 }
 
 // previousOwnerReceives pulls n messages as the partition's pinned client and returns
 // them unacked.
 func (r *gatherRig) previousOwnerReceives(n int) []jetstream.Msg {
 	r.t.Helper()
-	batch, err := r.cons.Fetch(n, jetstream.FetchPriorityGroup(broker.PriorityGroup), jetstream.FetchMaxWait(5*time.Second))
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	var held []jetstream.Msg
-	for m := range batch.Messages() {
-		held = append(held, m)
-	}
+	held := topologytest.Pull(r.t, r.cons, n, 5*time.Second)
 	if len(held) != n {
 		r.t.Fatalf("the previous owner received %d messages, want %d", len(held), n)
 	}
@@ -69,7 +56,7 @@ func (r *gatherRig) markInProgress(msgs ...jetstream.Msg) {
 			r.t.Fatal(err)
 		}
 	}
-	if err := r.nc.Flush(); err != nil {
+	if err := r.js.Conn().Flush(); err != nil {
 		r.t.Fatal(err)
 	}
 }
@@ -78,10 +65,10 @@ func (r *gatherRig) markInProgress(msgs ...jetstream.Msg) {
 // test ends.
 func (r *gatherRig) nextOwner(sub *submitter) {
 	t := r.t
-	cfg := Config{Self: "next", PullBatch: 10, PullExpiry: time.Second, PinnedTTL: r.cc.PinnedTTL, HandoverTimeout: time.Second, AckWait: r.cc.AckWait}
+	cfg := testConfig()
+	cfg.AckWait, cfg.PinnedTTL, cfg.HandoverTimeout = r.cc.AckWait, r.cc.PinnedTTL, time.Second
 	reg := prometheus.NewRegistry()
-	c, err := New(cfg, Deps{Conn: r.nc, JetStream: r.js, Stream: r.stream, Topology: r.top, Group: soloGroup{"next"},
-		Ownership: NewOwnership(cfg), Relay: sub, DeadLetters: dlq.NewWriter(r.js, r.top.DLQPrefix, reg), Registry: reg, Log: zaptest.NewLogger(t)})
+	c, err := New(cfg, testDeps(t, r.js, r.top, cfg, sub, dlq.NewWriter(r.js, r.top.DLQPrefix, reg), reg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,6 +82,12 @@ func (r *gatherRig) nextOwner(sub *submitter) {
 			t.Errorf("Run: %v", err)
 		}
 	})
+}
+
+// taken waits up to 15 s for sub to have taken n messages.
+func taken(t *testing.T, sub *submitter, n int, what string) {
+	t.Helper()
+	brokertest.WaitFor(t, 15*time.Second, what, func() bool { return len(sub.taken()) >= n })
 }
 
 // A dead owner's messages fall due in the order they were last marked in progress, and
@@ -112,7 +105,7 @@ func TestOutstandingMessagesReachTheRelayInStreamOrder(t *testing.T) {
 
 	sub := &submitter{}
 	r.nextOwner(sub)
-	waitFor(t, "the next owner to take the four messages", func() bool { return len(sub.taken()) >= 4 })
+	taken(t, sub, 4, "the next owner to take the four messages")
 	want := []string{"live/first", "live/second", "live/third", "live/fourth"}
 	if got := sub.taken(); !slices.Equal(got, want) {
 		t.Errorf("the relay got %v, want them in stream order %v", got, want)
@@ -150,10 +143,10 @@ func TestGatheringGivesUpOnAMessageThatDoesNotCome(t *testing.T) {
 
 	sub := &submitter{}
 	r.nextOwner(sub)
-	waitFor(t, "the next owner to take the two messages that came", func() bool { return len(sub.taken()) >= 2 })
+	taken(t, sub, 2, "the next owner to take the two messages that came")
 	close(stopMarking)
 	<-marked
-	waitFor(t, "the kept message to come once it is due", func() bool { return len(sub.taken()) >= 3 })
+	taken(t, sub, 3, "the kept message to come once it is due")
 	want := []string{"live/second", "live/third", "live/kept"}
 	if got := sub.taken(); !slices.Equal(got, want) {
 		t.Errorf("the relay got %v, want %v", got, want)

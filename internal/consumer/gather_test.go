@@ -41,11 +41,7 @@ func newGatherRig(t *testing.T, ackWait time.Duration, posts ...string) *gatherR
 // them unacked.
 func (r *gatherRig) previousOwnerReceives(n int) []jetstream.Msg {
 	r.t.Helper()
-	held := topologytest.Pull(r.t, r.cons, n, 5*time.Second)
-	if len(held) != n {
-		r.t.Fatalf("the previous owner received %d messages, want %d", len(held), n)
-	}
-	return held
+	return topologytest.PullExactly(r.t, r.cons, n)
 }
 
 // markInProgress marks msgs in progress and makes sure the server has the marks.

@@ -100,11 +100,7 @@ func (r *rig) emit(post string, rev int64) {
 // deliver pulls n messages of partition 0 as its owner does.
 func (r *rig) deliver(n int) []jetstream.Msg {
 	r.t.Helper()
-	out := topologytest.Pull(r.t, r.cons, n, 5*time.Second)
-	if len(out) != n {
-		r.t.Fatalf("delivered %d messages, want %d", len(out), n)
-	}
-	return out
+	return topologytest.PullExactly(r.t, r.cons, n)
 }
 
 // updateOf is what the relay would publish for msg.

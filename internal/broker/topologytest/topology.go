@@ -90,3 +90,13 @@ func Pull(t testing.TB, cons jetstream.Consumer, n int, wait time.Duration) []je
 	}
 	return out
 }
+
+// PullExactly is Pull of n messages within 5 s that fails t unless all n came.
+func PullExactly(t testing.TB, cons jetstream.Consumer, n int) []jetstream.Msg {
+	t.Helper()
+	out := Pull(t, cons, n, 5*time.Second)
+	if len(out) != n {
+		t.Fatalf("pulled %d messages, want %d", len(out), n)
+	}
+	return out
+}

@@ -37,36 +37,50 @@ func (h *History) Progress(ctx context.Context, partition int) (acked, delivered
 // historyBatch is how many events one read of a partition's history asks for.
 const historyBatch = 500
 
+// historyIdle is how long the server keeps a history read's consumer that its reader
+// left without deleting it (the reader died, or the server was away).
+const historyIdle = time.Minute
+
 // Events calls fn with each message of the partition whose stream sequence is in
-// (from, to], in order, through an ordered consumer that is deleted afterwards.
+// (from, to], in order, through a consumer of its own that is deleted afterwards. It
+// ends with an error soon after ctx does, when a message goes missing in delivery,
+// or when the stream sends nothing though events are pending (its leader moved): the
+// caller reads again later.
 func (h *History) Events(ctx context.Context, partition int, from, to uint64, fn func(seq uint64, data []byte)) error {
 	if to <= from {
 		return nil
 	}
-	oc, err := h.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{h.top.PartitionFilter(partition)},
-		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:    from + 1,
+	// Not an ordered consumer: the client recreates one at every fetch and, when it
+	// cannot, tries again forever whatever the context says.
+	cons, err := h.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		Description:       fmt.Sprintf("liverelay: a catch-up's read of partition %d", partition),
+		FilterSubject:     h.top.PartitionFilter(partition),
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       from + 1,
+		AckPolicy:         jetstream.AckNonePolicy,
+		MemoryStorage:     true,
+		Replicas:          1,
+		InactiveThreshold: historyIdle,
 	})
 	if err != nil {
 		return err
 	}
+	name := cons.CachedInfo().Name
 	defer func() {
-		if info := oc.CachedInfo(); info != nil {
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			_ = h.stream.DeleteConsumer(dctx, info.Name)
-			cancel()
-		}
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		_ = h.stream.DeleteConsumer(dctx, name)
+		cancel()
 	}()
-	if info := oc.CachedInfo(); info != nil && info.NumPending == 0 {
+	if cons.CachedInfo().NumPending == 0 {
 		return nil
 	}
+	var delivered uint64 // the consumer sequence of the last message read
 	for {
 		wait := time.Second
 		if d, ok := ctx.Deadline(); ok {
 			wait = min(wait, max(time.Until(d), 10*time.Millisecond))
 		}
-		batch, err := oc.Fetch(historyBatch, jetstream.FetchMaxWait(wait))
+		batch, err := cons.Fetch(historyBatch, jetstream.FetchMaxWait(wait))
 		if err != nil {
 			return err
 		}
@@ -77,10 +91,15 @@ func (h *History) Events(ctx context.Context, partition int, from, to uint64, fn
 			if err != nil {
 				return err
 			}
+			if meta.Sequence.Consumer != delivered+1 {
+				return fmt.Errorf("events of partition %d went missing in delivery after stream sequence %d", partition, from)
+			}
+			delivered = meta.Sequence.Consumer
 			if meta.Sequence.Stream > to {
 				return nil
 			}
 			fn(meta.Sequence.Stream, msg.Data())
+			from = meta.Sequence.Stream
 			if meta.Sequence.Stream == to || meta.NumPending == 0 {
 				return nil
 			}

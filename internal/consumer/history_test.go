@@ -1,0 +1,68 @@
+package consumer
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/liverelay/liverelay/internal/broker/topologytest"
+)
+
+// A read of a partition's history ends soon after its context does, even when the
+// server goes away in the middle of it: the fence's catch-up reads it from a publisher,
+// and a read that never ended would hold that publisher, then every publisher of the
+// worker, and the worker would stop publishing.
+func TestHistoryReadEndsWhenTheServerGoesAway(t *testing.T) {
+	srv, js, top := topologytest.Start(t, 1)
+	const events = historyBatch + 100 // more than one read
+	for i := range events {
+		publish(t, js, top, "live", fmt.Sprint("post-", i))
+	}
+	h := NewHistory(topologytest.Stream(t, js, top.Stream), top)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var gone sync.Once
+	read := 0
+	done := make(chan error, 1)
+	go func() {
+		done <- h.Events(ctx, 0, 0, events, func(uint64, []byte) {
+			read++
+			gone.Do(srv.Shutdown)
+		})
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatalf("the read ended without an error after %d of %d events, though the server went away", read, events)
+		}
+		t.Logf("the read ended after %d events: %v", read, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the read did not end 28 s after its context did")
+	}
+}
+
+// A read gives every event of the partition in (from, to], in stream order, across
+// several fetches, and none of the others.
+func TestHistoryReadsTheRangeInOrder(t *testing.T) {
+	_, js, top := topologytest.Start(t, 1)
+	const events = historyBatch*2 + 10
+	for i := range events {
+		publish(t, js, top, "live", fmt.Sprint("post-", i))
+	}
+	h := NewHistory(topologytest.Stream(t, js, top.Stream), top)
+	const from, to = 3, events - 2
+	var got []uint64
+	if err := h.Events(context.Background(), 0, from, to, func(seq uint64, _ []byte) { got = append(got, seq) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != to-from || got[0] != from+1 || got[len(got)-1] != to {
+		t.Fatalf("read %d events, want %d: from %d to %d", len(got), to-from, from+1, to)
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i] != got[i-1]+1 {
+			t.Fatalf("event %d follows %d", got[i], got[i-1])
+		}
+	}
+}

@@ -75,10 +75,8 @@ func TestClusterNodeLossLosesNothing(t *testing.T) {
 		}
 	})
 	h.waitDelivered(120 * time.Second)
-	// Nothing lost and no post's content rolled back. The order of new posts is not
-	// checked here: a leader that dies with deliveries in flight can still put an
-	// older new post above a newer one (docs/scaling.md, "Known limits").
-	want.checkContent(t, h.pages())
+	// Nothing lost, every post in the CMS's order, and no post's content rolled back.
+	want.check(t, h.pages())
 	revisionsInOrder(t, h.pusher.Events())
 }
 

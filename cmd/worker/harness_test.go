@@ -261,38 +261,6 @@ func (c cms) check(t *testing.T, got map[string]*browsertest.Page) {
 	}
 }
 
-// checkContent is check without the order of the posts: every post the CMS has,
-// with its final content and visibility, and no other.
-func (c cms) checkContent(t *testing.T, got map[string]*browsertest.Page) {
-	t.Helper()
-	misplaced := 0
-	for ch, want := range c {
-		g := got[ch]
-		if g == nil {
-			g = &browsertest.Page{}
-		}
-		have := map[string]browsertest.Post{}
-		for _, p := range g.Posts {
-			have[p.ID] = p
-		}
-		if len(g.Posts) != len(want.Posts) {
-			t.Errorf("channel %s: readers see %d posts, the CMS has %d", ch, len(g.Posts), len(want.Posts))
-			continue
-		}
-		for _, p := range want.Posts {
-			if h, ok := have[p.ID]; !ok || h != p {
-				t.Errorf("channel %s: post %s missing or with other content", ch, p.ID)
-			}
-		}
-		if !g.Equal(want) {
-			misplaced++
-		}
-	}
-	if misplaced > 0 {
-		t.Logf("%d channels show every post with its content, in another order", misplaced)
-	}
-}
-
 func firstDiff(got, want *browsertest.Page) string {
 	for i := 0; i < max(len(got.Posts), len(want.Posts)); i++ {
 		switch {

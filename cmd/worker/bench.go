@@ -19,7 +19,7 @@ import (
 // docs/benchmarks.md. The flags that mean a setting of "worker run" have its name
 // (--batch-window, --partitions, --publish-concurrency, --embedded-sync), with the
 // benchmark's own defaults.
-func newBenchCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cobra.Command {
+func (c cli) newBenchCommand() *cobra.Command {
 	const name = "worker bench"
 	w := workload.Default()
 	cfg := bench.Config{Workload: w}
@@ -31,10 +31,10 @@ func newBenchCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cobr
 	cmd := newCommand("bench", "measure throughput, latency, provider messages, CPU and memory locally",
 		"Runs JetStream and the worker (each as a child process), a live-blog load and a Pusher-like\n"+
 			"provider locally, and reports. The workers read the environment as \"worker run\" does.",
-		0, e.checkedRun(name, stderr, func() int {
+		0, c.checkedRun(name, func() int {
 			cfg.Workload.Seed = seed
 			cfg.Yardstick = !noYard
-			return runBench(ctx, cfg, verbose, stdout, stderr)
+			return runBench(c.ctx, cfg, verbose, c.stdout, c.stderr)
 		}))
 	fs := cmd.Flags()
 	fs.SortFlags = false
@@ -67,8 +67,8 @@ func newBenchCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cobr
 		Hidden: true,
 		Args:   wantArgs(2),
 		RunE: func(_ *cobra.Command, args []string) error {
-			if err := bench.ServeNATS(ctx, args[0], args[1], stdout); err != nil {
-				fmt.Fprintf(stderr, "%s %s: %v\n", name, bench.ServeNATSArg, err)
+			if err := bench.ServeNATS(c.ctx, args[0], args[1], c.stdout); err != nil {
+				fmt.Fprintf(c.stderr, "%s %s: %v\n", name, bench.ServeNATSArg, err)
 				return exit(1)
 			}
 			return nil

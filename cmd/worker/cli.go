@@ -19,10 +19,20 @@ flags of the same names ("worker run --help" lists them all); a flag wins.
 Exit codes: 0 on success, 1 on a failure while running, 2 for a bad setting, flag or
 argument, with a message naming it.`
 
+// cli is what every command of the tree is built with: the context it runs under,
+// the environment it reads, and where it writes.
+type cli struct {
+	ctx    context.Context
+	env    env
+	stdout io.Writer
+	stderr io.Writer
+}
+
 // newRoot builds the command tree. "worker" alone runs the relay: the root takes the
 // flags of "worker run", hidden from its help, which lists the commands.
 func newRoot(ctx context.Context, e env, stdout, stderr io.Writer) *cobra.Command {
-	root := newRunCommand(ctx, e, stdout, stderr)
+	c := cli{ctx: ctx, env: e, stdout: stdout, stderr: stderr}
+	root := c.newRunCommand()
 	root.Use = "worker"
 	root.Short = "carry Wagtail Live updates from NATS JetStream to browsers"
 	root.Long = rootLong
@@ -41,13 +51,13 @@ func newRoot(ctx context.Context, e env, stdout, stderr io.Writer) *cobra.Comman
 	root.SilenceUsage = true
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return err })
 	root.AddCommand(
-		newRunCommand(ctx, e, stdout, stderr),
-		newEmitCommand(ctx, e, stdout, stderr),
-		newDLQCommand(ctx, e, stdout, stderr),
-		newReplayCommand(ctx, e, stdout, stderr),
-		newStatusCommand(ctx, e, stdout, stderr),
-		newHealthCommand(ctx, e, stdout, stderr),
-		newBenchCommand(ctx, e, stdout, stderr),
+		c.newRunCommand(),
+		c.newEmitCommand(),
+		c.newDLQCommand(),
+		c.newReplayCommand(),
+		c.newStatusCommand(),
+		c.newHealthCommand(),
+		c.newBenchCommand(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "print the version",
@@ -67,18 +77,11 @@ func newCommand(use, short, long string, nargs int, run func(args []string) int)
 	}
 }
 
-// escapedRun is the run of an operator command, whose output is escaped (see escaped).
-func escapedRun(stdout, stderr io.Writer, run func(args []string, stdout, stderr io.Writer) int) func(args []string) int {
-	return func(args []string) int {
-		return escaped(stdout, stderr, func(stdout, stderr io.Writer) int { return run(args, stdout, stderr) })
-	}
-}
-
 // checkedRun is the run of a command that reads the settings of the environment: it
-// exits 2 naming what was wrong with them, before run does anything.
-func (e env) checkedRun(name string, stderr io.Writer, run func() int) func(args []string) int {
+// exits 2 naming what was wrong with them under name, before run does anything.
+func (c cli) checkedRun(name string, run func() int) func(args []string) int {
 	return func([]string) int {
-		if !e.check(name, stderr) {
+		if !c.env.check(name, c.stderr) {
 			return 2
 		}
 		return run()

@@ -21,7 +21,7 @@ duration ago (90s, 2h, 7d). Replay letters with "worker replay".`
 var dlqEnvs = []string{"LIVE_DLQ_STREAM", "LIVE_DLQ_PREFIX"}
 
 // newDLQCommand is "worker dlq list" and "worker dlq show".
-func newDLQCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cobra.Command {
+func (c cli) newDLQCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dlq list|show",
 		Short: "list dead letters, or show one with its headers and body",
@@ -35,38 +35,33 @@ func newDLQCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cobra.
 			case len(args) > 0 && args[0] == "help":
 				return cmd.Help()
 			case len(args) == 0:
-				fmt.Fprintf(stderr, "worker dlq: want a sub-command, list or show\n\n%s", cmd.UsageString())
+				fmt.Fprintf(c.stderr, "worker dlq: want a sub-command, list or show\n\n%s", cmd.UsageString())
 			default:
-				fmt.Fprintf(stderr, "worker dlq: unknown sub-command %q; want list or show\n\n%s", args[0], cmd.UsageString())
+				fmt.Fprintf(c.stderr, "worker dlq: unknown sub-command %q; want list or show\n\n%s", args[0], cmd.UsageString())
 			}
 			return exit(2)
 		},
 	}
-	cmd.AddCommand(newDLQListCommand(ctx, e, stdout, stderr), newDLQShowCommand(ctx, e, stdout, stderr))
+	cmd.AddCommand(c.newDLQListCommand(), c.newDLQShowCommand())
 	return cmd
 }
 
-func newDLQListCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cobra.Command {
-	const name = "worker dlq list"
+func (c cli) newDLQListCommand() *cobra.Command {
 	var (
-		conn    *opsFlags
 		filters filterFlags
 		asJSON  bool
 	)
-	cmd := newCommand("list", "list dead letters, oldest first", "Lists dead letters, oldest first.\n\n"+dlqLong,
-		0, escapedRun(stdout, stderr, func(_ []string, stdout, stderr io.Writer) int {
-			return dlqList(ctx, name, conn, &filters, asJSON, stdout, stderr)
-		}))
-	conn = newOpsFlags(cmd, name, e, dlqEnvs...)
+	cmd := c.newOpsCommand(opsCommand{name: "worker dlq list", use: "list", short: "list dead letters, oldest first",
+		long: "Lists dead letters, oldest first.\n\n" + dlqLong, envs: dlqEnvs},
+		func(name string, conn *opsFlags, _ []string, stdout, stderr io.Writer) int {
+			return dlqList(c.ctx, name, conn, &filters, asJSON, stdout, stderr)
+		})
 	filters.bind(cmd.Flags(), time.Now)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per letter and line, body included")
 	return cmd
 }
 
 func dlqList(ctx context.Context, name string, conn *opsFlags, filters *filterFlags, asJSON bool, stdout, stderr io.Writer) int {
-	if !conn.ok(stderr) {
-		return 2
-	}
 	f, err := filters.filter()
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
@@ -96,25 +91,18 @@ func dlqList(ctx context.Context, name string, conn *opsFlags, filters *filterFl
 	return 0
 }
 
-func newDLQShowCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cobra.Command {
-	const name = "worker dlq show"
-	var (
-		conn   *opsFlags
-		asJSON bool
-	)
-	cmd := newCommand("show SEQ", "show one dead letter: every header and the body", "",
-		1, escapedRun(stdout, stderr, func(args []string, stdout, stderr io.Writer) int {
-			return dlqShow(ctx, name, conn, args[0], asJSON, stdout, stderr)
-		}))
-	conn = newOpsFlags(cmd, name, e, dlqEnvs...)
+func (c cli) newDLQShowCommand() *cobra.Command {
+	var asJSON bool
+	cmd := c.newOpsCommand(opsCommand{name: "worker dlq show", use: "show SEQ", short: "show one dead letter: every header and the body",
+		nargs: 1, envs: dlqEnvs},
+		func(name string, conn *opsFlags, args []string, stdout, stderr io.Writer) int {
+			return dlqShow(c.ctx, name, conn, args[0], asJSON, stdout, stderr)
+		})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the letter as one JSON object")
 	return cmd
 }
 
 func dlqShow(ctx context.Context, name string, conn *opsFlags, arg string, asJSON bool, stdout, stderr io.Writer) int {
-	if !conn.ok(stderr) {
-		return 2
-	}
 	seq, err := strconv.ParseUint(arg, 10, 64)
 	if err != nil || seq == 0 {
 		fmt.Fprintf(stderr, "%s: SEQ %q: want the letter's sequence number in %s (a whole number from 1), as \"worker dlq list\" shows it\n", name, arg, conn.cfg.DLQStream)

@@ -53,17 +53,16 @@ type emitOptions struct {
 	revision int64
 }
 
-// newEmitCommand is "worker emit".
-func newEmitCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cobra.Command {
-	const name = "worker emit"
-	var (
-		conn *opsFlags
-		opt  emitOptions
-	)
-	cmd := newCommand("emit --channel C [--render ID=HTML]... [--remove ID]...",
-		"publish one CMS change event, for scripts and demos", "Publishes one Wagtail Live change event, as the CMS does.",
-		0, func([]string) int { return emit(ctx, name, conn, &opt, stdout, stderr) })
-	conn = newOpsFlags(cmd, name, e, "LIVE_SUBJECT_PREFIX")
+// newEmitCommand is "worker emit". Its output is raw, not escaped: it prints what the
+// operator gave it and the server's answer, nothing others published.
+func (c cli) newEmitCommand() *cobra.Command {
+	var opt emitOptions
+	cmd := c.newOpsCommand(opsCommand{name: "worker emit", use: "emit --channel C [--render ID=HTML]... [--remove ID]...",
+		short: "publish one CMS change event, for scripts and demos", long: "Publishes one Wagtail Live change event, as the CMS does.",
+		envs: []string{"LIVE_SUBJECT_PREFIX"}, raw: true},
+		func(name string, conn *opsFlags, _ []string, stdout, stderr io.Writer) int {
+			return emit(c.ctx, name, conn, &opt, stdout, stderr)
+		})
 	fs := cmd.Flags()
 	reword(fs, "subject-prefix", "events are published to <prefix>.<channel token>")
 	alias(fs, "prefix", "subject-prefix")
@@ -79,9 +78,6 @@ func newEmitCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cobra
 // emit publishes one change event as the CMS would: to <prefix>.<token>, with a
 // Nats-Msg-Id of <channel>:<revision> so that JetStream drops a repeat.
 func emit(ctx context.Context, name string, conn *opsFlags, opt *emitOptions, stdout, stderr io.Writer) int {
-	if !conn.ok(stderr) {
-		return 2
-	}
 	ev := opt.ev
 	ev.Removals = opt.removals
 	ev.Revision = opt.revision

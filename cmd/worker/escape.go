@@ -71,3 +71,8 @@ func escaped(stdout, stderr io.Writer, cmd func(stdout, stderr io.Writer) int) i
 	_ = errOut.Flush()
 	return code
 }
+
+// unescaped runs an operator command with its output as it is.
+func unescaped(stdout, stderr io.Writer, cmd func(stdout, stderr io.Writer) int) int {
+	return cmd(stdout, stderr)
+}

@@ -17,16 +17,16 @@ import (
 // LIVE_HTTP_ADDR) whether it is ready, or only alive, for container health checks —
 // the distroless image has no shell or curl. Exit 0 when the worker answered 200, 1
 // otherwise, 2 for a bad flag.
-func newHealthCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cobra.Command {
+func (c cli) newHealthCommand() *cobra.Command {
 	const name = "worker health"
 	var (
 		path    string
 		timeout time.Duration
 	)
-	cfg := e.cfg
+	cfg := c.env.cfg
 	cmd := newCommand("health", "exit 0 if the worker on LIVE_HTTP_ADDR is ready (a container HEALTHCHECK)",
 		"Asks the worker on LIVE_HTTP_ADDR whether it is ready (exit 0) or not (exit 1), for a container HEALTHCHECK.",
-		0, e.checkedRun(name, stderr, func() int { return askHealth(ctx, name, cfg.HTTPAddr, path, timeout, stdout, stderr) }))
+		0, c.checkedRun(name, func() int { return askHealth(c.ctx, name, cfg.HTTPAddr, path, timeout, c.stdout, c.stderr) }))
 	cfg.BindSome(cmd.Flags(), "LIVE_HTTP_ADDR")
 	reword(cmd.Flags(), "http-addr", "address the worker serves /healthz and /readyz on")
 	cmd.Flags().StringVar(&path, "path", "/readyz", "endpoint to ask: /readyz (connected to NATS and consuming) or /healthz (the process answers)")

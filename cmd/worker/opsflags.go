@@ -28,24 +28,59 @@ var connEnvs = []string{
 	"LIVE_EMBEDDED_TOKEN", "LIVE_EMBEDDED_USER", "LIVE_EMBEDDED_PASSWORD",
 }
 
-// opsFlags are the settings of an operator command: the environment every command
-// reads, and flags of the same names as "worker run"'s for the connection and for
-// the streams the command uses (envs).
+// opsFlags are the settings of an operator command: those of the environment, and
+// flags of the same names as "worker run"'s for the connection and for the streams
+// the command uses (envs).
 type opsFlags struct {
 	name string
-	env  env
 	cfg  config.Config
 }
 
-// newOpsFlags binds the connection flags and those of envs on cmd, with --nats as a
-// deprecated name of --nats-url.
-func newOpsFlags(cmd *cobra.Command, name string, e env, envs ...string) *opsFlags {
-	o := &opsFlags{name: name, env: e, cfg: e.cfg}
+// newOpsFlags binds the connection flags and those of envs on cmd, defaulting to
+// cfg, with --nats as a deprecated name of --nats-url.
+func newOpsFlags(cmd *cobra.Command, name string, cfg config.Config, envs ...string) *opsFlags {
+	o := &opsFlags{name: name, cfg: cfg}
 	fs := cmd.Flags()
 	o.cfg.BindSome(fs, append(slices.Clone(connEnvs), envs...)...)
 	reword(fs, "nats-url", "NATS server URL(s), comma-separated; empty reaches a worker's embedded server at --embedded-listen")
 	alias(fs, "nats", "nats-url")
 	return o
+}
+
+// opsCommand describes an operator command: one that connects to NATS with the
+// connection settings of "worker run", as newOpsCommand builds it.
+type opsCommand struct {
+	name             string   // what its messages begin with: "worker dlq list"
+	use, short, long string   // as newCommand takes them
+	nargs            int      // positional arguments it takes
+	envs             []string // the settings it reads besides the connection
+	raw              bool     // print as it is, not escaped (see escaper)
+}
+
+// opsRun is the run of an operator command: name begins its messages, conn holds the
+// settings it connects with, and stdout and stderr escape what it prints unless the
+// command is raw.
+type opsRun func(name string, conn *opsFlags, args []string, stdout, stderr io.Writer) int
+
+// newOpsCommand builds the operator command spec describes: it binds the connection
+// flags and those of spec.envs, and exits 2 naming a bad environment before run does
+// anything.
+func (c cli) newOpsCommand(spec opsCommand, run opsRun) *cobra.Command {
+	var conn *opsFlags
+	output := escaped
+	if spec.raw {
+		output = unescaped
+	}
+	cmd := newCommand(spec.use, spec.short, spec.long, spec.nargs, func(args []string) int {
+		return output(c.stdout, c.stderr, func(stdout, stderr io.Writer) int {
+			if !c.env.check(spec.name, stderr) {
+				return 2
+			}
+			return run(spec.name, conn, args, stdout, stderr)
+		})
+	})
+	conn = newOpsFlags(cmd, spec.name, c.env.cfg, spec.envs...)
+	return cmd
 }
 
 // reword replaces the help of a setting's flag with what it means to this command,
@@ -55,9 +90,6 @@ func reword(fs *pflag.FlagSet, name, help string) {
 	_, env, _ := strings.Cut(f.Usage, " [$")
 	f.Usage = help + " [$" + env
 }
-
-// ok reports a bad environment; false means exit 2.
-func (o *opsFlags) ok(stderr io.Writer) bool { return o.env.check(o.name, stderr) }
 
 // url is the server to connect to: --nats-url, or the embedded server of a worker
 // on this machine.

@@ -27,17 +27,14 @@ letter once JetStream stored its event. Replayed events pass the revision fence:
 a letter older than what readers already have changes nothing.`
 
 // newReplayCommand is "worker replay".
-func newReplayCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cobra.Command {
-	const name = "worker replay"
-	var (
-		conn *opsFlags
-		opt  replayOptions
-	)
-	cmd := newCommand("replay", "re-publish dead letters through the pipeline (fenced: no page rolls back)", replayLong,
-		0, escapedRun(stdout, stderr, func(_ []string, stdout, stderr io.Writer) int {
-			return replay(ctx, name, conn, &opt, stdout, stderr)
-		}))
-	conn = newOpsFlags(cmd, name, e, "LIVE_DLQ_STREAM", "LIVE_DLQ_PREFIX", "LIVE_STREAM", "LIVE_SUBJECT_PREFIX")
+func (c cli) newReplayCommand() *cobra.Command {
+	var opt replayOptions
+	cmd := c.newOpsCommand(opsCommand{name: "worker replay", use: "replay",
+		short: "re-publish dead letters through the pipeline (fenced: no page rolls back)", long: replayLong,
+		envs: []string{"LIVE_DLQ_STREAM", "LIVE_DLQ_PREFIX", "LIVE_STREAM", "LIVE_SUBJECT_PREFIX"}},
+		func(name string, conn *opsFlags, _ []string, stdout, stderr io.Writer) int {
+			return replay(c.ctx, name, conn, &opt, stdout, stderr)
+		})
 	fs := cmd.Flags()
 	reword(fs, "stream", "JetStream stream of events the letters go back to")
 	reword(fs, "subject-prefix", "letters are re-published to <prefix>.<channel token>")
@@ -54,9 +51,6 @@ func newReplayCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cob
 // once JetStream acknowledged its re-publish. Exit 0 when every letter went well
 // (skipped invalid ones included), 1 when some failed or the read did.
 func replay(ctx context.Context, name string, conn *opsFlags, opt *replayOptions, stdout, stderr io.Writer) int {
-	if !conn.ok(stderr) {
-		return 2
-	}
 	f, err := opt.filters.filter()
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)

@@ -17,12 +17,12 @@ import (
 
 // newRunCommand is "worker run": one flag per setting of the settings table, each
 // defaulting to its environment variable.
-func newRunCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cobra.Command {
-	cfg := e.cfg
+func (c cli) newRunCommand() *cobra.Command {
+	cfg := c.env.cfg
 	cmd := newCommand("run", "run the relay (the default); settings come from LIVE_* variables or flags",
 		"Runs the relay until SIGTERM or SIGINT; then it stops pulling, publishes what it has merged,\n"+
 			"acks, and exits 0. Every flag can also be set by the environment variable shown.",
-		0, e.checkedRun("worker", stderr, func() int { return runRelay(ctx, cfg, stdout, stderr) }))
+		0, c.checkedRun("worker", func() int { return runRelay(c.ctx, cfg, c.stdout, c.stderr) }))
 	cfg.Bind(cmd.Flags())
 	cmd.Flags().SortFlags = false
 	return cmd

@@ -16,20 +16,19 @@ import (
 )
 
 // newStatusCommand is "worker status".
-func newStatusCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cobra.Command {
-	const name = "worker status"
+func (c cli) newStatusCommand() *cobra.Command {
 	var (
-		conn    *opsFlags
 		asJSON  bool
 		timeout time.Duration
 	)
-	cmd := newCommand("status", "show which worker holds each partition, what is pending, and the live workers",
-		"Shows every partition with the worker it is pinned to and what it has pending,\n"+
+	cmd := c.newOpsCommand(opsCommand{name: "worker status", use: "status",
+		short: "show which worker holds each partition, what is pending, and the live workers",
+		long: "Shows every partition with the worker it is pinned to and what it has pending,\n" +
 			"the live workers, and the depth of the event and dead-letter streams.",
-		0, escapedRun(stdout, stderr, func(_ []string, stdout, stderr io.Writer) int {
-			return status(ctx, name, conn, asJSON, timeout, stdout, stderr)
-		}))
-	conn = newOpsFlags(cmd, name, e, "LIVE_STREAM", "LIVE_DLQ_STREAM", "LIVE_DLQ_PREFIX") // the prefix is unused, but status has always taken it
+		envs: []string{"LIVE_STREAM", "LIVE_DLQ_STREAM", "LIVE_DLQ_PREFIX"}}, // the prefix is unused, but status has always taken it
+		func(name string, conn *opsFlags, _ []string, stdout, stderr io.Writer) int {
+			return status(c.ctx, name, conn, asJSON, timeout, stdout, stderr)
+		})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "time allowed for reading the state from JetStream")
 	return cmd
@@ -39,7 +38,7 @@ func newStatusCommand(ctx context.Context, e env, stdout, stderr io.Writer) *cob
 // the live workers, and the depth of the event and dead-letter streams. It reads
 // JetStream only, so it works whether workers run or not.
 func status(ctx context.Context, name string, conn *opsFlags, asJSON bool, timeout time.Duration, stdout, stderr io.Writer) int {
-	if !conn.ok(stderr) || !timeoutOK(name, timeout, stderr) {
+	if !timeoutOK(name, timeout, stderr) {
 		return 2
 	}
 	ops := conn.open(stderr)

@@ -13,9 +13,6 @@ import (
 // the server may leave such racing requests unanswered, and every worker must still
 // get through.
 func TestEnsureConcurrentlyOnACluster(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a 3-node cluster")
-	}
 	c := brokertest.StartCluster(t, 3)
 	var wg sync.WaitGroup
 	errs := make([]error, 3)

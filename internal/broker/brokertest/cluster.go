@@ -20,9 +20,13 @@ type Cluster struct {
 }
 
 // StartCluster starts n clustered JetStream servers and waits until they have a
-// meta leader; they are shut down when the test ends.
+// meta leader; they are shut down when the test ends. Under go test -short it skips
+// the test instead: a cluster takes seconds to form.
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
+	if testing.Short() {
+		t.Skipf("runs a %d-node cluster", n)
+	}
 	clientPorts, routePorts := freePorts(t, n), freePorts(t, n)
 	var routes []*url.URL
 	for _, p := range routePorts {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/liverelay/liverelay/internal/broker"
 	"github.com/liverelay/liverelay/internal/broker/brokertest"
+	"github.com/liverelay/liverelay/internal/broker/topologytest"
 	"github.com/liverelay/liverelay/internal/event"
 	"github.com/liverelay/liverelay/internal/group"
 )
@@ -348,12 +349,7 @@ func TestStatusWithNoWorkerRunning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch, err := cons.Fetch(1, jetstream.FetchPriorityGroup(broker.PriorityGroup), jetstream.FetchMaxWait(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range batch.Messages() { // left unacked
-	}
+	topologytest.Pull(t, cons, 1, 5*time.Second) // left unacked
 	info, err := cons.Info(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -408,7 +408,7 @@ func TestPausedWorkerStopsPublishing(t *testing.T) {
 	// A slow provider: the frozen worker always has updates on their way.
 	h.pusher.SetDelay(300 * time.Millisecond)
 	w1 := h.startNamed(bin, "w1")
-	h.startNamed(bin, "w2")
+	w2 := h.startNamed(bin, "w2")
 	h.waitSpread([]string{"w1", "w2"}, 30*time.Second)
 
 	f := &feed{h: h, want: cms{}}
@@ -446,6 +446,8 @@ func TestPausedWorkerStopsPublishing(t *testing.T) {
 	} else {
 		t.Logf("w1 held back %.0f jobs when it woke", held)
 	}
+	t.Logf("w2 took over %.0f partitions whose outstanding messages came out of stream order",
+		w2.counter(t, "liverelay_partition_takeovers_reordered_total"))
 }
 
 // TestPinnedWhileAnotherClientHoldsMessages: a consumer leader that changes forgets

@@ -5,8 +5,50 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/liverelay/liverelay/internal/broker/brokertest"
 )
+
+// streamUpdates follows the server's advisories of updated streams (key-value buckets
+// are streams too).
+type streamUpdates struct {
+	t   *testing.T
+	nc  *nats.Conn
+	sub *nats.Subscription
+}
+
+func watchStreamUpdates(t *testing.T, nc *nats.Conn) *streamUpdates {
+	sub, err := nc.SubscribeSync("$JS.EVENT.ADVISORY.STREAM.UPDATED.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &streamUpdates{t: t, nc: nc, sub: sub}
+}
+
+// none fails the test if any stream was updated.
+func (u *streamUpdates) none(what string) {
+	u.t.Helper()
+	if err := u.nc.Flush(); err != nil {
+		u.t.Fatal(err)
+	}
+	if m, err := u.sub.NextMsg(500 * time.Millisecond); err == nil {
+		u.t.Errorf("%s updated a stream: %s", what, m.Subject)
+	}
+}
+
+// next fails the test unless stream is the next one updated.
+func (u *streamUpdates) next(stream, what string) {
+	u.t.Helper()
+	m, err := u.sub.NextMsg(5 * time.Second)
+	if err != nil {
+		u.t.Fatalf("%s did not update stream %s: %v", what, stream, err)
+	}
+	if want := "$JS.EVENT.ADVISORY.STREAM.UPDATED." + stream; m.Subject != want {
+		u.t.Errorf("%s updated %s, want %s", what, m.Subject, want)
+	}
+}
 
 // A worker that starts on streams that already have its settings leaves them alone:
 // the server rewrites a stream's stored configuration on every update, even to the same
@@ -16,40 +58,55 @@ func TestEnsureUpdatesAStreamOnlyWhenItsSettingsDiffer(t *testing.T) {
 	srv := brokertest.Start(t)
 	nc, js := srv.Connect()
 	ctx := context.Background()
-	updated, err := nc.SubscribeSync("$JS.EVENT.ADVISORY.STREAM.UPDATED.>")
-	if err != nil {
-		t.Fatal(err)
-	}
+	updates := watchStreamUpdates(t, nc)
 	top := testTopology(4)
-	if err := top.Ensure(ctx, js); err != nil {
-		t.Fatal(err)
+	for range 2 {
+		if err := top.Ensure(ctx, js); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := top.Ensure(ctx, js); err != nil {
-		t.Fatal(err)
-	}
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if m, err := updated.NextMsg(500 * time.Millisecond); err == nil {
-		t.Errorf("ensuring unchanged streams updated one: %s", m.Subject)
-	}
+	updates.none("ensuring unchanged streams")
 
 	top.MaxAge = 2 * time.Hour
 	if err := top.Ensure(ctx, js); err != nil {
 		t.Fatal(err)
 	}
-	m, err := updated.NextMsg(5 * time.Second)
-	if err != nil {
-		t.Fatalf("a changed MaxAge did not update the stream: %v", err)
-	}
-	if want := "$JS.EVENT.ADVISORY.STREAM.UPDATED." + top.Stream; m.Subject != want {
-		t.Errorf("updated %s, want %s", m.Subject, want)
-	}
+	updates.next(top.Stream, "a changed MaxAge")
 	s, err := js.Stream(ctx, top.Stream)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := s.CachedInfo().Config.MaxAge; got != 2*time.Hour {
 		t.Errorf("the stream keeps events %v, want 2h", got)
+	}
+}
+
+// The same for the key-value buckets (the fence's, the worker group's).
+func TestEnsureKeyValueUpdatesABucketOnlyWhenItsSettingsDiffer(t *testing.T) {
+	srv := brokertest.Start(t)
+	nc, js := srv.Connect()
+	ctx := context.Background()
+	updates := watchStreamUpdates(t, nc)
+	cfg := jetstream.KeyValueConfig{Bucket: "B", Description: "a bucket", History: 1, TTL: time.Hour,
+		LimitMarkerTTL: time.Minute, Storage: jetstream.FileStorage}
+	for range 2 {
+		if _, err := EnsureKeyValue(ctx, js, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	updates.none("opening an unchanged bucket")
+
+	cfg.TTL = 2 * time.Hour
+	kv, err := EnsureKeyValue(ctx, js, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	updates.next("KV_B", "a changed TTL")
+	st, err := kv.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.TTL() != 2*time.Hour {
+		t.Errorf("the bucket keeps values %v, want 2h", st.TTL())
 	}
 }

@@ -161,19 +161,16 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config, reg prometheu
 	if cfg.StoreEvery == 0 {
 		cfg.StoreEvery = DefaultStoreEvery
 	}
-	err := broker.Retry(ctx, func(ctx context.Context) error {
-		_, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      cfg.Bucket,
-			Description: "liverelay: newest published revision per post, and each partition's stored mark",
-			History:     1,
-			TTL:         cfg.TTL,
-			Storage:     jetstream.FileStorage,
-			Replicas:    cfg.Replicas,
-		})
-		return err
+	_, err := broker.EnsureKeyValue(ctx, js, jetstream.KeyValueConfig{
+		Bucket:      cfg.Bucket,
+		Description: "liverelay: newest published revision per post, and each partition's stored mark",
+		History:     1,
+		TTL:         cfg.TTL,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("key-value bucket %s: %w", cfg.Bucket, err)
+		return nil, err
 	}
 	stream, err := js.Stream(ctx, "KV_"+cfg.Bucket)
 	if err != nil {

@@ -61,15 +61,7 @@ func OpenBucket(ctx context.Context, js jetstream.JetStream, bucket string, repl
 		Storage:        jetstream.FileStorage,
 		Replicas:       replicas,
 	}
-	var kv jetstream.KeyValue
-	err := broker.Retry(ctx, func(ctx context.Context) (err error) {
-		kv, err = js.CreateOrUpdateKeyValue(ctx, cfg)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("key-value bucket %s: %w", bucket, err)
-	}
-	return kv, nil
+	return broker.EnsureKeyValue(ctx, js, cfg)
 }
 
 // Membership keeps this worker's entry alive and follows everyone else's.

@@ -19,12 +19,12 @@ import (
 // gatherRig is a one-partition event stream whose consumer another client, the
 // previous owner, pulls first; then this package's Consumer takes the partition over.
 type gatherRig struct {
-	t       *testing.T
-	js      jetstream.JetStream
-	top     broker.Topology
-	cc      broker.ConsumerConfig
-	cons    jetstream.Consumer
-	reorder prometheus.Counter
+	t    *testing.T
+	js   jetstream.JetStream
+	top  broker.Topology
+	cc   broker.ConsumerConfig
+	cons jetstream.Consumer
+	next *Consumer // the next owner, once started
 }
 
 func newGatherRig(t *testing.T, ackWait time.Duration, posts ...string) *gatherRig {
@@ -68,7 +68,7 @@ func (r *gatherRig) nextOwner(sub *submitter) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.reorder = c.metrics.reordered
+	r.next = c
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
@@ -106,45 +106,91 @@ func TestOutstandingMessagesReachTheRelayInStreamOrder(t *testing.T) {
 	if got := sub.taken(); !slices.Equal(got, want) {
 		t.Errorf("the relay got %v, want them in stream order %v", got, want)
 	}
-	var m dto.Metric
-	if err := r.reorder.Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	if n := m.GetCounter().GetValue(); n != 1 {
+	if n := counterValue(t, r.next.metrics.reordered); n != 1 {
 		t.Errorf("liverelay_partition_takeovers_reordered_total = %v, want 1", n)
 	}
 }
 
-// A message counted as outstanding that does not come (its previous owner, alive, still
-// keeps it in progress) holds the others back for gatherTimeout only, not until it is
-// due.
-func TestGatheringGivesUpOnAMessageThatDoesNotCome(t *testing.T) {
-	r := newGatherRig(t, 2*time.Second, "kept", "second", "third")
-	held := r.previousOwnerReceives(3)
-	stopMarking := make(chan struct{})
-	marked := make(chan struct{})
+// keepInProgress marks msg in progress every 500 ms, as an owner still alive does
+// with a message whose publish it retries, until the returned stop is called.
+func keepInProgress(msg jetstream.Msg) (stop func()) {
+	done, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
-		defer close(marked)
+		defer close(stopped)
 		tick := time.NewTicker(500 * time.Millisecond)
 		defer tick.Stop()
 		for {
 			select {
-			case <-stopMarking:
+			case <-done:
 				return
 			case <-tick.C:
-				_ = held[0].InProgress()
+				_ = msg.InProgress()
 			}
 		}
 	}()
+	return func() { close(done); <-stopped }
+}
+
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}
+
+// A message still held by another client that is alive (a previous owner that keeps it
+// in progress) is not overtaken: the next owner gathers what came, asks the server
+// when the gather time is up, pauses the partition leaving everything unacked, and
+// takes it all in stream order once the message is due.
+func TestMessageHeldElsewhereIsNotOvertaken(t *testing.T) {
+	r := newGatherRig(t, 2*time.Second, "kept", "second", "third")
+	held := r.previousOwnerReceives(3)
+	stop := keepInProgress(held[0])
 
 	sub := &submitter{}
 	r.nextOwner(sub)
+	contested := r.next.metrics.handovers.WithLabelValues("contested")
+	brokertest.WaitFor(t, 15*time.Second, "the next owner to pause the partition", func() bool {
+		return counterValue(t, contested) >= 1
+	})
+	if got := sub.taken(); len(got) != 0 {
+		t.Fatalf("the relay got %v while the kept message was outstanding elsewhere", got)
+	}
+	stop() // the previous owner lets go
+	taken(t, sub, 3, "the next owner to take the three messages")
+	want := []string{"live/kept", "live/second", "live/third"}
+	if got := sub.taken(); !slices.Equal(got, want) {
+		t.Errorf("the relay got %v, want them in stream order %v", got, want)
+	}
+}
+
+// A message counted as outstanding that its holder acks meanwhile does not hold the
+// others back: when the gather time is up the server counts it no more, and what came
+// goes on.
+func TestGatheringHandsOnWhatCameWhenTheRestWasAcked(t *testing.T) {
+	r := newGatherRig(t, 2*time.Second, "acked", "second", "third")
+	held := r.previousOwnerReceives(3)
+	stop := keepInProgress(held[0])
+
+	sub := &submitter{}
+	r.nextOwner(sub)
+	acquired := r.next.metrics.handovers.WithLabelValues("acquired")
+	brokertest.WaitFor(t, 15*time.Second, "the next owner to get the partition", func() bool {
+		return counterValue(t, acquired) >= 1
+	})
+	stop()
+	if err := held[0].Ack(); err != nil {
+		t.Fatal(err)
+	}
 	taken(t, sub, 2, "the next owner to take the two messages that came")
-	close(stopMarking)
-	<-marked
-	taken(t, sub, 3, "the kept message to come once it is due")
-	want := []string{"live/second", "live/third", "live/kept"}
+	time.Sleep(r.cc.AckWait + time.Second) // the acked one must not come
+	want := []string{"live/second", "live/third"}
 	if got := sub.taken(); !slices.Equal(got, want) {
 		t.Errorf("the relay got %v, want %v", got, want)
+	}
+	if n := counterValue(t, r.next.metrics.handovers.WithLabelValues("contested")); n != 0 {
+		t.Errorf("the partition was paused %v times, though nothing was outstanding elsewhere", n)
 	}
 }

@@ -173,7 +173,7 @@ func (c *Consumer) release(part *partition, why string) {
 	case <-ctx.Done():
 		log.Warn("draining the partition's subscription did not finish")
 	}
-	c.flushGathered(context.WithoutCancel(ctx), part, log)
+	c.flushGathered(ctx, part, log)
 	back, err := c.relay.Release(ctx, part.n)
 	if err != nil {
 		log.Warn("hand-over ran out of time: the rest was handed back to JetStream for the next owner", zap.Error(err))

@@ -43,9 +43,12 @@ func (c *Consumer) notePin(ctx context.Context, part *partition, pin string, met
 		if c.cfg.Acquired != nil {
 			c.cfg.Acquired(part.n)
 		}
-		if info != nil && info.NumAckPending > 1 {
-			// What the previous owner left unacked comes first, but not in stream
-			// order: gather it all, then hand it on sorted.
+		// What the previous owner left unacked comes first, but not in stream order:
+		// gather it all, then hand it on sorted (gather.go).
+		switch {
+		case info == nil:
+			c.startGathering(ctx, part, unknownCount, log)
+		case info.NumAckPending > 1:
 			c.startGathering(ctx, part, info.NumAckPending, log)
 		}
 	case c.own.lease.check(time.Now()) != nil || !continuous:
@@ -111,6 +114,7 @@ func (c *Consumer) contested(ctx context.Context, part *partition, meta *jetstre
 // received unacked: then every outstanding message is due and comes again before
 // anything newer.
 func (c *Consumer) pause(ctx context.Context, part *partition, log *zap.Logger) {
+	part.gather.drop()
 	wait := c.cfg.AckWait + time.Second
 	c.own.mu.Lock()
 	part.resumeAt = time.Now().Add(wait)
@@ -153,6 +157,7 @@ func (c *Consumer) lostLocked(ctx context.Context, part *partition, stale, why s
 	part.pin, part.refused = "", false
 	part.epoch = nuid.Next()
 	c.own.mu.Unlock()
+	part.gather.drop() // not ours to publish: it comes again
 	c.metrics.handovers.WithLabelValues("lost").Inc()
 	log.Warn("partition lost: dropping what this worker held of it", zap.String("why", why))
 	_ = c.relay.Drop(ctx, part.n)

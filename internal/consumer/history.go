@@ -72,10 +72,13 @@ func (h *History) Events(ctx context.Context, partition int, from, to uint64, fn
 		cancel()
 	}()
 	if cons.CachedInfo().NumPending == 0 {
-		return nil
+		return h.endsBefore(ctx, partition, from, to)
 	}
 	var delivered uint64 // the consumer sequence of the last message read
 	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		wait := time.Second
 		if d, ok := ctx.Deadline(); ok {
 			wait = min(wait, max(time.Until(d), 10*time.Millisecond))
@@ -100,8 +103,11 @@ func (h *History) Events(ctx context.Context, partition int, from, to uint64, fn
 			}
 			fn(meta.Sequence.Stream, msg.Data())
 			from = meta.Sequence.Stream
-			if meta.Sequence.Stream == to || meta.NumPending == 0 {
+			switch {
+			case meta.Sequence.Stream == to:
 				return nil
+			case meta.NumPending == 0:
+				return h.endsBefore(ctx, partition, from, to)
 			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
@@ -114,4 +120,20 @@ func (h *History) Events(ctx context.Context, partition int, from, to uint64, fn
 			return errors.New("the event stream sent nothing though events were pending")
 		}
 	}
+}
+
+// endsBefore checks a read that found nothing more after stream sequence last, short
+// of to. A read's consumer sits on one server, which may be a replica behind the
+// stream's leader (just after the leader's node went away): what it has not got yet
+// must not be taken for nothing. The leader answers whether the event at to still
+// exists; if it does, the read ended early and fails.
+func (h *History) endsBefore(ctx context.Context, partition int, last, to uint64) error {
+	_, err := h.stream.GetMsg(ctx, to)
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return nil // removed since (its age, or by an operator): nothing more to read
+	case err != nil:
+		return fmt.Errorf("check the end of partition %d's events: %w", partition, err)
+	}
+	return fmt.Errorf("partition %d's events were read up to %d only, though %d exists: the server read from is behind", partition, last, to)
 }

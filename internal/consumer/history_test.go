@@ -66,3 +66,25 @@ func TestHistoryReadsTheRangeInOrder(t *testing.T) {
 		}
 	}
 }
+
+// A read that finds nothing more short of its end asks the stream's leader whether the
+// end exists: if it does, the server read from was behind and the read fails; if it was
+// removed since, the read is complete.
+func TestHistoryReadThatEndsEarlyAsksTheLeader(t *testing.T) {
+	_, js, top := topologytest.Start(t, 1)
+	for i := range 5 {
+		publish(t, js, top, "live", fmt.Sprint("post-", i))
+	}
+	h := NewHistory(topologytest.Stream(t, js, top.Stream), top)
+	ctx := context.Background()
+	if err := h.endsBefore(ctx, 0, 3, 5); err == nil {
+		t.Error("a read that stopped at 3 though event 5 exists ended without an error")
+	}
+	if err := h.endsBefore(ctx, 0, 5, 9); err != nil {
+		t.Errorf("a read whose end no longer exists: %v", err)
+	}
+	var got []uint64
+	if err := h.Events(ctx, 0, 2, 9, func(seq uint64, _ []byte) { got = append(got, seq) }); err != nil || len(got) != 3 {
+		t.Errorf("reading (2, 9] of five events: %v, %v", got, err)
+	}
+}

@@ -44,10 +44,40 @@ func (f *Fence) catchUp(ctx context.Context, partition int) error {
 	defer h.catching.Unlock()
 	f.mu.Lock()
 	done = h.caughtUp
+	failedAt, failed := h.failedAt, h.failed
 	f.mu.Unlock()
-	if done {
+	switch {
+	case done:
 		return nil
+	case time.Since(failedAt) < catchUpRetry:
+		return failed // the updates waiting behind it need not each try again now
 	}
+	if err := f.catchUpLocked(ctx, partition, h); err != nil {
+		err = catchUpError{err}
+		f.mu.Lock()
+		h.failedAt, h.failed = time.Now(), err
+		f.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// catchUpRetry is how soon a catch-up that failed is tried again.
+const catchUpRetry = time.Second
+
+// catchUpError is a catch-up that could not read what it needs (the stream, the
+// consumer or the bucket did not answer): the update waits, without spending a retry
+// attempt (nothing was wrong with it or the provider), and the catch-up is tried again.
+type catchUpError struct{ err error }
+
+func (e catchUpError) Error() string { return e.err.Error() }
+func (e catchUpError) Unwrap() error { return e.err }
+
+// Wait marks the error as a reason to wait, not a failure.
+func (catchUpError) Wait() bool { return true }
+
+// catchUpLocked reads the partition's mark, progress and backlog; h.catching is held.
+func (f *Fence) catchUpLocked(ctx context.Context, partition int, h *holding) error {
 	start := time.Now()
 	mark, markSeq, found, err := f.readMark(ctx, partition)
 	if err != nil {

@@ -87,6 +87,9 @@ type holding struct {
 	highest  uint64
 	caughtAt time.Time
 	catching sync.Mutex
+	// failedAt is when the last catch-up failed, with failed its error.
+	failedAt time.Time
+	failed   error
 }
 
 // delivery is an event a previous owner was delivered: its stream sequence and the

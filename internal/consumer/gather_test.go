@@ -140,21 +140,27 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 	return m.GetCounter().GetValue()
 }
 
+// nextOwnerWhileFirstIsHeld has the previous owner receive the rig's three messages
+// and keep the first in progress, as an owner still alive does while it retries its
+// publish; starts the next owner; and returns once the next owner counts a hand-over
+// of kind. stop makes the previous owner let go of the first message.
+func (r *gatherRig) nextOwnerWhileFirstIsHeld(kind string) (sub *submitter, first jetstream.Msg, stop func()) {
+	held := r.previousOwnerReceives(3)
+	stop = keepInProgress(held[0])
+	sub = &submitter{}
+	r.nextOwner(sub)
+	handovers := r.next.metrics.handovers.WithLabelValues(kind)
+	brokertest.WaitFor(r.t, 15*time.Second, "a hand-over of kind "+kind, func() bool { return counterValue(r.t, handovers) >= 1 })
+	return sub, held[0], stop
+}
+
 // A message still held by another client that is alive (a previous owner that keeps it
 // in progress) is not overtaken: the next owner gathers what came, asks the server
 // when the gather time is up, pauses the partition leaving everything unacked, and
 // takes it all in stream order once the message is due.
 func TestMessageHeldElsewhereIsNotOvertaken(t *testing.T) {
 	r := newGatherRig(t, 2*time.Second, "kept", "second", "third")
-	held := r.previousOwnerReceives(3)
-	stop := keepInProgress(held[0])
-
-	sub := &submitter{}
-	r.nextOwner(sub)
-	contested := r.next.metrics.handovers.WithLabelValues("contested")
-	brokertest.WaitFor(t, 15*time.Second, "the next owner to pause the partition", func() bool {
-		return counterValue(t, contested) >= 1
-	})
+	sub, _, stop := r.nextOwnerWhileFirstIsHeld("contested")
 	if got := sub.taken(); len(got) != 0 {
 		t.Fatalf("the relay got %v while the kept message was outstanding elsewhere", got)
 	}
@@ -171,17 +177,9 @@ func TestMessageHeldElsewhereIsNotOvertaken(t *testing.T) {
 // goes on.
 func TestGatheringHandsOnWhatCameWhenTheRestWasAcked(t *testing.T) {
 	r := newGatherRig(t, 2*time.Second, "acked", "second", "third")
-	held := r.previousOwnerReceives(3)
-	stop := keepInProgress(held[0])
-
-	sub := &submitter{}
-	r.nextOwner(sub)
-	acquired := r.next.metrics.handovers.WithLabelValues("acquired")
-	brokertest.WaitFor(t, 15*time.Second, "the next owner to get the partition", func() bool {
-		return counterValue(t, acquired) >= 1
-	})
+	sub, first, stop := r.nextOwnerWhileFirstIsHeld("acquired")
 	stop()
-	if err := held[0].Ack(); err != nil {
+	if err := first.Ack(); err != nil {
 		t.Fatal(err)
 	}
 	taken(t, sub, 2, "the next owner to take the two messages that came")

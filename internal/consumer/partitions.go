@@ -152,6 +152,9 @@ func (c *Consumer) start(ctx context.Context, p int) error {
 		return fmt.Errorf("consume %s: %w", name, err)
 	}
 	part.cc = cc
+	if !part.resumeAt.IsZero() {
+		cc.Stop() // its first message paused it before Consume returned
+	}
 	log.Debug("pulling partition")
 	return nil
 }

@@ -118,8 +118,11 @@ func (c *Consumer) pause(ctx context.Context, part *partition, log *zap.Logger) 
 	wait := c.cfg.AckWait + time.Second
 	c.own.mu.Lock()
 	part.resumeAt = time.Now().Add(wait)
+	cc := part.cc // nil while start has not got it yet: start stops it then
 	c.own.mu.Unlock()
-	part.cc.Stop()
+	if cc != nil {
+		cc.Stop()
+	}
 	c.metrics.handovers.WithLabelValues("contested").Inc()
 	log.Warn("pausing the partition until its outstanding messages are due again, so that nothing overtakes them", zap.Duration("pause", wait))
 }

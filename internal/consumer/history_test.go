@@ -7,20 +7,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/liverelay/liverelay/internal/broker/brokertest"
 	"github.com/liverelay/liverelay/internal/broker/topologytest"
 )
+
+// partitionWithEvents starts a server with a one-partition event stream holding n
+// events, at stream sequences 1 to n, and returns the server and the history reader.
+func partitionWithEvents(t *testing.T, n int) (*brokertest.Server, *History) {
+	t.Helper()
+	srv, js, top := topologytest.Start(t, 1)
+	for i := range n {
+		publish(t, js, top, "live", fmt.Sprint("post-", i))
+	}
+	return srv, NewHistory(topologytest.Stream(t, js, top.Stream), top)
+}
 
 // A read of a partition's history ends soon after its context does, even when the
 // server goes away in the middle of it: the fence's catch-up reads it from a publisher,
 // and a read that never ended would hold that publisher, then every publisher of the
 // worker, and the worker would stop publishing.
 func TestHistoryReadEndsWhenTheServerGoesAway(t *testing.T) {
-	srv, js, top := topologytest.Start(t, 1)
 	const events = historyBatch + 100 // more than one read
-	for i := range events {
-		publish(t, js, top, "live", fmt.Sprint("post-", i))
-	}
-	h := NewHistory(topologytest.Stream(t, js, top.Stream), top)
+	srv, h := partitionWithEvents(t, events)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	var gone sync.Once
@@ -46,12 +54,8 @@ func TestHistoryReadEndsWhenTheServerGoesAway(t *testing.T) {
 // A read gives every event of the partition in (from, to], in stream order, across
 // several fetches, and none of the others.
 func TestHistoryReadsTheRangeInOrder(t *testing.T) {
-	_, js, top := topologytest.Start(t, 1)
 	const events = historyBatch*2 + 10
-	for i := range events {
-		publish(t, js, top, "live", fmt.Sprint("post-", i))
-	}
-	h := NewHistory(topologytest.Stream(t, js, top.Stream), top)
+	_, h := partitionWithEvents(t, events)
 	const from, to = 3, events - 2
 	var got []uint64
 	if err := h.Events(context.Background(), 0, from, to, func(seq uint64, _ []byte) { got = append(got, seq) }); err != nil {
@@ -71,11 +75,7 @@ func TestHistoryReadsTheRangeInOrder(t *testing.T) {
 // end exists: if it does, the server read from was behind and the read fails; if it was
 // removed since, the read is complete.
 func TestHistoryReadThatEndsEarlyAsksTheLeader(t *testing.T) {
-	_, js, top := topologytest.Start(t, 1)
-	for i := range 5 {
-		publish(t, js, top, "live", fmt.Sprint("post-", i))
-	}
-	h := NewHistory(topologytest.Stream(t, js, top.Stream), top)
+	_, h := partitionWithEvents(t, 5)
 	ctx := context.Background()
 	if err := h.endsBefore(ctx, 0, 3, 5); err == nil {
 		t.Error("a read that stopped at 3 though event 5 exists ended without an error")

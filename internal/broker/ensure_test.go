@@ -110,3 +110,55 @@ func TestEnsureKeyValueUpdatesABucketOnlyWhenItsSettingsDiffer(t *testing.T) {
 		t.Errorf("the bucket keeps values %v, want 2h", st.TTL())
 	}
 }
+
+// The same for the partition consumers and the advisory consumer: a second worker's
+// set-up sends no create request for consumers that have their settings, and a changed
+// ack wait still updates them.
+func TestEnsureConsumersUpdatesOnlyWhenTheirSettingsDiffer(t *testing.T) {
+	srv := brokertest.Start(t)
+	nc, js := srv.Connect()
+	ctx := context.Background()
+	top := testTopology(2)
+	if err := top.Ensure(ctx, js); err != nil {
+		t.Fatal(err)
+	}
+	creates, err := nc.SubscribeSync("$JS.API.CONSUMER.CREATE.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	setUp := func(cc ConsumerConfig) {
+		t.Helper()
+		if _, err := top.EnsureConsumers(ctx, js, cc); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := top.EnsureAdvisoryConsumer(ctx, js, cc.AckWait); err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func() int {
+		n := 0
+		for {
+			if _, err := creates.NextMsg(200 * time.Millisecond); err != nil {
+				return n
+			}
+			n++
+		}
+	}
+	cc := ConsumerConfig{AckWait: 5 * time.Second, MaxDeliver: 5, MaxAckPending: 100, PinnedTTL: 10 * time.Second}
+	setUp(cc)
+	if n := count(); n != 3 {
+		t.Fatalf("the first set-up sent %d create requests, want 3 (two partitions, the advisories)", n)
+	}
+	setUp(cc)
+	if n := count(); n != 0 {
+		t.Errorf("setting up unchanged consumers sent %d create requests, want none", n)
+	}
+	cc.AckWait = 6 * time.Second
+	setUp(cc)
+	if n := count(); n != 3 {
+		t.Errorf("a changed ack wait sent %d create requests, want 3", n)
+	}
+}

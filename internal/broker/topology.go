@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -222,68 +221,15 @@ func (t Topology) ensureAdvisories(ctx context.Context, js jetstream.JetStream) 
 	return ensureStream(ctx, js, cfg)
 }
 
-// ensureStream creates the stream cfg, or updates it to cfg, retrying while the
-// set-up call goes unanswered or the cluster is short of peers (see Retry). A stream
-// that already has cfg's settings is left alone: every worker ensures the streams as
-// it starts, and an update, even to the same settings, rewrites the stream's stored
-// configuration while other workers create their consumers on it.
-func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
-	err := Retry(ctx, func(ctx context.Context) error {
-		s, err := js.Stream(ctx, cfg.Name)
-		if err == nil && hasSettings(s.CachedInfo().Config, cfg) {
-			return nil
-		}
-		if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return err
-		}
-		_, err = js.CreateOrUpdateStream(ctx, cfg)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("create or update stream %s: %w", cfg.Name, err)
-	}
-	return nil
-}
-
-// hasSettings reports whether a stream's configuration has every setting liverelay
-// gives its streams as want has it. A duplicate window of 0 leaves the server's
-// default, whatever it is.
-func hasSettings(have, want jetstream.StreamConfig) bool {
-	return have.Description == want.Description &&
-		slices.Equal(have.Subjects, want.Subjects) &&
-		sameTransform(have.SubjectTransform, want.SubjectTransform) &&
-		have.Storage == want.Storage &&
-		have.Retention == want.Retention &&
-		have.Replicas == max(want.Replicas, 1) &&
-		(want.Duplicates == 0 || have.Duplicates == want.Duplicates) &&
-		have.MaxAge == want.MaxAge &&
-		have.Discard == want.Discard
-}
-
-func sameTransform(a, b *jetstream.SubjectTransformConfig) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return *a == *b
-}
-
 // EnsureAdvisoryConsumer creates or updates the shared consumer of the advisories.
 func (t Topology) EnsureAdvisoryConsumer(ctx context.Context, js jetstream.JetStream, ackWait time.Duration) (jetstream.Consumer, error) {
-	var c jetstream.Consumer
-	err := Retry(ctx, func(ctx context.Context) (err error) {
-		c, err = js.CreateOrUpdateConsumer(ctx, t.AdvisoryStream(), jetstream.ConsumerConfig{
-			Durable:       t.AdvisoryConsumer(),
-			Description:   "liverelay: moves messages JetStream gave up on to " + t.DLQStream,
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       ackWait,
-			MaxAckPending: 100,
-		})
-		return err
+	return ensureConsumer(ctx, js, t.AdvisoryStream(), jetstream.ConsumerConfig{
+		Durable:       t.AdvisoryConsumer(),
+		Description:   "liverelay: moves messages JetStream gave up on to " + t.DLQStream,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		MaxAckPending: 100,
 	})
-	if err != nil {
-		return nil, fmt.Errorf("create or update consumer %s: %w", t.AdvisoryConsumer(), err)
-	}
-	return c, nil
 }
 
 // EnsureConsumers creates or updates the durable consumer of every partition. t's
@@ -313,13 +259,9 @@ func (t Topology) EnsureConsumers(ctx context.Context, js jetstream.JetStream, c
 			PriorityGroups: []string{PriorityGroup},
 			PinnedTTL:      cc.PinnedTTL,
 		}
-		var c jetstream.Consumer
-		err := Retry(ctx, func(ctx context.Context) (err error) {
-			c, err = js.CreateOrUpdateConsumer(ctx, t.Stream, cfg)
-			return err
-		})
+		c, err := ensureConsumer(ctx, js, t.Stream, cfg)
 		if err != nil {
-			return nil, fmt.Errorf("create or update consumer %s: %w", t.ConsumerName(p), err)
+			return nil, err
 		}
 		out = append(out, c)
 	}

@@ -311,7 +311,7 @@ func TestStatusWithNoWorkerRunning(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := top.EnsureConsumers(ctx, o.js, broker.ConsumerConfig{AckWait: time.Minute, MaxDeliver: 5, MaxAckPending: 1000, PinnedTTL: time.Minute}); err != nil {
+	if err := top.EnsureConsumers(ctx, o.js, broker.ConsumerConfig{AckWait: time.Minute, MaxDeliver: 5, MaxAckPending: 1000, PinnedTTL: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
 	code, out, errOut = o.run("status")

@@ -19,7 +19,7 @@ type naive struct {
 }
 
 func startNaive(ctx context.Context, js jetstream.JetStream, top broker.Topology, p *publish.Pusher, pullBatch int) (*naive, error) {
-	consumers, err := top.EnsureConsumers(ctx, js, broker.ConsumerConfig{AckWait: 30 * time.Second, MaxDeliver: -1, MaxAckPending: 10000, PinnedTTL: 30 * time.Second})
+	consumers, err := consumersOf(ctx, js, top, broker.ConsumerConfig{AckWait: 30 * time.Second, MaxDeliver: -1, MaxAckPending: 10000, PinnedTTL: 30 * time.Second})
 	if err != nil {
 		return nil, err
 	}

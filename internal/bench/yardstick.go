@@ -12,6 +12,14 @@ import (
 	"github.com/liverelay/liverelay/internal/workload"
 )
 
+// consumersOf sets top's partition consumers up with cc and returns a handle on each.
+func consumersOf(ctx context.Context, js jetstream.JetStream, top broker.Topology, cc broker.ConsumerConfig) ([]jetstream.Consumer, error) {
+	if err := top.EnsureConsumers(ctx, js, cc); err != nil {
+		return nil, err
+	}
+	return top.PartitionConsumers(ctx, js)
+}
+
 // rawConsumerConfig is the yardsticks' consumer: the relay's partitioned consumers
 // with the benchmark's generous limits.
 var rawConsumerConfig = broker.ConsumerConfig{AckWait: 30 * time.Second, MaxDeliver: -1, MaxAckPending: 10000, PinnedTTL: 30 * time.Second}
@@ -21,7 +29,7 @@ var rawConsumerConfig = broker.ConsumerConfig{AckWait: 30 * time.Second, MaxDeli
 // ack. It is the limit liverelay is measured against. The steady part, for CPU, is
 // from a tenth of the events acked to nine tenths.
 func yardstick(ctx context.Context, js jetstream.JetStream, top broker.Topology, pullBatch int, smp *sampler) (events int, rate float64, steady Steady, err error) {
-	consumers, err := top.EnsureConsumers(ctx, js, rawConsumerConfig)
+	consumers, err := consumersOf(ctx, js, top, rawConsumerConfig)
 	if err != nil {
 		return 0, 0, steady, err
 	}
@@ -92,7 +100,7 @@ func yardstick(ctx context.Context, js jetstream.JetStream, top broker.Topology,
 // data-rev, as the provider does) and ack. The steady part, for CPU, leaves out the
 // load's warm-up.
 func latencyYardstick(ctx context.Context, js jetstream.JetStream, top broker.Topology, gen *workload.Generator, rate int, d time.Duration, pullBatch int, smp *sampler) (lat []uint32, steady Steady, err error) {
-	consumers, err := top.EnsureConsumers(ctx, js, rawConsumerConfig)
+	consumers, err := consumersOf(ctx, js, top, rawConsumerConfig)
 	if err != nil {
 		return nil, steady, err
 	}

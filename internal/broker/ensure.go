@@ -59,7 +59,7 @@ func sameTransform(a, b *jetstream.SubjectTransformConfig) bool {
 	return *a == *b
 }
 
-// ensureConsumer creates the durable consumer cfg on stream, or updates it to cfg when
+// ensureConsumer returns the durable consumer cfg on stream, created, or updated when
 // one of liverelay's settings differs, retrying as Retry does.
 func ensureConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
 	var c jetstream.Consumer
@@ -79,6 +79,41 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, stream string, 
 		return nil, fmt.Errorf("create or update consumer %s: %w", cfg.Durable, err)
 	}
 	return c, nil
+}
+
+// createOrUpdateConsumer creates or updates the durable consumer cfg on stream,
+// retrying as Retry does.
+func createOrUpdateConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) error {
+	err := Retry(ctx, func(ctx context.Context) error {
+		_, err := js.CreateOrUpdateConsumer(ctx, stream, cfg)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("create or update consumer %s: %w", cfg.Durable, err)
+	}
+	return nil
+}
+
+// consumerConfigs reads the configuration of every consumer of stream, by name, with
+// one listing.
+func consumerConfigs(ctx context.Context, js jetstream.JetStream, stream string) (map[string]jetstream.ConsumerConfig, error) {
+	var out map[string]jetstream.ConsumerConfig
+	err := Retry(ctx, func(ctx context.Context) error {
+		s, err := js.Stream(ctx, stream)
+		if err != nil {
+			return err
+		}
+		out = map[string]jetstream.ConsumerConfig{}
+		list := s.ListConsumers(ctx)
+		for info := range list.Info() {
+			out[info.Name] = info.Config
+		}
+		return list.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list the consumers of stream %s: %w", stream, err)
+	}
+	return out, nil
 }
 
 // consumerHasSettings reports whether a consumer's configuration has every setting

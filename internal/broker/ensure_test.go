@@ -128,7 +128,7 @@ func TestEnsureConsumersUpdatesOnlyWhenTheirSettingsDiffer(t *testing.T) {
 	}
 	setUp := func(cc ConsumerConfig) {
 		t.Helper()
-		if _, err := top.EnsureConsumers(ctx, js, cc); err != nil {
+		if err := top.EnsureConsumers(ctx, js, cc); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := top.EnsureAdvisoryConsumer(ctx, js, cc.AckWait); err != nil {

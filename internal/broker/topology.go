@@ -232,19 +232,23 @@ func (t Topology) EnsureAdvisoryConsumer(ctx context.Context, js jetstream.JetSt
 	})
 }
 
-// EnsureConsumers creates or updates the durable consumer of every partition. t's
+// EnsureConsumers creates the durable consumer of every partition, or updates those
+// whose settings differ, after reading them all with one request (ensure.go). t's
 // partitions must be known (Ensure sets them).
-func (t Topology) EnsureConsumers(ctx context.Context, js jetstream.JetStream, cc ConsumerConfig) ([]jetstream.Consumer, error) {
+func (t Topology) EnsureConsumers(ctx context.Context, js jetstream.JetStream, cc ConsumerConfig) error {
 	switch {
 	case t.Stream == "" || t.Prefix == "":
-		return nil, errors.New("topology: Stream and Prefix are required")
+		return errors.New("topology: Stream and Prefix are required")
 	case t.Partitions < 1:
-		return nil, errors.New("topology: the number of partitions is unknown; Ensure sets it")
+		return errors.New("topology: the number of partitions is unknown; Ensure sets it")
 	case cc.AckWait <= 0 || cc.PinnedTTL <= 0 || cc.MaxAckPending < 1:
-		return nil, errors.New("partition consumers: AckWait and PinnedTTL must be > 0, MaxAckPending ≥ 1")
+		return errors.New("partition consumers: AckWait and PinnedTTL must be > 0, MaxAckPending ≥ 1")
 	}
 	perPartition := (cc.MaxAckPending + t.Partitions - 1) / t.Partitions
-	out := make([]jetstream.Consumer, 0, t.Partitions)
+	have, err := consumerConfigs(ctx, js, t.Stream)
+	if err != nil {
+		return err
+	}
 	for p := 0; p < t.Partitions; p++ {
 		cfg := jetstream.ConsumerConfig{
 			Durable:        t.ConsumerName(p),
@@ -259,9 +263,24 @@ func (t Topology) EnsureConsumers(ctx context.Context, js jetstream.JetStream, c
 			PriorityGroups: []string{PriorityGroup},
 			PinnedTTL:      cc.PinnedTTL,
 		}
-		c, err := ensureConsumer(ctx, js, t.Stream, cfg)
+		if cur, ok := have[cfg.Durable]; ok && consumerHasSettings(cur, cfg) {
+			continue
+		}
+		if err := createOrUpdateConsumer(ctx, js, t.Stream, cfg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PartitionConsumers returns a handle on every partition's consumer (each looked up
+// with a request of its own).
+func (t Topology) PartitionConsumers(ctx context.Context, js jetstream.JetStream) ([]jetstream.Consumer, error) {
+	out := make([]jetstream.Consumer, 0, t.Partitions)
+	for p := range t.Partitions {
+		c, err := js.Consumer(ctx, t.Stream, t.ConsumerName(p))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("consumer %s: %w", t.ConsumerName(p), err)
 		}
 		out = append(out, c)
 	}

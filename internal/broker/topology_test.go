@@ -30,7 +30,7 @@ func TestEnsurePartitionsChannelsByFNV(t *testing.T) {
 			t.Fatalf("Ensure #%d: %v", i+1, err)
 		}
 	}
-	if _, err := top.EnsureConsumers(ctx, js, ConsumerConfig{AckWait: time.Second, MaxDeliver: 5, MaxAckPending: 100, PinnedTTL: 5 * time.Second}); err != nil {
+	if err := top.EnsureConsumers(ctx, js, ConsumerConfig{AckWait: time.Second, MaxDeliver: 5, MaxAckPending: 100, PinnedTTL: 5 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	for _, ch := range []string{"live-blog-2026", "news.uk/live", "a", "b", "c"} {

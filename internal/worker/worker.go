@@ -75,7 +75,7 @@ func Run(ctx context.Context, cfg config.Config, version string, stdout io.Write
 		return err
 	}
 	t := Timings(cfg.AckWait)
-	if _, err := top.EnsureConsumers(setupCtx, js, broker.ConsumerConfig{
+	if err := top.EnsureConsumers(setupCtx, js, broker.ConsumerConfig{
 		AckWait: cfg.AckWait, MaxDeliver: cfg.MaxDeliver, MaxAckPending: cfg.MaxAckPending,
 		PinnedTTL: t.PinnedTTL,
 	}); err != nil {

@@ -52,7 +52,10 @@ func Consumers(t testing.TB, js jetstream.JetStream, top broker.Topology, cc bro
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cons, err := top.EnsureConsumers(ctx, js, cc)
+	if err := top.EnsureConsumers(ctx, js, cc); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := top.PartitionConsumers(ctx, js)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,37 +59,25 @@ func sameTransform(a, b *jetstream.SubjectTransformConfig) bool {
 	return *a == *b
 }
 
-// ensureConsumer returns the durable consumer cfg on stream, created, or updated when
-// one of liverelay's settings differs, retrying as Retry does.
-func ensureConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
-	var c jetstream.Consumer
-	err := Retry(ctx, func(ctx context.Context) error {
-		have, err := js.Consumer(ctx, stream, cfg.Durable)
-		if err == nil && consumerHasSettings(have.CachedInfo().Config, cfg) {
-			c = have
-			return nil
-		}
-		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return err
-		}
-		c, err = js.CreateOrUpdateConsumer(ctx, stream, cfg)
-		return err
-	})
+// ensureConsumers creates the durable consumers cfgs on stream, or updates those
+// whose settings differ, after reading them all with one listing; it retries as Retry
+// does.
+func ensureConsumers(ctx context.Context, js jetstream.JetStream, stream string, cfgs ...jetstream.ConsumerConfig) error {
+	have, err := consumerConfigs(ctx, js, stream)
 	if err != nil {
-		return nil, fmt.Errorf("create or update consumer %s: %w", cfg.Durable, err)
+		return err
 	}
-	return c, nil
-}
-
-// createOrUpdateConsumer creates or updates the durable consumer cfg on stream,
-// retrying as Retry does.
-func createOrUpdateConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) error {
-	err := Retry(ctx, func(ctx context.Context) error {
-		_, err := js.CreateOrUpdateConsumer(ctx, stream, cfg)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("create or update consumer %s: %w", cfg.Durable, err)
+	for _, cfg := range cfgs {
+		if cur, ok := have[cfg.Durable]; ok && consumerHasSettings(cur, cfg) {
+			continue
+		}
+		err := Retry(ctx, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateConsumer(ctx, stream, cfg)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("create or update consumer %s: %w", cfg.Durable, err)
+		}
 	}
 	return nil
 }

@@ -223,13 +223,25 @@ func (t Topology) ensureAdvisories(ctx context.Context, js jetstream.JetStream) 
 
 // EnsureAdvisoryConsumer creates or updates the shared consumer of the advisories.
 func (t Topology) EnsureAdvisoryConsumer(ctx context.Context, js jetstream.JetStream, ackWait time.Duration) (jetstream.Consumer, error) {
-	return ensureConsumer(ctx, js, t.AdvisoryStream(), jetstream.ConsumerConfig{
+	err := ensureConsumers(ctx, js, t.AdvisoryStream(), jetstream.ConsumerConfig{
 		Durable:       t.AdvisoryConsumer(),
 		Description:   "liverelay: moves messages JetStream gave up on to " + t.DLQStream,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       ackWait,
 		MaxAckPending: 100,
 	})
+	if err != nil {
+		return nil, err
+	}
+	var c jetstream.Consumer
+	err = Retry(ctx, func(ctx context.Context) (err error) {
+		c, err = js.Consumer(ctx, t.AdvisoryStream(), t.AdvisoryConsumer())
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s: %w", t.AdvisoryConsumer(), err)
+	}
+	return c, nil
 }
 
 // EnsureConsumers creates the durable consumer of every partition, or updates those
@@ -245,12 +257,9 @@ func (t Topology) EnsureConsumers(ctx context.Context, js jetstream.JetStream, c
 		return errors.New("partition consumers: AckWait and PinnedTTL must be > 0, MaxAckPending ≥ 1")
 	}
 	perPartition := (cc.MaxAckPending + t.Partitions - 1) / t.Partitions
-	have, err := consumerConfigs(ctx, js, t.Stream)
-	if err != nil {
-		return err
-	}
-	for p := 0; p < t.Partitions; p++ {
-		cfg := jetstream.ConsumerConfig{
+	cfgs := make([]jetstream.ConsumerConfig, t.Partitions)
+	for p := range cfgs {
+		cfgs[p] = jetstream.ConsumerConfig{
 			Durable:        t.ConsumerName(p),
 			Description:    fmt.Sprintf("liverelay: partition %d of %d", p, t.Partitions),
 			FilterSubject:  t.PartitionFilter(p),
@@ -263,14 +272,8 @@ func (t Topology) EnsureConsumers(ctx context.Context, js jetstream.JetStream, c
 			PriorityGroups: []string{PriorityGroup},
 			PinnedTTL:      cc.PinnedTTL,
 		}
-		if cur, ok := have[cfg.Durable]; ok && consumerHasSettings(cur, cfg) {
-			continue
-		}
-		if err := createOrUpdateConsumer(ctx, js, t.Stream, cfg); err != nil {
-			return err
-		}
 	}
-	return nil
+	return ensureConsumers(ctx, js, t.Stream, cfgs...)
 }
 
 // PartitionConsumers returns a handle on every partition's consumer (each looked up

@@ -192,3 +192,32 @@ func TestGatheringHandsOnWhatCameWhenTheRestWasAcked(t *testing.T) {
 		t.Errorf("the partition was paused %v times, though nothing was outstanding elsewhere", n)
 	}
 }
+
+// What a gathering whose time is up counts as still held by another client: the
+// ack-pending count less what it gathered and what was delivered here after its last
+// one (on its way); a state that could not be read counts as some, so that the
+// partition pauses rather than let newer messages overtake.
+func TestOutstandingElsewhere(t *testing.T) {
+	info := func(ackPending int, delivered uint64) *jetstream.ConsumerInfo {
+		return &jetstream.ConsumerInfo{NumAckPending: ackPending, Delivered: jetstream.SequenceInfo{Consumer: delivered}}
+	}
+	tests := []struct {
+		name     string
+		info     *jetstream.ConsumerInfo
+		gathered int
+		highest  uint64
+		want     int
+	}{
+		{"unknown state", nil, 2, 10, 1},
+		{"all gathered", info(3, 10), 3, 10, 0},
+		{"one held elsewhere", info(3, 10), 2, 10, 1},
+		{"the missing one is on its way here", info(3, 11), 2, 10, 0},
+		{"acked meanwhile", info(2, 10), 2, 10, 0},
+		{"more on their way than pending", info(2, 15), 2, 10, 0},
+	}
+	for _, tt := range tests {
+		if got := outstandingElsewhere(tt.info, tt.gathered, tt.highest); got != tt.want {
+			t.Errorf("%s: %d outstanding elsewhere, want %d", tt.name, got, tt.want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -32,7 +33,15 @@ import (
 // Run wires a worker from cfg and runs it until ctx is cancelled; then it stops
 // pulling, flushes what is merged, acks, and flushes the connection. version is the
 // build's, for liverelay_build_info; stdout is where the stdout provider prints.
-func Run(ctx context.Context, cfg config.Config, version string, stdout io.Writer, log *zap.Logger) error {
+func Run(ctx context.Context, cfg config.Config, version string, stdout io.Writer, log *zap.Logger) (err error) {
+	defer func() {
+		// Stopped while a call was on its way (set-up, most likely): nothing is held
+		// that a stop must hand over, so it is a clean stop, not that call's failure.
+		if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			log.Info("stopped before the worker was running", zap.NamedError("interrupted", err))
+			err = nil
+		}
+	}()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "liverelay_build_info",
